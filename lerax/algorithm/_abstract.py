@@ -1,0 +1,336 @@
+"""`AbstractAlgorithm`: the ONE training-loop driver every algorithm plugs into."""
+
+from __future__ import annotations
+
+import abc
+import dataclasses
+from typing import Any
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import jax.random as jr
+from jaxtyping import Array, Int, Key, PyTree
+
+from lerax import host
+from lerax.callback import (
+    AbstractCallback,
+    IterationContext,
+    ResetContext,
+    TrainingContext,
+    as_callback,
+)
+from lerax.env import AbstractEnv
+from ._autoreset_tmp import AutoReset
+from lerax.policy import AbstractPolicy
+
+from ._members import any_member, keep_stopped
+from ._train_state import AbstractAlgorithmState, TrainState
+
+
+class AbstractAlgorithm(eqx.Module):
+    """A reinforcement-learning algorithm driven by one jit-compiled loop.
+
+    Subclasses provide the algorithm-specific pieces (`init_algorithm`,
+    `iteration`); this class owns the loop: start-up, callbacks, stopping, counters
+    and keys. Public entry points:
+
+    * `learn(env, policy, total_timesteps, *, key, callback=None) -> policy`
+    * `init(env, policy, total_timesteps, *, key, callback=None) -> TrainState`
+    * `train(state, num_iterations=None, *, callback=None) -> TrainState`
+
+    `learn` is `init` followed by `train`, compiled as one program. The whole loop is
+    a `lax.while_loop` over iterations; it stops when the planned iterations ran or
+    any callback's `continue_training` returned False. Under the user's
+    `jax.vmap(learn)`, each member stops on its own: its state is frozen while the
+    others go on.
+
+    Keys: `key` is split once into the training stream and the callbacks' stream, so
+    callbacks never change what is trained.
+    """
+
+    num_envs: eqx.AbstractVar[int]
+
+    @property
+    @abc.abstractmethod
+    def steps_per_iteration(self) -> int:
+        """Environment steps per iteration, summed over envs."""
+
+    @abc.abstractmethod
+    def init_algorithm(
+        self, env: AbstractEnv, policy: AbstractPolicy, *, key: Key[Array, ""]
+    ) -> tuple[PyTree, AbstractAlgorithmState]:
+        """Create the optimizer state and the algorithm-specific state.
+
+        Returns:
+            `(opt_state, algorithm_state)`.
+        """
+
+    @abc.abstractmethod
+    def iteration(
+        self,
+        state: TrainState,
+        callback: AbstractCallback,
+        *,
+        key: Key[Array, ""],
+        callback_key: Key[Array, ""],
+    ) -> tuple[TrainState, dict[str, Array]]:
+        """Run one iteration: collect experience (calling `callback.on_step` once per
+        env step via `lerax.algorithm.step_envs`) and update the policy.
+
+        It must update `policy`, `opt_state`, `env_state`, `observation`,
+        `algorithm_state`, `callback_step_state`, `num_timesteps` and `num_episodes`;
+        the driver updates the iteration counter, keys and per-run callback state.
+
+        Returns:
+            `(state, training_log)`, the log a flat dict of scalar arrays.
+        """
+
+    def hyperparameters(self) -> dict[str, Any]:
+        """The algorithm's configuration (array fields as Python numbers when concrete)."""
+        out: dict[str, Any] = {"algorithm": type(self).__name__}
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            if isinstance(value, jax.core.Tracer):
+                continue
+            if isinstance(value, (jax.Array,)) and value.ndim == 0:
+                value = value.item()
+            if isinstance(value, (int, float, bool, str)):
+                out[field.name] = value
+        return out
+
+    # ------------------------------------------------------------------ public API
+
+    def learn(
+        self,
+        env: AbstractEnv,
+        policy: AbstractPolicy,
+        total_timesteps: int,
+        *,
+        key: Key[Array, ""],
+        callback: AbstractCallback | list[AbstractCallback] | None = None,
+    ) -> AbstractPolicy:
+        """Train `policy` on `env` for `total_timesteps` env steps and return it.
+
+        Args:
+            env: The environment.
+            policy: The initial policy.
+            total_timesteps: Budget of env steps summed over envs; rounded down to a
+                whole number of iterations (at least one).
+            key: PRNG key of the run.
+            callback: None, a callback, or a list of callbacks.
+
+        Returns:
+            The trained policy.
+
+        Raises:
+            TypeError: if `callback` is not None, a callback or a list of callbacks,
+                or `total_timesteps` is not an int.
+            ValueError: if `total_timesteps` is not positive.
+        """
+        callback = as_callback(callback)
+        total_timesteps = _check_timesteps(total_timesteps)
+        _register_receivers(callback)
+        state = _learn(self, env, policy, total_timesteps, key, callback)
+        jax.effects_barrier()
+        return state.policy
+
+    def init(
+        self,
+        env: AbstractEnv,
+        policy: AbstractPolicy,
+        total_timesteps: int,
+        *,
+        key: Key[Array, ""],
+        callback: AbstractCallback | list[AbstractCallback] | None = None,
+    ) -> TrainState:
+        """Create the `TrainState` of a new run (envs reset, callback states reset).
+
+        Args: as `learn`.
+
+        Returns:
+            The initial `TrainState`, planned for `total_timesteps // steps_per_iteration`
+            iterations.
+        """
+        callback = as_callback(callback)
+        total_timesteps = _check_timesteps(total_timesteps)
+        return _init(self, env, policy, total_timesteps, key, callback)
+
+    def train(
+        self,
+        state: TrainState,
+        num_iterations: int | Int[Array, ""] | None = None,
+        *,
+        callback: AbstractCallback | list[AbstractCallback] | None = None,
+    ) -> TrainState:
+        """Continue a run for `num_iterations` more iterations (default: until the
+        planned `state.total_iterations`), or until a callback stops it.
+
+        Calls `on_training_start` first and `on_training_end` last. Training from a
+        state saved at iteration k gives bitwise the same result as never stopping.
+
+        Returns:
+            The new `TrainState`; `state.iteration`, `state.num_timesteps` and
+            `state.stopped` tell what actually ran.
+        """
+        callback = as_callback(callback)
+        if num_iterations is None:
+            until = state.total_iterations
+        else:
+            until = state.iteration + jnp.asarray(num_iterations, dtype=jnp.int32)
+        _register_receivers(callback)
+        state = _train(self, state, until, callback)
+        jax.effects_barrier()
+        return state
+
+    # ------------------------------------------------------------------ the loop
+
+    def _init_state(
+        self,
+        env: AbstractEnv,
+        policy: AbstractPolicy,
+        total_timesteps: int,
+        key: Key[Array, ""],
+        callback: AbstractCallback,
+    ) -> TrainState:
+        train_key, callback_key = jr.split(key)
+        reset_key, algo_key, train_key = jr.split(train_key, 3)
+        env_state, observation = jax.vmap(lambda k: AutoReset(env).reset(key=k))(
+            jr.split(reset_key, self.num_envs)
+        )
+        opt_state, algorithm_state = self.init_algorithm(env, policy, key=algo_key)
+        ctx = ResetContext(
+            env=env, policy=policy, total_timesteps=total_timesteps, num_envs=self.num_envs
+        )
+        cb_reset_key, cb_step_key, callback_key = jr.split(callback_key, 3)
+        callback_state = callback.reset(ctx, key=cb_reset_key)
+        callback_step_state = jax.vmap(lambda k: callback.step_reset(ctx, key=k))(
+            jr.split(cb_step_key, self.num_envs)
+        )
+        total_iterations = max(total_timesteps // self.steps_per_iteration, 1)
+        zero = jnp.zeros((), jnp.int32)
+        return TrainState(
+            env=env,
+            policy=policy,
+            opt_state=opt_state,
+            env_state=env_state,
+            observation=observation,
+            algorithm_state=algorithm_state,
+            callback_state=callback_state,
+            callback_step_state=callback_step_state,
+            iteration=zero,
+            num_timesteps=zero,
+            num_episodes=zero,
+            total_iterations=jnp.asarray(total_iterations, jnp.int32),
+            stopped=jnp.asarray(False),
+            key=train_key,
+            callback_key=callback_key,
+        )
+
+    def _training_context(self, state: TrainState, total_timesteps: Int[Array, ""]) -> TrainingContext:
+        return TrainingContext(
+            state=state.callback_state,
+            step_state=state.callback_step_state,
+            env=state.env,
+            policy=state.policy,
+            iteration_count=state.iteration,
+            num_timesteps=state.num_timesteps,
+            num_episodes=state.num_episodes,
+            stopped=state.stopped,
+            total_timesteps=total_timesteps,
+        )
+
+    def _run(self, state: TrainState, until: Int[Array, ""], callback: AbstractCallback):
+        budget = state.total_iterations * self.steps_per_iteration
+
+        start_key, callback_key = jr.split(state.callback_key)
+        state = dataclasses.replace(
+            state,
+            callback_key=callback_key,
+            stopped=jnp.asarray(False),
+            callback_state=callback.on_training_start(
+                self._training_context(state, budget), key=start_key
+            ),
+        )
+
+        def active(s: TrainState):
+            return ~s.stopped & (s.iteration < until)
+
+        def body(s: TrainState) -> TrainState:
+            is_active = active(s)
+            with host.active_scope(is_active):
+                new = self._one_iteration(s, callback, budget)
+            return keep_stopped(~is_active, s, new)
+
+        state = jax.lax.while_loop(lambda s: any_member(active(s)), body, state)
+
+        end_key, callback_key = jr.split(state.callback_key)
+        return dataclasses.replace(
+            state,
+            callback_key=callback_key,
+            callback_state=callback.on_training_end(
+                self._training_context(state, budget), key=end_key
+            ),
+        )
+
+    def _one_iteration(self, state: TrainState, callback: AbstractCallback, budget) -> TrainState:
+        key, iteration_key = jr.split(state.key)
+        callback_key, step_cb_key, iter_cb_key, stop_cb_key = jr.split(state.callback_key, 4)
+        state, training_log = self.iteration(
+            state, callback, key=iteration_key, callback_key=step_cb_key
+        )
+        state = dataclasses.replace(
+            state, iteration=state.iteration + 1, key=key, callback_key=callback_key
+        )
+        ctx = IterationContext(
+            state=state.callback_state,
+            step_state=state.callback_step_state,
+            env=state.env,
+            policy=state.policy,
+            iteration_count=state.iteration,
+            num_timesteps=state.num_timesteps,
+            num_episodes=state.num_episodes,
+            total_timesteps=budget,
+            opt_state=state.opt_state,
+            training_log=training_log,
+        )
+        callback_state = callback.on_iteration(ctx, key=iter_cb_key)
+        go_on = callback.continue_training(
+            dataclasses.replace(ctx, state=callback_state), key=stop_cb_key
+        )
+        return dataclasses.replace(
+            state, callback_state=callback_state, stopped=~jnp.asarray(go_on, dtype=bool)
+        )
+
+
+
+def _register_receivers(callback: AbstractCallback) -> None:
+    for channel, receiver in callback.host_receivers().items():
+        host.register(channel, receiver)
+
+
+def _check_timesteps(total_timesteps: Any) -> int:
+    if isinstance(total_timesteps, bool) or not isinstance(total_timesteps, int):
+        raise TypeError(
+            f"`total_timesteps` must be a positive int, got {type(total_timesteps).__name__}: "
+            f"{total_timesteps!r}."
+        )
+    if total_timesteps <= 0:
+        raise ValueError(f"`total_timesteps` must be a positive int, got {total_timesteps}.")
+    return total_timesteps
+
+
+@eqx.filter_jit
+def _init(algorithm, env, policy, total_timesteps, key, callback):
+    return algorithm._init_state(env, policy, total_timesteps, key, callback)
+
+
+@eqx.filter_jit
+def _train(algorithm, state, until, callback):
+    return algorithm._run(state, until, callback)
+
+
+@eqx.filter_jit
+def _learn(algorithm, env, policy, total_timesteps, key, callback):
+    state = algorithm._init_state(env, policy, total_timesteps, key, callback)
+    return algorithm._run(state, state.total_iterations, callback)

@@ -1,0 +1,190 @@
+"""Proximal Policy Optimisation."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import jax.random as jr
+import optax
+from jaxtyping import Array, Float, Key
+
+from lerax.callback import AbstractCallback
+from lerax.env import AbstractEnv
+from lerax.policy import AbstractActorCriticPolicy
+
+from ._abstract import AbstractAlgorithm
+from ._checks import as_hyperparameter, check_int, check_range
+from ._gae import compute_gae
+from ._optim import adam_with_clipping, apply_scaled_update, linear_annealing, trainable
+from ._rollout import Rollout, bootstrap_truncated, collect_rollout
+from ._train_state import EmptyAlgorithmState, TrainState
+
+
+class PPO(AbstractAlgorithm):
+    """PPO with clipped surrogate objective (CleanRL's hyper-parameter names).
+
+    Each iteration collects `num_steps` steps from each of `num_envs` envs, computes
+    GAE advantages (time-limit truncations are bootstrapped with the critic's value
+    of the true final observation), then runs `num_epochs` passes of
+    `num_minibatches` minibatch Adam steps.
+
+    Shape-fixing sizes are static ints; the numbers one may sweep (learning rate,
+    gamma, ...) are float32 arrays, so `jax.vmap` over them compiles once.
+
+    Args:
+        num_envs: Parallel envs.
+        num_steps: Steps per env per iteration.
+        num_epochs: Passes over each rollout.
+        num_minibatches: Minibatches per epoch; must divide `num_envs * num_steps`.
+        learning_rate: Adam step size.
+        anneal_lr: Decay the learning rate linearly to 0 over the planned iterations.
+        gamma: Discount factor in [0, 1].
+        gae_lambda: GAE lambda in [0, 1].
+        clip_coef: Surrogate clipping epsilon (> 0).
+        ent_coef: Entropy bonus weight (>= 0).
+        vf_coef: Value loss weight (>= 0).
+        max_grad_norm: Global gradient-norm clip (> 0).
+        normalize_advantages: Normalise advantages per minibatch.
+    """
+
+    num_envs: int = eqx.field(static=True, default=4)
+    num_steps: int = eqx.field(static=True, default=128)
+    num_epochs: int = eqx.field(static=True, default=4)
+    num_minibatches: int = eqx.field(static=True, default=4)
+    learning_rate: Float[Array, ""] = eqx.field(converter=as_hyperparameter, default=2.5e-4)
+    anneal_lr: bool = eqx.field(static=True, default=True)
+    gamma: Float[Array, ""] = eqx.field(converter=as_hyperparameter, default=0.99)
+    gae_lambda: Float[Array, ""] = eqx.field(converter=as_hyperparameter, default=0.95)
+    clip_coef: Float[Array, ""] = eqx.field(converter=as_hyperparameter, default=0.2)
+    ent_coef: Float[Array, ""] = eqx.field(converter=as_hyperparameter, default=0.01)
+    vf_coef: Float[Array, ""] = eqx.field(converter=as_hyperparameter, default=0.5)
+    max_grad_norm: Float[Array, ""] = eqx.field(converter=as_hyperparameter, default=0.5)
+    normalize_advantages: bool = eqx.field(static=True, default=True)
+
+    def __check_init__(self):
+        for name in ("num_envs", "num_steps", "num_epochs", "num_minibatches"):
+            check_int("PPO", name, getattr(self, name))
+        if (self.num_envs * self.num_steps) % self.num_minibatches:
+            raise ValueError(
+                f"PPO: `num_minibatches` ({self.num_minibatches}) must divide "
+                f"num_envs * num_steps ({self.num_envs * self.num_steps})."
+            )
+        for name in ("anneal_lr", "normalize_advantages"):
+            if not isinstance(getattr(self, name), bool):
+                raise TypeError(f"PPO: `{name}` must be True or False.")
+        inf = float("inf")
+        check_range("PPO", "learning_rate", self.learning_rate, low=0.0, high=inf, low_open=True)
+        check_range("PPO", "gamma", self.gamma, low=0.0, high=1.0)
+        check_range("PPO", "gae_lambda", self.gae_lambda, low=0.0, high=1.0)
+        check_range("PPO", "clip_coef", self.clip_coef, low=0.0, high=inf, low_open=True)
+        check_range("PPO", "ent_coef", self.ent_coef, low=0.0, high=inf)
+        check_range("PPO", "vf_coef", self.vf_coef, low=0.0, high=inf)
+        check_range("PPO", "max_grad_norm", self.max_grad_norm, low=0.0, high=inf, low_open=True)
+
+    @property
+    def steps_per_iteration(self) -> int:
+        return self.num_envs * self.num_steps
+
+    def _optimizer(self) -> optax.GradientTransformation:
+        return adam_with_clipping(self.max_grad_norm)
+
+    def init_algorithm(self, env: AbstractEnv, policy, *, key: Key[Array, ""]):
+        if not isinstance(policy, AbstractActorCriticPolicy):
+            raise TypeError(
+                f"PPO needs an AbstractActorCriticPolicy, got {type(policy).__name__}."
+            )
+        return self._optimizer().init(trainable(policy)), EmptyAlgorithmState()
+
+    def iteration(
+        self,
+        state: TrainState,
+        callback: AbstractCallback,
+        *,
+        key: Key[Array, ""],
+        callback_key: Key[Array, ""],
+    ) -> tuple[TrainState, dict[str, Array]]:
+        rollout_key, update_key = jr.split(key)
+        state, rollout, last_value = collect_rollout(
+            state, callback, self.num_steps, key=rollout_key, callback_key=callback_key
+        )
+        rewards = bootstrap_truncated(rollout, state.policy.value, self.gamma)
+        advantages, returns = compute_gae(
+            rewards, rollout.value, rollout.done, last_value, self.gamma, self.gae_lambda
+        )
+        learning_rate = self.learning_rate
+        if self.anneal_lr:
+            learning_rate = linear_annealing(
+                self.learning_rate, state.iteration, state.total_iterations
+            )
+        policy, opt_state, metrics = self._update(
+            state.policy, state.opt_state, rollout, advantages, returns, learning_rate,
+            key=update_key,
+        )
+        metrics["learning_rate"] = learning_rate
+        metrics["explained_variance"] = _explained_variance(rollout.value, returns)
+        return dataclasses.replace(state, policy=policy, opt_state=opt_state), metrics
+
+    def _update(self, policy, opt_state, rollout: Rollout, advantages, returns, lr, *, key):
+        batch_size = self.num_envs * self.num_steps
+        minibatch_size = batch_size // self.num_minibatches
+        flat = jax.tree.map(
+            lambda x: x.reshape((batch_size,) + x.shape[2:]),
+            (rollout.observation, rollout.action, rollout.log_prob, advantages, returns),
+        )
+        optimizer = self._optimizer()
+        params_filter = trainable(policy, as_filter=True)
+
+        def minibatch_step(carry, minibatch):
+            policy, opt_state = carry
+            (loss, metrics), grads = eqx.filter_value_and_grad(self._loss, has_aux=True)(
+                policy, *minibatch
+            )
+            grads = eqx.filter(grads, params_filter)
+            policy, opt_state = apply_scaled_update(optimizer, grads, opt_state, policy, lr)
+            return (policy, opt_state), metrics
+
+        def epoch(carry, epoch_key):
+            permutation = jr.permutation(epoch_key, batch_size)
+            shuffled = jax.tree.map(
+                lambda x: x[permutation].reshape(
+                    (self.num_minibatches, minibatch_size) + x.shape[1:]
+                ),
+                flat,
+            )
+            return jax.lax.scan(minibatch_step, carry, shuffled)
+
+        (policy, opt_state), metrics = jax.lax.scan(
+            epoch, (policy, opt_state), jr.split(key, self.num_epochs)
+        )
+        return policy, opt_state, jax.tree.map(jnp.mean, metrics)
+
+    def _loss(self, policy, observation, action, old_log_prob, advantage, returns):
+        log_prob, entropy, value = jax.vmap(policy.evaluate_action)(observation, action)
+        log_ratio = log_prob - old_log_prob
+        ratio = jnp.exp(log_ratio)
+        if self.normalize_advantages:
+            advantage = (advantage - advantage.mean()) / (advantage.std() + 1e-8)
+        clipped = jnp.clip(ratio, 1.0 - self.clip_coef, 1.0 + self.clip_coef)
+        policy_loss = jnp.maximum(-advantage * ratio, -advantage * clipped).mean()
+        value_loss = 0.5 * jnp.mean((value - returns) ** 2)
+        entropy_mean = entropy.mean()
+        loss = policy_loss - self.ent_coef * entropy_mean + self.vf_coef * value_loss
+        metrics = {
+            "loss": loss,
+            "policy_loss": policy_loss,
+            "value_loss": value_loss,
+            "entropy": entropy_mean,
+            "approx_kl": jax.lax.stop_gradient(jnp.mean((ratio - 1.0) - log_ratio)),
+            "clip_fraction": jax.lax.stop_gradient(
+                jnp.mean((jnp.abs(ratio - 1.0) > self.clip_coef).astype(jnp.float32))
+            ),
+        }
+        return loss, metrics
+
+
+def _explained_variance(values, returns) -> Float[Array, ""]:
+    var_returns = jnp.var(returns)
+    return jnp.where(var_returns == 0, jnp.nan, 1.0 - jnp.var(returns - values) / var_returns)

@@ -1,0 +1,110 @@
+"""On-policy experience collection (PPO, A2C)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import jax.random as jr
+from jaxtyping import Array, Bool, Float, Key
+
+from lerax.callback import AbstractCallback
+
+from ._step import step_envs
+from ._train_state import TrainState
+
+
+class Rollout(eqx.Module):
+    """A batch of on-policy experience, leading axes `(num_steps, num_envs)`."""
+
+    observation: Array
+    action: Array
+    log_prob: Float[Array, "num_steps num_envs"]
+    value: Float[Array, "num_steps num_envs"]
+    reward: Float[Array, "num_steps num_envs"]
+    done: Bool[Array, "num_steps num_envs"]
+    terminated: Bool[Array, "num_steps num_envs"]
+    truncated: Bool[Array, "num_steps num_envs"]
+    final_observation: Array
+
+
+def collect_rollout(
+    state: TrainState,
+    callback: AbstractCallback,
+    num_steps: int,
+    *,
+    key: Key[Array, ""],
+    callback_key: Key[Array, ""],
+) -> tuple[TrainState, Rollout, Float[Array, " num_envs"]]:
+    """Act `num_steps` times in every env with the current policy.
+
+    Updates the state's env state, observation, callback step states and counters.
+
+    Returns:
+        `(state, rollout, last_value)` where `last_value` is the critic's value of the
+        observation after the last step.
+    """
+    policy, env = state.policy, state.env
+    num_envs = state.observation.shape[0]
+
+    def one_step(carry, t):
+        env_state, observation, cb_step_state, num_timesteps = carry
+        act_key, env_key = jr.split(jr.fold_in(key, t))
+        action, log_prob, value = jax.vmap(lambda o, k: policy.action_and_value(o, key=k))(
+            observation, jr.split(act_key, num_envs)
+        )
+        env_state, next_obs, tr, cb_step_state = step_envs(
+            env,
+            env_state,
+            observation,
+            action,
+            policy,
+            callback,
+            cb_step_state,
+            state.iteration,
+            num_timesteps,
+            key=env_key,
+            callback_key=jr.fold_in(callback_key, t),
+        )
+        done = tr.terminated | tr.truncated
+        out = Rollout(
+            observation=observation,
+            action=action,
+            log_prob=log_prob,
+            value=value,
+            reward=tr.reward,
+            done=done,
+            terminated=tr.terminated,
+            truncated=tr.truncated,
+            final_observation=tr.next_observation,
+        )
+        return (env_state, next_obs, cb_step_state, num_timesteps + num_envs), out
+
+    carry = (state.env_state, state.observation, state.callback_step_state, state.num_timesteps)
+    (env_state, observation, cb_step_state, num_timesteps), rollout = jax.lax.scan(
+        one_step, carry, jnp.arange(num_steps)
+    )
+    last_value = jax.vmap(policy.value)(observation)
+    state = dataclasses.replace(
+        state,
+        env_state=env_state,
+        observation=observation,
+        callback_step_state=cb_step_state,
+        num_timesteps=num_timesteps,
+        num_episodes=state.num_episodes + jnp.sum(rollout.done, dtype=jnp.int32),
+    )
+    return state, rollout, last_value
+
+
+def bootstrap_truncated(
+    rollout: Rollout, value_fn, gamma: Float[Array, ""]
+) -> Float[Array, "num_steps num_envs"]:
+    """Rewards with `gamma * V(final observation)` added where an episode was truncated
+    (and not terminated), so time limits do not look like terminal states."""
+    steps, envs = rollout.reward.shape
+    flat = rollout.final_observation.reshape((steps * envs,) + rollout.final_observation.shape[2:])
+    final_values = jax.vmap(value_fn)(flat).reshape(steps, envs)
+    bootstrap = rollout.truncated & ~rollout.terminated
+    return rollout.reward + gamma * final_values * bootstrap

@@ -1,0 +1,109 @@
+"""One vectorised environment step with auto-reset and the `on_step` hook.
+
+Shared by every algorithm's collection loop so that callbacks see the same thing
+whatever the algorithm: the raw reward, the true done flags and the true final
+observation, once per env step.
+"""
+
+from __future__ import annotations
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import jax.random as jr
+from jaxtyping import Array, Bool, Float, Int, Key, PyTree
+
+from lerax.callback import AbstractCallback, AbstractCallbackStepState, StepContext
+from lerax.env import AbstractEnv
+from ._autoreset_tmp import AutoReset
+from lerax.policy import AbstractPolicy
+from lerax.space import Box
+
+
+class Transition(eqx.Module):
+    """What one vectorised env step produced (leading axis `num_envs`)."""
+
+    observation: Array
+    action: Array
+    reward: Float[Array, " num_envs"]
+    next_observation: Array
+    terminated: Bool[Array, " num_envs"]
+    truncated: Bool[Array, " num_envs"]
+
+
+def to_env_action(env: AbstractEnv, action: Array) -> Array:
+    """Clip a policy's action into a Box action space (Gaussian policies overshoot)."""
+    space = env.action_space
+    if isinstance(space, Box):
+        return jnp.clip(action, space.low, space.high)
+    return action
+
+
+def step_envs(
+    env: AbstractEnv,
+    env_state: PyTree,
+    observation: Array,
+    action: Array,
+    policy: AbstractPolicy,
+    callback: AbstractCallback,
+    callback_step_state: AbstractCallbackStepState,
+    iteration: Int[Array, ""],
+    num_timesteps: Int[Array, ""],
+    *,
+    key: Key[Array, ""],
+    callback_key: Key[Array, ""],
+) -> tuple[PyTree, Array, Transition, AbstractCallbackStepState]:
+    """Step every env once, auto-resetting finished episodes, and run `on_step`.
+
+    Args:
+        env: The (unwrapped) environment; auto-reset is applied here.
+        env_state: `AutoReset` states, leading axis `num_envs`.
+        observation: Current observations, leading axis `num_envs`.
+        action: One action per env, as the policy produced it.
+        policy: The acting policy (passed to callbacks).
+        callback: The callback whose `on_step` runs for every env.
+        callback_step_state: Its per-env states.
+        iteration: Current iteration index.
+        num_timesteps: Env steps taken before this step (over all envs).
+        key: Key for the env transitions and resets.
+        callback_key: Key from the callbacks' stream for this step.
+
+    Returns:
+        `(env_state, next_observation_after_reset, transition, callback_step_state)`.
+    """
+    num_envs = observation.shape[0]
+    wrapped = AutoReset(env)
+    env_action = to_env_action(env, action)
+    env_state, next_obs, reward, terminated, truncated, info = jax.vmap(
+        lambda s, a, k: wrapped.step(s, a, key=k)
+    )(env_state, env_action, jr.split(key, num_envs))
+    transition = Transition(
+        observation=observation,
+        action=action,
+        reward=reward,
+        next_observation=info["final_observation"],
+        terminated=terminated,
+        truncated=truncated,
+    )
+
+    def on_step(step_state, t: Transition, k):
+        ctx = StepContext(
+            state=step_state,
+            env=env,
+            policy=policy,
+            observation=t.observation,
+            action=t.action,
+            reward=t.reward,
+            next_observation=t.next_observation,
+            terminated=t.terminated,
+            truncated=t.truncated,
+            done=t.terminated | t.truncated,
+            iteration_count=iteration,
+            num_timesteps=num_timesteps,
+        )
+        return callback.on_step(ctx, key=k)
+
+    callback_step_state = jax.vmap(on_step)(
+        callback_step_state, transition, jr.split(callback_key, num_envs)
+    )
+    return env_state, next_obs, transition, callback_step_state

@@ -1,0 +1,162 @@
+"""The callback interface."""
+
+from __future__ import annotations
+
+import abc
+import dataclasses
+from collections.abc import Callable
+from typing import Any, Generic, TypeVar
+
+import equinox as eqx
+import numpy as np
+from jaxtyping import Array, Bool, Key
+
+from ._context import IterationContext, ResetContext, StepContext, TrainingContext
+from ._state import AbstractCallbackState, AbstractCallbackStepState
+
+StateType = TypeVar("StateType", bound=AbstractCallbackState)
+StepStateType = TypeVar("StepStateType", bound=AbstractCallbackStepState)
+
+
+class AbstractCallback(eqx.Module, Generic[StateType, StepStateType]):
+    """A pure hook into the compiled training program.
+
+    A callback is an immutable module; everything it remembers lives in the states
+    its hooks return. Every hook runs INSIDE the jit-compiled training loop, so it
+    must be traceable: use `jnp.where` rather than Python `if` on array values, keep
+    pytree structures fixed, and touch the host only through `lerax.host`.
+
+    Two kinds of state:
+
+    * the per-run state (`StateType`), created by `reset` and threaded through
+      `on_training_start`, `on_iteration` and `on_training_end`;
+    * the per-env step state (`StepStateType`), created by `step_reset` and threaded
+      through `on_step`. These two hooks are called under `jax.vmap` over envs, so
+      they see ONE env; the loop stores the result with a leading env axis.
+
+    Keys: every hook receives a key from the callbacks' own stream, split off the
+    run key once at start-up. Adding, removing or reordering callbacks never changes
+    what is trained.
+
+    Order within one iteration: `on_step` after each env step (for every env), then
+    the algorithm's update, then `on_iteration`, then `continue_training` (whose
+    context carries the state `on_iteration` just returned). Training stops after the
+    iteration in which any callback's `continue_training` returned False.
+    """
+
+    @abc.abstractmethod
+    def reset(self, ctx: ResetContext, *, key: Key[Array, ""]) -> StateType:
+        """Create the per-run state.
+
+        Args:
+            ctx: The environment, initial policy and run budget.
+            key: PRNG key from the callbacks' stream.
+
+        Returns:
+            The initial per-run state.
+        """
+
+    @abc.abstractmethod
+    def step_reset(self, ctx: ResetContext, *, key: Key[Array, ""]) -> StepStateType:
+        """Create the step state of ONE env (called under `vmap` over envs).
+
+        Args:
+            ctx: The environment, initial policy and run budget.
+            key: PRNG key for this env.
+
+        Returns:
+            The initial step state of one env.
+        """
+
+    @abc.abstractmethod
+    def on_step(self, ctx: StepContext, *, key: Key[Array, ""]) -> StepStateType:
+        """Called after every environment step, for ONE env (under `vmap` over envs).
+
+        Args:
+            ctx: The transition and this env's current step state.
+            key: PRNG key for this env and step.
+
+        Returns:
+            The new step state of this env.
+        """
+
+    @abc.abstractmethod
+    def on_iteration(self, ctx: IterationContext, *, key: Key[Array, ""]) -> StateType:
+        """Called after each iteration's update.
+
+        Args:
+            ctx: Counters, the updated policy, optimizer state, training metrics and
+                this callback's states.
+            key: PRNG key.
+
+        Returns:
+            The new per-run state.
+        """
+
+    @abc.abstractmethod
+    def on_training_start(self, ctx: TrainingContext, *, key: Key[Array, ""]) -> StateType:
+        """Called once when `train` (or `learn`) starts, before the first iteration.
+
+        Returns:
+            The new per-run state.
+        """
+
+    @abc.abstractmethod
+    def on_training_end(self, ctx: TrainingContext, *, key: Key[Array, ""]) -> StateType:
+        """Called once when `train` (or `learn`) ends, after the last iteration ran
+        (whether the budget was spent or a callback stopped training).
+
+        Returns:
+            The new per-run state.
+        """
+
+    @abc.abstractmethod
+    def continue_training(self, ctx: IterationContext, *, key: Key[Array, ""]) -> Bool[Array, ""]:
+        """Whether training should go on after this iteration.
+
+        Args:
+            ctx: The iteration context, with `state` set to what this iteration's
+                `on_iteration` returned.
+            key: PRNG key.
+
+        Returns:
+            A scalar boolean array; False stops training after this iteration.
+        """
+
+    def host_receivers(self) -> dict[str, Callable[[Any, np.ndarray], None]]:
+        """The host-side receivers this callback sends to, keyed by channel name.
+
+        `learn` and `train` register them (`lerax.host.register`) before the compiled
+        program runs, so a cached program always reaches the receivers of the callback
+        objects passed to THIS call. Callbacks that never cross return `{}`.
+        """
+        return {}
+
+    def config(self) -> dict[str, Any]:
+        """The callback's configuration as a JSON-friendly dict (for logs and checkpoints)."""
+        out: dict[str, Any] = {"type": type(self).__name__}
+        for name, value in _public_fields(self):
+            out[name] = _jsonable(value)
+        return out
+
+
+def _public_fields(module: eqx.Module):
+    for field in dataclasses.fields(module):
+        if not field.name.startswith("_"):
+            yield field.name, getattr(module, field.name)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, AbstractCallback):
+        return value.config()
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    try:
+        array = np.asarray(value)
+    except (TypeError, ValueError):
+        return repr(value)
+    if array.dtype == object:
+        return repr(value)
+    return array.tolist()

@@ -1,0 +1,154 @@
+"""Composing callbacks: `CallbackList` threads a tuple of child states like `optax.chain`."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from typing import Any
+
+import jax.numpy as jnp
+import jax.random as jr
+from jaxtyping import Array, Bool, Key
+
+from ._abstract import AbstractCallback
+from ._context import IterationContext, ResetContext, StepContext, TrainingContext
+from ._state import AbstractCallbackState, AbstractCallbackStepState
+
+
+class CallbackListState(AbstractCallbackState):
+    """The per-run states of a `CallbackList`'s children, in order."""
+
+    states: tuple[AbstractCallbackState, ...]
+
+
+class CallbackListStepState(AbstractCallbackStepState):
+    """The per-env step states of a `CallbackList`'s children, in order."""
+
+    step_states: tuple[AbstractCallbackStepState, ...]
+
+
+class CallbackList(AbstractCallback[CallbackListState, CallbackListStepState]):
+    """Run several callbacks as one.
+
+    Each child receives its own state and its own key (split from the list's key by
+    position); `continue_training` is the AND of the children's answers.
+
+    Args:
+        callbacks: The callbacks, in the order their hooks run.
+
+    Raises:
+        TypeError: if an element is not an `AbstractCallback`.
+    """
+
+    callbacks: tuple[AbstractCallback, ...]
+
+    def __init__(self, callbacks: Sequence[AbstractCallback] = ()):
+        callbacks = tuple(callbacks)
+        for i, callback in enumerate(callbacks):
+            if not isinstance(callback, AbstractCallback):
+                raise TypeError(
+                    f"CallbackList: `callbacks[{i}]` must be an AbstractCallback, "
+                    f"got {type(callback).__name__}: {callback!r}."
+                )
+        self.callbacks = callbacks
+
+    def _keys(self, key: Key[Array, ""]) -> Sequence[Key[Array, ""]]:
+        return jr.split(key, max(len(self.callbacks), 1))
+
+    def reset(self, ctx: ResetContext, *, key: Key[Array, ""]) -> CallbackListState:
+        keys = self._keys(key)
+        return CallbackListState(
+            tuple(cb.reset(ctx, key=k) for cb, k in zip(self.callbacks, keys, strict=False))
+        )
+
+    def step_reset(self, ctx: ResetContext, *, key: Key[Array, ""]) -> CallbackListStepState:
+        keys = self._keys(key)
+        return CallbackListStepState(
+            tuple(cb.step_reset(ctx, key=k) for cb, k in zip(self.callbacks, keys, strict=False))
+        )
+
+    def on_step(self, ctx: StepContext, *, key: Key[Array, ""]) -> CallbackListStepState:
+        keys = self._keys(key)
+        return CallbackListStepState(
+            tuple(
+                cb.on_step(dataclasses.replace(ctx, state=s), key=k)
+                for cb, s, k in zip(self.callbacks, ctx.state.step_states, keys, strict=False)
+            )
+        )
+
+    def _children(self, ctx: IterationContext | TrainingContext):
+        return zip(self.callbacks, ctx.state.states, ctx.step_state.step_states, strict=True)
+
+    def on_iteration(self, ctx: IterationContext, *, key: Key[Array, ""]) -> CallbackListState:
+        keys = self._keys(key)
+        return CallbackListState(
+            tuple(
+                cb.on_iteration(dataclasses.replace(ctx, state=s, step_state=ss), key=k)
+                for (cb, s, ss), k in zip(self._children(ctx), keys, strict=False)
+            )
+        )
+
+    def on_training_start(self, ctx: TrainingContext, *, key: Key[Array, ""]) -> CallbackListState:
+        keys = self._keys(key)
+        return CallbackListState(
+            tuple(
+                cb.on_training_start(dataclasses.replace(ctx, state=s, step_state=ss), key=k)
+                for (cb, s, ss), k in zip(self._children(ctx), keys, strict=False)
+            )
+        )
+
+    def on_training_end(self, ctx: TrainingContext, *, key: Key[Array, ""]) -> CallbackListState:
+        keys = self._keys(key)
+        return CallbackListState(
+            tuple(
+                cb.on_training_end(dataclasses.replace(ctx, state=s, step_state=ss), key=k)
+                for (cb, s, ss), k in zip(self._children(ctx), keys, strict=False)
+            )
+        )
+
+    def continue_training(self, ctx: IterationContext, *, key: Key[Array, ""]) -> Bool[Array, ""]:
+        keys = self._keys(key)
+        go_on = jnp.asarray(True)
+        for (cb, s, ss), k in zip(self._children(ctx), keys, strict=False):
+            go_on = go_on & cb.continue_training(
+                dataclasses.replace(ctx, state=s, step_state=ss), key=k
+            )
+        return go_on
+
+    def host_receivers(self) -> dict[str, Any]:
+        receivers: dict[str, Any] = {}
+        for cb in self.callbacks:
+            receivers.update(cb.host_receivers())
+        return receivers
+
+    def config(self) -> dict[str, Any]:
+        return {"type": "CallbackList", "callbacks": [cb.config() for cb in self.callbacks]}
+
+    def __repr__(self) -> str:
+        return f"CallbackList({list(self.callbacks)!r})"
+
+
+def as_callback(callback: Any) -> CallbackList:
+    """Normalise the `callback` argument of `learn` / `init` / `train`.
+
+    Args:
+        callback: `None`, one `AbstractCallback`, or a list/tuple of them.
+
+    Returns:
+        A `CallbackList` (possibly empty). A `CallbackList` is returned unchanged.
+
+    Raises:
+        TypeError: for anything else, naming what was passed.
+    """
+    if callback is None:
+        return CallbackList(())
+    if isinstance(callback, CallbackList):
+        return callback
+    if isinstance(callback, AbstractCallback):
+        return CallbackList((callback,))
+    if isinstance(callback, (list, tuple)):
+        return CallbackList(callback)
+    raise TypeError(
+        "`callback` must be None, an AbstractCallback, or a list of AbstractCallbacks; "
+        f"got {type(callback).__name__}: {callback!r}."
+    )

@@ -1,0 +1,33 @@
+"""The distribution interface."""
+
+from __future__ import annotations
+
+import abc
+
+import equinox as eqx
+from jaxtyping import Array, Float, Key
+
+
+class AbstractDistribution(eqx.Module):
+    """A probability distribution over ONE action (vectorise with `jax.vmap`)."""
+
+    @abc.abstractmethod
+    def sample(self, *, key: Key[Array, ""]) -> Array:
+        """Draw one sample."""
+
+    @abc.abstractmethod
+    def log_prob(self, value: Array) -> Float[Array, ""]:
+        """Log density (or mass) of `value`, summed over event dimensions."""
+
+    @abc.abstractmethod
+    def entropy(self) -> Float[Array, ""]:
+        """Entropy, summed over event dimensions."""
+
+    @abc.abstractmethod
+    def mode(self) -> Array:
+        """The most likely value (the deterministic action)."""
+
+    def sample_and_log_prob(self, *, key: Key[Array, ""]) -> tuple[Array, Float[Array, ""]]:
+        """Draw one sample and return it with its log probability."""
+        value = self.sample(key=key)
+        return value, self.log_prob(value)

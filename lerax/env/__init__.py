@@ -1,0 +1,9 @@
+"""Environments: the functional interface and pure-JAX implementations."""
+
+from ._abstract import AbstractEnv as AbstractEnv
+from ._abstract import AbstractEnvState as AbstractEnvState
+from .classic_control import Acrobot as Acrobot
+from .classic_control import CartPole as CartPole
+from .classic_control import MountainCar as MountainCar
+from .classic_control import MountainCarContinuous as MountainCarContinuous
+from .classic_control import Pendulum as Pendulum

@@ -1,0 +1,121 @@
+"""The ONE place where the compiled program crosses to the host.
+
+Everything that leaves the device (log events, progress, checkpoints, video frames)
+goes through `send`. Design, from the measurements in ARCHITECTURE.md:
+
+* A crossing is an unordered `io_callback` wrapped in `jax.custom_batching.custom_vmap`.
+  Under the user's `jax.vmap` (nested to any depth) the batching rule folds the
+  mapped axis into a leading ROW axis and tags each row with its member index tuple,
+  so one event of a whole population crosses in ONE host call.
+* The gate (`due`) is evaluated inside the unbatched base implementation as a
+  `lax.cond` on "any row due": no vmapped `cond` ever holds the io effect, and no
+  payload crosses when nothing is due.
+* The host side receives numpy arrays with a leading row axis, the `(rows, depth)`
+  member index, never calls JAX, and never raises into XLA: a failing receiver is
+  reported once and disabled (see `_registry.py`).
+* Each crossing returns an int32 acknowledgement that callers thread into their
+  carried state, so crossings run in program order.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.custom_batching import custom_vmap
+from jax.experimental import io_callback
+from jaxtyping import Array, Bool, Int, PyTree
+
+from ._registry import deliver
+
+_active_stack: list[Bool[Array, ""]] = []
+
+
+@contextlib.contextmanager
+def active_scope(active: Bool[Array, ""]):
+    """Mark, while tracing, whether the enclosing run is still active.
+
+    The training loop traces its iteration body inside this scope with the run's
+    `~stopped` flag. Under `vmap` the body also runs for members that already
+    stopped (their results are discarded); `send` ANDs its `due` with the innermost
+    active flag so a stopped member never emits again.
+    """
+    _active_stack.append(jnp.asarray(active, dtype=bool))
+    try:
+        yield
+    finally:
+        _active_stack.pop()
+
+
+def send(channel: str, payload: PyTree[Array], *, due: Bool[Array, ""] | bool = True) -> Int[Array, ""]:
+    """Send `payload` to the host receiver registered under `channel`.
+
+    Args:
+        channel: Name of a receiver registered with `lerax.host.register` (static).
+        payload: A pytree of arrays describing ONE run (no member axis).
+        due: Whether this event is due for this run. Rows not due are dropped on the
+            host; when no row is due, nothing crosses at all.
+
+    Returns:
+        An int32 acknowledgement (unbatched); thread it into state to keep order.
+    """
+    payload = jax.tree.map(jnp.asarray, payload)
+    rows = jax.tree.map(lambda x: x[None], payload)
+    index = jnp.zeros((1, 0), dtype=jnp.int32)
+    due = jnp.asarray(due, dtype=bool)
+    if _active_stack:
+        due = due & _active_stack[-1]
+    due_rows = due.reshape((1,))
+    return _send_rows(channel, rows, index, due_rows)
+
+
+def _send_rows(channel, rows, index, due_rows):
+    @custom_vmap
+    def crossing(rows, index, due_rows):
+        return _host_call(channel, rows, index, due_rows)
+
+    @crossing.def_vmap
+    def _fold_member_axis(axis_size, in_batched, rows, index, due_rows):
+        rows_b, index_b, due_b = in_batched
+
+        def fold(x, batched):
+            x = x if batched else jnp.broadcast_to(x, (axis_size,) + x.shape)
+            return x.reshape((axis_size * x.shape[1],) + x.shape[2:])
+
+        rows = jax.tree.map(fold, rows, rows_b)
+        due_rows = fold(due_rows, due_b)
+        index = index if index_b else jnp.broadcast_to(index, (axis_size,) + index.shape)
+        member = jnp.broadcast_to(
+            jnp.arange(axis_size, dtype=jnp.int32)[:, None, None], index.shape[:2] + (1,)
+        )
+        index = jnp.concatenate([member, index], axis=-1)
+        index = index.reshape((-1, index.shape[-1]))
+        return _send_rows(channel, rows, index, due_rows), False
+
+    return crossing(rows, index, due_rows)
+
+
+def _host_call(channel, rows, index, due_rows):
+    def call(operands):
+        rows, index, due_rows = operands
+        return io_callback(
+            _receive(channel), jax.ShapeDtypeStruct((), jnp.int32), rows, index, due_rows,
+            ordered=False,
+        )
+
+    def skip(operands):
+        return jnp.zeros((), jnp.int32)
+
+    return jax.lax.cond(jnp.any(due_rows), call, skip, (rows, index, due_rows))
+
+
+def _receive(channel: str):
+    def receive(rows, index, due_rows) -> np.ndarray:
+        due_rows = np.asarray(due_rows, dtype=bool)
+        rows = jax.tree.map(lambda x: np.asarray(x)[due_rows], rows)
+        deliver(channel, rows, np.asarray(index)[due_rows])
+        return np.zeros((), np.int32)
+
+    return receive

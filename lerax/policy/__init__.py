@@ -1,0 +1,21 @@
+"""Policies: map ONE observation to an action (vectorise with `jax.vmap`)."""
+
+from ._abstract import AbstractActorCriticPolicy as AbstractActorCriticPolicy
+from ._abstract import AbstractPolicy as AbstractPolicy
+from ._actor_critic import MLPActorCriticPolicy as MLPActorCriticPolicy
+from ._mlp import MLP as MLP
+from ._q import MLPQPolicy as MLPQPolicy
+from ._sac import MLPSACPolicy as MLPSACPolicy
+from ._sac import SACActor as SACActor
+from ._sac import SACCritic as SACCritic
+
+__all__ = [
+    "AbstractActorCriticPolicy",
+    "AbstractPolicy",
+    "MLP",
+    "MLPActorCriticPolicy",
+    "MLPQPolicy",
+    "MLPSACPolicy",
+    "SACActor",
+    "SACCritic",
+]

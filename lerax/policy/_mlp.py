@@ -1,0 +1,132 @@
+"""Multi-layer perceptrons with orthogonal initialisation, and argument checks."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import jax.random as jr
+import numpy as np
+from jaxtyping import Array, Float, Key
+
+from lerax.space import AbstractSpace, Box, Discrete
+
+SQRT_TWO = math.sqrt(2.0)
+
+
+def check_hidden(hidden: object, owner: str) -> tuple[int, ...]:
+    """Validate a `hidden` argument: a non-empty tuple (or list) of positive ints.
+
+    Raises:
+        ValueError: if `hidden` is empty or holds a non-positive or non-integer width.
+        TypeError: if `hidden` is not a tuple or list.
+    """
+    accepted = "a non-empty tuple of positive ints, e.g. (64, 64)"
+    if not isinstance(hidden, (tuple, list)):
+        raise TypeError(f"{owner}: `hidden` must be {accepted}; got {hidden!r}.")
+    if len(hidden) == 0 or any(
+        isinstance(h, bool) or not isinstance(h, (int, np.integer)) or h <= 0 for h in hidden
+    ):
+        raise ValueError(f"{owner}: `hidden` must be {accepted}; got {hidden!r}.")
+    return tuple(int(h) for h in hidden)
+
+
+def check_activation(activation: object, owner: str) -> Callable[[Array], Array]:
+    """Validate an `activation` argument: any callable, e.g. `jax.nn.relu`.
+
+    Raises:
+        TypeError: if `activation` is not callable.
+    """
+    if not callable(activation):
+        raise TypeError(
+            f"{owner}: `activation` must be a callable such as jax.nn.tanh or jax.nn.relu; "
+            f"got {activation!r}."
+        )
+    return activation
+
+
+def observation_classes(space: AbstractSpace, owner: str) -> int | None:
+    """How observations of `space` are encoded: `None` to flatten, `n` to one-hot.
+
+    Raises:
+        TypeError: if `space` is neither a `Box` nor a `Discrete`.
+    """
+    if isinstance(space, Box):
+        return None
+    if isinstance(space, Discrete):
+        return space.n
+    raise TypeError(
+        f"{owner}: unsupported observation space {type(space).__name__}; accepted: Box, Discrete."
+    )
+
+
+def observation_size(space: AbstractSpace) -> int:
+    """The length of the encoded observation vector."""
+    return space.n if isinstance(space, Discrete) else math.prod(space.shape)
+
+
+def encode_observation(observation: Array, num_classes: int | None) -> Float[Array, " n"]:
+    """Flatten a Box observation, or one-hot encode a Discrete one."""
+    if num_classes is None:
+        return observation.reshape(-1)
+    return jax.nn.one_hot(observation, num_classes)
+
+
+def orthogonal_linear(
+    in_size: int, out_size: int, gain: float, *, key: Key[Array, ""]
+) -> eqx.nn.Linear:
+    """An `eqx.nn.Linear` with orthogonal weights scaled by `gain` and zero bias.
+
+    The weight `W` of shape `(out_size, in_size)` satisfies `W W^T = gain^2 I` when
+    `out_size <= in_size`, else `W^T W = gain^2 I`.
+    """
+    linear = eqx.nn.Linear(in_size, out_size, key=key)
+    weight = jax.nn.initializers.orthogonal(scale=gain)(key, (out_size, in_size), jnp.float32)
+    return eqx.tree_at(
+        lambda layer: (layer.weight, layer.bias), linear, (weight, jnp.zeros(out_size))
+    )
+
+
+class MLP(eqx.Module):
+    """A fully connected network `Linear -> activation -> ... -> Linear`.
+
+    Args:
+        in_size: Input length.
+        out_size: Output length.
+        hidden: Widths of the hidden layers (non-empty).
+        activation: Applied after every hidden layer (not after the output layer).
+        hidden_gain: Orthogonal-init gain of the hidden layers.
+        output_gain: Orthogonal-init gain of the output layer.
+        key: PRNG key for the initialisation.
+    """
+
+    layers: tuple[eqx.nn.Linear, ...]
+    activation: Callable[[Array], Array] = eqx.field(static=True)
+
+    def __init__(
+        self,
+        in_size: int,
+        out_size: int,
+        hidden: Sequence[int],
+        activation: Callable[[Array], Array],
+        *,
+        hidden_gain: float = SQRT_TWO,
+        output_gain: float = 1.0,
+        key: Key[Array, ""],
+    ):
+        sizes = (in_size, *hidden, out_size)
+        keys = jr.split(key, len(sizes) - 1)
+        gains = [hidden_gain] * len(hidden) + [output_gain]
+        self.layers = tuple(
+            orthogonal_linear(i, o, g, key=k)
+            for i, o, g, k in zip(sizes[:-1], sizes[1:], gains, keys, strict=True)
+        )
+        self.activation = activation
+
+    def __call__(self, x: Float[Array, " in_size"]) -> Float[Array, " out_size"]:
+        for layer in self.layers[:-1]:
+            x = self.activation(layer(x))
+        return self.layers[-1](x)

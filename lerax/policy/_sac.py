@@ -1,0 +1,196 @@
+"""A soft actor-critic policy: a tanh-Normal actor and twin Q critics (SAC)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import jax.random as jr
+import numpy as np
+from jaxtyping import Array, Float, Key
+
+from lerax.distribution import TanhNormal
+from lerax.space import AbstractSpace, Box
+
+from ._abstract import AbstractPolicy
+from ._mlp import (
+    MLP,
+    check_activation,
+    check_hidden,
+    encode_observation,
+    observation_classes,
+    observation_size,
+)
+
+if TYPE_CHECKING:
+    from lerax.env import AbstractEnv
+
+_OWNER = "MLPSACPolicy"
+
+
+class SACActor(eqx.Module):
+    """Maps an observation to a `TanhNormal` on `(-1, 1)^action_shape`.
+
+    The MLP outputs a mean and a raw log-std; the log-std is squashed into
+    `[log_std_min, log_std_max]` by `min + (max - min) * (tanh(raw) + 1) / 2`.
+    """
+
+    network: MLP
+    action_shape: tuple[int, ...] = eqx.field(static=True)
+    observation_classes: int | None = eqx.field(static=True)
+    log_std_min: float = eqx.field(static=True)
+    log_std_max: float = eqx.field(static=True)
+
+    def __call__(self, observation: Array) -> TanhNormal:
+        output = self.network(encode_observation(observation, self.observation_classes))
+        mean, raw_log_std = jnp.split(output, 2)
+        log_std = self.log_std_min + 0.5 * (self.log_std_max - self.log_std_min) * (
+            jnp.tanh(raw_log_std) + 1.0
+        )
+        return TanhNormal(
+            mean.reshape(self.action_shape), jnp.exp(log_std).reshape(self.action_shape)
+        )
+
+
+class SACCritic(eqx.Module):
+    """Twin Q-networks on `concat(encoded observation, flattened action)`.
+
+    Actions are in the env's units (as stored in a replay buffer).
+    """
+
+    q1: MLP
+    q2: MLP
+    observation_classes: int | None = eqx.field(static=True)
+
+    def __call__(
+        self, observation: Array, action: Array
+    ) -> tuple[Float[Array, ""], Float[Array, ""]]:
+        """Return `(q1, q2)`, two scalars."""
+        features = encode_observation(observation, self.observation_classes)
+        inputs = jnp.concatenate([features, action.reshape(-1)])
+        return self.q1(inputs)[0], self.q2(inputs)[0]
+
+
+class MLPSACPolicy(AbstractPolicy):
+    """SAC's actor and twin critics, as two separate submodules.
+
+    * `actor` (`SACActor`): observation -> `TanhNormal` on `(-1, 1)`; actions are
+      mapped affinely onto the `Box` bounds by `low + (u + 1) (high - low) / 2`.
+    * `critic` (`SACCritic`): `(observation, action) -> (q1, q2)`, actions in env
+      units. An algorithm optimises `actor` and `critic` separately and keeps a
+      target copy of `critic` (a plain pytree of arrays: Polyak-average it with
+      `jax.tree.map`).
+
+    `predict(observation)` (no key) returns the rescaled `tanh(mean)`;
+    `predict(observation, key=key)` a rescaled sample.
+
+    Initialisation: orthogonal weights (gain `sqrt(2)` hidden; output gain `0.01`
+    for the actor, `1.0` for the critics), zero biases.
+
+    Args:
+        env: Supplies `observation_space` and `action_space` (a `Box` with a
+            floating dtype and finite bounds, `low < high`).
+        key: PRNG key for the initialisation.
+        hidden: Hidden-layer widths of all three MLPs, a non-empty tuple of positive ints.
+        activation: Hidden-layer activation, a callable.
+        log_std_min: Lower bound of the actor's log-std.
+        log_std_max: Upper bound of the actor's log-std (`> log_std_min`).
+
+    Raises:
+        TypeError: for a non-`Box` action space, an unsupported observation space
+            or a non-callable `activation`.
+        ValueError: for a bad `hidden`, infinite or empty action bounds, or
+            `log_std_min >= log_std_max`.
+    """
+
+    observation_space: AbstractSpace
+    action_space: Box
+    actor: SACActor
+    critic: SACCritic
+
+    def __init__(
+        self,
+        env: AbstractEnv,
+        *,
+        key: Key[Array, ""],
+        hidden: tuple[int, ...] = (256, 256),
+        activation: Callable[[Array], Array] = jax.nn.relu,
+        log_std_min: float = -5.0,
+        log_std_max: float = 2.0,
+    ):
+        hidden = check_hidden(hidden, _OWNER)
+        activation = check_activation(activation, _OWNER)
+        observation_space, action_space = env.observation_space, env.action_space
+        if not (isinstance(action_space, Box) and np.issubdtype(action_space.dtype, np.floating)):
+            raise TypeError(
+                f"{_OWNER}: unsupported action space {action_space!r}; "
+                "accepted: Box with a floating dtype."
+            )
+        low, high = np.asarray(action_space.low), np.asarray(action_space.high)
+        if not (np.all(np.isfinite(low)) and np.all(np.isfinite(high)) and np.all(low < high)):
+            raise ValueError(
+                f"{_OWNER}: the action Box must have finite bounds with low < high; "
+                f"got {action_space!r}."
+            )
+        if not float(log_std_min) < float(log_std_max):
+            raise ValueError(
+                f"{_OWNER}: `log_std_min` must be < `log_std_max`; "
+                f"got {log_std_min} and {log_std_max}."
+            )
+        classes = observation_classes(observation_space, _OWNER)
+        obs_size = observation_size(observation_space)
+        action_size = int(np.prod(action_space.shape))
+        actor_key, q1_key, q2_key = jr.split(key, 3)
+        self.observation_space = observation_space
+        self.action_space = action_space
+        self.actor = SACActor(
+            network=MLP(
+                obs_size, 2 * action_size, hidden, activation, output_gain=0.01, key=actor_key
+            ),
+            action_shape=action_space.shape,
+            observation_classes=classes,
+            log_std_min=float(log_std_min),
+            log_std_max=float(log_std_max),
+        )
+        self.critic = SACCritic(
+            q1=MLP(obs_size + action_size, 1, hidden, activation, key=q1_key),
+            q2=MLP(obs_size + action_size, 1, hidden, activation, key=q2_key),
+            observation_classes=classes,
+        )
+
+    def actor_distribution(self, observation: Array) -> TanhNormal:
+        """The actor's distribution on `(-1, 1)^action_shape` (before rescaling)."""
+        return self.actor(observation)
+
+    def _rescale(self, unit_action: Array) -> Array:
+        low, high = self.action_space.low, self.action_space.high
+        return jnp.clip(low + 0.5 * (unit_action + 1.0) * (high - low), low, high)
+
+    def action_and_log_prob(
+        self, observation: Array, *, key: Key[Array, ""]
+    ) -> tuple[Float[Array, " *action_shape"], Float[Array, ""]]:
+        """Sample an action in the `Box` bounds and its log-density there.
+
+        The log-density includes the tanh correction and the affine rescale:
+        `log p(action) = log p_tanh(u) - sum(log((high - low) / 2))`.
+        """
+        unit_action, log_prob = self.actor(observation).sample_and_log_prob(key=key)
+        half_range = 0.5 * (self.action_space.high - self.action_space.low)
+        return self._rescale(unit_action), log_prob - jnp.sum(jnp.log(half_range))
+
+    def q_values(
+        self, observation: Array, action: Array
+    ) -> tuple[Float[Array, ""], Float[Array, ""]]:
+        """The twin critics' `(q1, q2)` for an action in env units."""
+        return self.critic(observation, action)
+
+    def predict(
+        self, observation: Array, *, key: Key[Array, ""] | None = None
+    ) -> Float[Array, " *action_shape"]:
+        """The rescaled `tanh(mean)` without `key`; a rescaled sample with `key`."""
+        dist = self.actor(observation)
+        unit_action = dist.mode() if key is None else dist.sample(key=key)
+        return self._rescale(unit_action)
