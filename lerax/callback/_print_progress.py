@@ -131,12 +131,15 @@ class PrintProgress(AbstractCallback[PrintProgressState, PrintProgressStepState]
 
 class _ProgressPrinter:
     def __init__(self):
-        self.start: float | None = None
+        self.start = time.perf_counter()
+        self.first: tuple[float, int] | None = None
 
     def __call__(self, rows: dict[str, np.ndarray], index: np.ndarray) -> None:
-        if self.start is None:
-            self.start = time.perf_counter()
-        elapsed = time.perf_counter() - self.start
+        now = time.perf_counter()
+        elapsed = now - self.start
+        if self.first is None:
+            self.first = (now, int(rows["timesteps"].max()))
+        since, since_steps = self.first
         for r in range(index.shape[0]):
             who = "" if index.shape[1] == 0 else f"[{'/'.join(map(str, index[r]))}] "
             steps = int(rows["timesteps"][r])
@@ -147,9 +150,10 @@ class _ProgressPrinter:
                 continue
             n = int(rows["finished"][r])
             mean = float(rows["finished_return"][r]) / n if n else float("nan")
+            rate = (steps - since_steps) / (now - since) if now > since else float("nan")
             print(
                 f"{who}{steps:>9d}/{total} steps ({100 * steps / max(total, 1):5.1f}%) "
-                f"{steps / max(elapsed, 1e-9):9.0f} steps/s  episode return {mean:8.2f} "
+                f"{rate:9.0f} steps/s  episode return {mean:8.2f} "
                 f"({n} episodes)",
                 file=sys.stdout,
                 flush=True,
