@@ -3,6 +3,7 @@
 from ._abstract import AbstractAlgorithm as AbstractAlgorithm
 from ._evaluate import evaluate_policy as evaluate_policy
 from ._gae import compute_gae as compute_gae
+from ._optim import trainable as trainable
 from ._ppo import PPO as PPO
 from ._rollout import Rollout as Rollout
 from ._rollout import collect_rollout as collect_rollout

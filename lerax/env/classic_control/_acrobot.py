@@ -155,9 +155,7 @@ class Acrobot(AbstractEnv[AcrobotState]):
         Bool[Array, ""],
         dict[str, Any],
     ]:
-        noise = jr.uniform(
-            key, (), jnp.float32, -self.torque_noise_max, self.torque_noise_max
-        )
+        noise = jr.uniform(key, (), jnp.float32, -self.torque_noise_max, self.torque_noise_max)
         torque = action.astype(jnp.float32) - 1.0 + noise
         y = jnp.stack([state.theta1, state.theta2, state.dtheta1, state.dtheta2])
         # One classical Runge-Kutta step over [0, dt].
@@ -190,7 +188,9 @@ class Acrobot(AbstractEnv[AcrobotState]):
 
         canvas = blank_canvas(width, height)
         # The line the tip must rise above, snapped to a pixel row so it stays crisp.
-        goal = view.to_canvas(centre + jnp.stack([jnp.stack([-bound, bound]) * scale, jnp.full(2, scale)], 1))
+        goal = view.to_canvas(
+            centre + jnp.stack([jnp.stack([-bound, bound]) * scale, jnp.full(2, scale)], 1)
+        )
         goal = goal.at[:, 1].set(jnp.floor(goal[:, 1]) + 0.5)
         canvas = draw_line(canvas, goal[0], goal[1], max(view.scale, 1.0), (0, 0, 0))
         elbow = centre + scale * self.link_length_1 * jnp.stack(

@@ -83,9 +83,9 @@ class CartPole(AbstractEnv[CartPoleState]):
 
     @property
     def observation_space(self) -> Box:
-        high = jnp.stack(
-            [2 * self.x_threshold, jnp.inf, 2 * self.theta_threshold, jnp.inf]
-        ).astype(jnp.float32)
+        high = jnp.stack([2 * self.x_threshold, jnp.inf, 2 * self.theta_threshold, jnp.inf]).astype(
+            jnp.float32
+        )
         return make_box(-high, high)
 
     @property

@@ -78,7 +78,9 @@ class MountainCar(AbstractEnv[MountainCarState]):
     def reset(self, *, key: Key[Array, ""]) -> tuple[MountainCarState, Float[Array, "2"]]:
         position = jr.uniform(key, (), jnp.float32, -0.6, -0.4)
         velocity = jnp.zeros((), jnp.float32)
-        state = MountainCarState(position=position, velocity=velocity, time=jnp.zeros((), jnp.int32))
+        state = MountainCarState(
+            position=position, velocity=velocity, time=jnp.zeros((), jnp.int32)
+        )
         return state, jnp.stack([position, velocity])
 
     def step(

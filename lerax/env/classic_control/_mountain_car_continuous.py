@@ -80,9 +80,7 @@ class MountainCarContinuous(AbstractEnv[MountainCarContinuousState]):
     def action_space(self) -> Box:
         return make_box(self.min_action[None], self.max_action[None])
 
-    def reset(
-        self, *, key: Key[Array, ""]
-    ) -> tuple[MountainCarContinuousState, Float[Array, "2"]]:
+    def reset(self, *, key: Key[Array, ""]) -> tuple[MountainCarContinuousState, Float[Array, "2"]]:
         position = jr.uniform(key, (), jnp.float32, -0.6, -0.4)
         velocity = jnp.zeros((), jnp.float32)
         time = jnp.zeros((), jnp.int32)

@@ -119,9 +119,9 @@ class Pendulum(AbstractEnv[PendulumState]):
         theta, theta_dot = state.theta, state.theta_dot
         cost = _normalize_angle(theta) ** 2 + 0.1 * theta_dot**2 + 0.001 * torque**2
 
-        angular_acc = 3 * self.g / (2 * self.l) * jnp.sin(theta) + 3.0 / (
-            self.m * self.l**2
-        ) * torque
+        angular_acc = (
+            3 * self.g / (2 * self.l) * jnp.sin(theta) + 3.0 / (self.m * self.l**2) * torque
+        )
         new_theta_dot = jnp.clip(theta_dot + angular_acc * self.dt, -self.max_speed, self.max_speed)
         new_state = PendulumState(
             theta=theta + new_theta_dot * self.dt,

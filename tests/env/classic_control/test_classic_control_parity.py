@@ -122,9 +122,8 @@ def _gym_rollout(env_id: str, seed: int = 0) -> GymRollout:
         record["act"].append(action)
         observation, reward, terminated, truncated, _ = env.step(action)
         time += 1
-        for name, value in zip(
-            ("obs", "rew", "term", "trunc"), (observation, reward, terminated, truncated)
-        ):
+        outcome = (observation, reward, terminated, truncated)
+        for name, value in zip(("obs", "rew", "term", "trunc"), outcome, strict=True):
             record[name].append(value)
         if terminated or truncated:
             env.reset(seed=seed + 1 + i)
@@ -181,7 +180,9 @@ def test_independent_trajectory_matches(rollout):
 
     def body(carry, action):
         state, next_start = carry
-        state, observation, reward, terminated, truncated, _ = env.step(state, action, key=jr.key(0))
+        state, observation, reward, terminated, truncated, _ = env.step(
+            state, action, key=jr.key(0)
+        )
         done = terminated | truncated
         start = jax.tree.map(lambda leaf: leaf[next_start], starts)
         state = jax.tree.map(lambda a, b: jnp.where(done, a, b), start, state)

@@ -1,0 +1,37 @@
+"""Environment wrappers: functional, jittable, vmappable."""
+
+from ._abstract import AbstractSpacePreservingWrapper as AbstractSpacePreservingWrapper
+from ._abstract import AbstractWrapper as AbstractWrapper
+from ._abstract import AbstractWrapperState as AbstractWrapperState
+from ._abstract import WrapperState as WrapperState
+from ._action import ClipAction as ClipAction
+from ._action import RescaleAction as RescaleAction
+from ._auto_reset import AutoReset as AutoReset
+from ._episode_statistics import EpisodeStatistics as EpisodeStatistics
+from ._episode_statistics import EpisodeStatisticsState as EpisodeStatisticsState
+from ._normalize import NormalizeObservation as NormalizeObservation
+from ._normalize import NormalizeObservationState as NormalizeObservationState
+from ._normalize import NormalizeReward as NormalizeReward
+from ._normalize import NormalizeRewardState as NormalizeRewardState
+from ._normalize import RunningMeanStd as RunningMeanStd
+from ._time_limit import TimeLimit as TimeLimit
+from ._time_limit import TimeLimitState as TimeLimitState
+
+__all__ = [
+    "AbstractSpacePreservingWrapper",
+    "AbstractWrapper",
+    "AbstractWrapperState",
+    "AutoReset",
+    "ClipAction",
+    "EpisodeStatistics",
+    "EpisodeStatisticsState",
+    "NormalizeObservation",
+    "NormalizeObservationState",
+    "NormalizeReward",
+    "NormalizeRewardState",
+    "RescaleAction",
+    "RunningMeanStd",
+    "TimeLimit",
+    "TimeLimitState",
+    "WrapperState",
+]

@@ -1,0 +1,250 @@
+"""Normalise observations and rewards with running statistics."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+from jaxtyping import Array, ArrayLike, Bool, Float, Key
+
+from lerax.space import Box
+
+from .._abstract import AbstractEnv, AbstractEnvState
+from ._abstract import AbstractSpacePreservingWrapper, AbstractWrapper, AbstractWrapperState
+
+
+class RunningMeanStd(eqx.Module):
+    """Running mean and (population) variance of a stream of arrays.
+
+    Attributes:
+        mean: Mean of the values seen.
+        var: Variance of the values seen (divided by `count`, not `count - 1`).
+        count: Number of values seen (float32).
+    """
+
+    mean: Float[Array, "*shape"]
+    var: Float[Array, "*shape"]
+    count: Float[Array, ""]
+
+    @staticmethod
+    def empty(shape: tuple[int, ...]) -> RunningMeanStd:
+        """Statistics of no values: `count = 0` (the first update overwrites `mean`/`var`)."""
+        return RunningMeanStd(jnp.zeros(shape), jnp.ones(shape), jnp.zeros(()))
+
+    def update(self, value: Float[Array, "*shape"], axis_name: Any = None) -> RunningMeanStd:
+        """Merge one value (per vmapped member) into the statistics.
+
+        With `axis_name=None` the value is a batch of one. Otherwise the batch is
+        the values of every member of the `jax.vmap(..., axis_name=axis_name)` (or
+        `shard_map`) axis, pooled with `lax.pmean`/`lax.psum`; given identical
+        statistics, every member then ends with identical statistics. The merge is
+        Chan et al.'s parallel update of (mean, M2, count).
+        """
+        value = value.astype(self.mean.dtype)
+        if axis_name is None:
+            batch_mean, batch_var, batch_count = value, jnp.zeros_like(value), 1.0
+        else:
+            batch_mean = jax.lax.pmean(value, axis_name)
+            batch_var = jax.lax.pmean(jnp.square(value - batch_mean), axis_name)
+            batch_count = jax.lax.psum(1.0, axis_name)
+        delta = batch_mean - self.mean
+        count = self.count + batch_count
+        mean = self.mean + delta * (batch_count / count)
+        m2 = self.var * self.count + batch_var * batch_count
+        m2 = m2 + jnp.square(delta) * (self.count * batch_count / count)
+        return RunningMeanStd(mean, m2 / count, count)
+
+
+def _as_parameter(value: ArrayLike, name: str, owner: str, positive: bool) -> Float[Array, ""]:
+    array = jnp.asarray(value, jnp.float32)
+    if not isinstance(array, jax.core.Tracer):
+        ok = float(array) > 0 if positive else 0.0 <= float(array) <= 1.0
+        if array.shape != () or not ok:
+            accepted = "a positive scalar" if positive else "a scalar in [0, 1]"
+            raise ValueError(f"{owner}: `{name}` must be {accepted}; got {value!r}.")
+    return array
+
+
+class NormalizeObservationState(AbstractWrapperState):
+    """State of `NormalizeObservation`: the inner state and the observation statistics."""
+
+    env_state: AbstractEnvState
+    statistics: RunningMeanStd
+
+
+class NormalizeObservation(AbstractWrapper[NormalizeObservationState]):
+    """Standardise observations with their running mean and variance.
+
+    Each `reset` and `step` first merges the observation into the statistics,
+    then returns `clip((obs - mean) / sqrt(var + epsilon), -clip, clip)` in
+    float32. `info["final_observation"]`, when present (an inner `AutoReset`), is
+    normalised with the same statistics (not merged into them).
+
+    `reset` starts empty statistics, so place the wrapper OUTSIDE `AutoReset`.
+    With `axis_name`, call both `reset` and `step` under
+    `jax.vmap(..., axis_name=axis_name)`: the statistics are pooled across the
+    vmapped envs and identical in all of them. The observation space becomes an
+    unbounded float32 `Box` of the same shape.
+
+    Args:
+        env: The environment to wrap (`Box` observations).
+        epsilon: Added to the variance, positive.
+        clip: Normalised observations are clipped to `[-clip, clip]`, positive.
+        axis_name: The vmap axis name to pool statistics over, or `None`.
+
+    Raises:
+        TypeError: if the observation space is not a `Box`.
+        ValueError: for a non-positive `epsilon` or `clip`.
+    """
+
+    env: AbstractEnv
+    epsilon: Float[Array, ""]
+    clip: Float[Array, ""]
+    axis_name: Any = eqx.field(static=True)
+
+    def __init__(
+        self,
+        env: AbstractEnv,
+        epsilon: float | Float[ArrayLike, ""] = 1e-8,
+        clip: float | Float[ArrayLike, ""] = 10.0,
+        axis_name: Any = None,
+    ):
+        if not isinstance(env.observation_space, Box):
+            raise TypeError(
+                f"NormalizeObservation: the observation space must be a Box, "
+                f"got {env.observation_space!r}."
+            )
+        self.env = env
+        self.epsilon = _as_parameter(epsilon, "epsilon", "NormalizeObservation", True)
+        self.clip = _as_parameter(clip, "clip", "NormalizeObservation", True)
+        self.axis_name = axis_name
+
+    @property
+    def observation_space(self) -> Box:
+        return Box(-jnp.inf, jnp.inf, shape=self.env.observation_space.shape)
+
+    @property
+    def action_space(self):
+        return self.env.action_space
+
+    def _normalize(self, statistics: RunningMeanStd, observation: Array) -> Float[Array, "..."]:
+        scaled = (observation - statistics.mean) / jnp.sqrt(statistics.var + self.epsilon)
+        return jnp.clip(scaled, -self.clip, self.clip)
+
+    def reset(self, *, key: Key[Array, ""]) -> tuple[NormalizeObservationState, Array]:
+        env_state, observation = self.env.reset(key=key)
+        statistics = RunningMeanStd.empty(observation.shape).update(observation, self.axis_name)
+        state = NormalizeObservationState(env_state, statistics)
+        return state, self._normalize(statistics, observation)
+
+    def step(
+        self, state: NormalizeObservationState, action: Array, *, key: Key[Array, ""]
+    ) -> tuple[
+        NormalizeObservationState,
+        Array,
+        Float[Array, ""],
+        Bool[Array, ""],
+        Bool[Array, ""],
+        dict[str, Any],
+    ]:
+        env_state, observation, reward, terminated, truncated, info = self.env.step(
+            state.env_state, action, key=key
+        )
+        statistics = state.statistics.update(observation, self.axis_name)
+        if "final_observation" in info:
+            final = self._normalize(statistics, info["final_observation"])
+            info = {**info, "final_observation": final}
+        new_state = NormalizeObservationState(env_state, statistics)
+        return (
+            new_state,
+            self._normalize(statistics, observation),
+            reward,
+            terminated,
+            truncated,
+            info,
+        )
+
+
+class NormalizeRewardState(AbstractWrapperState):
+    """State of `NormalizeReward`.
+
+    Attributes:
+        env_state: The inner environment's state.
+        discounted_return: `G <- gamma * G * (1 - terminated) + reward`.
+        statistics: Running statistics of `discounted_return`.
+    """
+
+    env_state: AbstractEnvState
+    discounted_return: Float[Array, ""]
+    statistics: RunningMeanStd
+
+
+class NormalizeReward(AbstractSpacePreservingWrapper[NormalizeRewardState]):
+    """Scale rewards by the running std of a discounted return (Gymnasium semantics).
+
+    Each step updates `G <- gamma * G * (1 - terminated) + reward` (reset to 0 only
+    by `terminated`, as in Gymnasium), merges `G` into running statistics, then
+    returns `clip(reward / sqrt(var(G) + epsilon), -clip, clip)` (the mean is not
+    subtracted). Unlike Gymnasium, the statistics start empty rather than with a
+    prior of variance 1 and count 1e-4, and the reward is clipped
+    (`clip=jnp.inf` disables it). Place the wrapper OUTSIDE `AutoReset`; with
+    `axis_name`, as for `NormalizeObservation`, the statistics are pooled across
+    the vmapped envs.
+
+    Args:
+        env: The environment to wrap.
+        gamma: Discount of the return, in `[0, 1]`.
+        epsilon: Added to the variance, positive.
+        clip: Scaled rewards are clipped to `[-clip, clip]`, positive.
+        axis_name: The vmap axis name to pool statistics over, or `None`.
+
+    Raises:
+        ValueError: for `gamma` outside `[0, 1]` or a non-positive `epsilon`/`clip`.
+    """
+
+    env: AbstractEnv
+    gamma: Float[Array, ""]
+    epsilon: Float[Array, ""]
+    clip: Float[Array, ""]
+    axis_name: Any = eqx.field(static=True)
+
+    def __init__(
+        self,
+        env: AbstractEnv,
+        gamma: float | Float[ArrayLike, ""] = 0.99,
+        epsilon: float | Float[ArrayLike, ""] = 1e-8,
+        clip: float | Float[ArrayLike, ""] = 10.0,
+        axis_name: Any = None,
+    ):
+        self.env = env
+        self.gamma = _as_parameter(gamma, "gamma", "NormalizeReward", False)
+        self.epsilon = _as_parameter(epsilon, "epsilon", "NormalizeReward", True)
+        self.clip = _as_parameter(clip, "clip", "NormalizeReward", True)
+        self.axis_name = axis_name
+
+    def reset(self, *, key: Key[Array, ""]) -> tuple[NormalizeRewardState, Array]:
+        env_state, observation = self.env.reset(key=key)
+        state = NormalizeRewardState(env_state, jnp.zeros(()), RunningMeanStd.empty(()))
+        return state, observation
+
+    def step(
+        self, state: NormalizeRewardState, action: Array, *, key: Key[Array, ""]
+    ) -> tuple[
+        NormalizeRewardState,
+        Array,
+        Float[Array, ""],
+        Bool[Array, ""],
+        Bool[Array, ""],
+        dict[str, Any],
+    ]:
+        env_state, observation, reward, terminated, truncated, info = self.env.step(
+            state.env_state, action, key=key
+        )
+        discounted_return = state.discounted_return * self.gamma * (1.0 - terminated) + reward
+        statistics = state.statistics.update(discounted_return, self.axis_name)
+        scaled = reward / jnp.sqrt(statistics.var + self.epsilon)
+        scaled = jnp.clip(scaled, -self.clip, self.clip)
+        new_state = NormalizeRewardState(env_state, discounted_return, statistics)
+        return new_state, observation, scaled, terminated, truncated, info
