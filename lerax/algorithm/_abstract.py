@@ -21,7 +21,7 @@ from lerax.callback import (
     as_callback,
 )
 from lerax.env import AbstractEnv
-from ._autoreset_tmp import AutoReset
+from lerax.env.wrapper import AutoReset
 from lerax.policy import AbstractPolicy
 
 from ._members import any_member, keep_stopped

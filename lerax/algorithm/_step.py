@@ -15,7 +15,7 @@ from jaxtyping import Array, Bool, Float, Int, Key, PyTree
 
 from lerax.callback import AbstractCallback, AbstractCallbackStepState, StepContext
 from lerax.env import AbstractEnv
-from ._autoreset_tmp import AutoReset
+from lerax.env.wrapper import AutoReset
 from lerax.policy import AbstractPolicy
 from lerax.space import Box
 

@@ -7,3 +7,10 @@ from .classic_control import CartPole as CartPole
 from .classic_control import MountainCar as MountainCar
 from .classic_control import MountainCarContinuous as MountainCarContinuous
 from .classic_control import Pendulum as Pendulum
+from .wrapper import AutoReset as AutoReset
+from .wrapper import ClipAction as ClipAction
+from .wrapper import EpisodeStatistics as EpisodeStatistics
+from .wrapper import NormalizeObservation as NormalizeObservation
+from .wrapper import NormalizeReward as NormalizeReward
+from .wrapper import RescaleAction as RescaleAction
+from .wrapper import TimeLimit as TimeLimit

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Sequence
 
@@ -75,6 +76,12 @@ def encode_observation(observation: Array, num_classes: int | None) -> Float[Arr
     return jax.nn.one_hot(observation, num_classes)
 
 
+@functools.partial(jax.jit, static_argnums=(1, 2))
+def _orthogonal(key: Key[Array, ""], shape: tuple[int, int], gain: float) -> Float[Array, "o i"]:
+    # Jitted so that each weight shape compiles once, not op by op.
+    return jax.nn.initializers.orthogonal(scale=gain)(key, shape, jnp.float32)
+
+
 def orthogonal_linear(
     in_size: int, out_size: int, gain: float, *, key: Key[Array, ""]
 ) -> eqx.nn.Linear:
@@ -83,10 +90,11 @@ def orthogonal_linear(
     The weight `W` of shape `(out_size, in_size)` satisfies `W W^T = gain^2 I` when
     `out_size <= in_size`, else `W^T W = gain^2 I`.
     """
-    linear = eqx.nn.Linear(in_size, out_size, key=key)
-    weight = jax.nn.initializers.orthogonal(scale=gain)(key, (out_size, in_size), jnp.float32)
+    # The layer's own (uniform) initialisation is skipped: only its structure is built.
+    skeleton = eqx.filter_eval_shape(eqx.nn.Linear, in_size, out_size, key=key)
+    weight = _orthogonal(key, (out_size, in_size), float(gain))
     return eqx.tree_at(
-        lambda layer: (layer.weight, layer.bias), linear, (weight, jnp.zeros(out_size))
+        lambda layer: (layer.weight, layer.bias), skeleton, (weight, jnp.zeros(out_size))
     )
 
 

@@ -34,8 +34,14 @@ def test_ppo_improves_pendulum_substantially():
     policy = MLPActorCriticPolicy(env=env, key=jr.key(0))
     before = _evaluate(env, policy, jr.key(3)).mean()
     algo = PPO(
-        num_envs=8, num_steps=256, num_epochs=10, num_minibatches=32, learning_rate=1e-3,
-        gamma=0.9, ent_coef=0.0, anneal_lr=False,
+        num_envs=8,
+        num_steps=256,
+        num_epochs=10,
+        num_minibatches=32,
+        learning_rate=1e-3,
+        gamma=0.9,
+        ent_coef=0.0,
+        anneal_lr=False,
     )
     policy = algo.learn(env, policy, total_timesteps=200_000, key=jr.key(1))
     after = _evaluate(env, policy, jr.key(3)).mean()
@@ -101,9 +107,9 @@ def test_vmap_over_learning_rate_in_one_program_differs_per_member():
     policy = MLPActorCriticPolicy(env=env, key=jr.key(0))
 
     def run(lr):
-        return PPO(num_envs=2, num_steps=16, num_epochs=1, num_minibatches=1, learning_rate=lr).learn(
-            env, policy, 32 * 3, key=jr.key(1)
-        )
+        return PPO(
+            num_envs=2, num_steps=16, num_epochs=1, num_minibatches=1, learning_rate=lr
+        ).learn(env, policy, 32 * 3, key=jr.key(1))
 
     rates = jnp.asarray([1e-4, 1e-3, 0.0 + 1e-8])
     trained = jax.vmap(run)(rates)

@@ -28,17 +28,32 @@ POLICY = MLPActorCriticPolicy(env=ENV, key=jr.key(0))
 def _step_ctx(state, reward, done):
     obs = jnp.zeros(4)
     return StepContext(
-        state=state, env=ENV, policy=POLICY, observation=obs, action=jnp.asarray(1),
-        reward=reward, next_observation=obs, terminated=done, truncated=jnp.asarray(False),
-        done=done, iteration_count=jnp.asarray(0), num_timesteps=jnp.asarray(0),
+        state=state,
+        env=ENV,
+        policy=POLICY,
+        observation=obs,
+        action=jnp.asarray(1),
+        reward=reward,
+        next_observation=obs,
+        terminated=done,
+        truncated=jnp.asarray(False),
+        done=done,
+        iteration_count=jnp.asarray(0),
+        num_timesteps=jnp.asarray(0),
     )
 
 
 def _iter_ctx(state, step_state, iteration, loss):
     return IterationContext(
-        state=state, step_state=step_state, env=ENV, policy=POLICY,
-        iteration_count=iteration, num_timesteps=iteration * 10, num_episodes=jnp.asarray(0),
-        total_timesteps=jnp.asarray(100), training_log={"loss": loss},
+        state=state,
+        step_state=step_state,
+        env=ENV,
+        policy=POLICY,
+        iteration_count=iteration,
+        num_timesteps=iteration * 10,
+        num_episodes=jnp.asarray(0),
+        total_timesteps=jnp.asarray(100),
+        training_log={"loss": loss},
     )
 
 
@@ -73,14 +88,23 @@ def test_iteration_and_training_callbacks_under_vmap():
         go = []
         for i in range(1, 5):
             s = log.on_iteration(
-                _iter_ctx(s, EmptyCallbackStepState(), jnp.asarray(i), loss_scale * i), key=jr.key(i)
+                _iter_ctx(s, EmptyCallbackStepState(), jnp.asarray(i), loss_scale * i),
+                key=jr.key(i),
             )
-            go.append(stop.continue_training(_iter_ctx(s, None, jnp.asarray(i), 0.0), key=jr.key(0)))
+            go.append(
+                stop.continue_training(_iter_ctx(s, None, jnp.asarray(i), 0.0), key=jr.key(0))
+            )
         t = start_end.reset(reset_ctx, key=jr.key(0))
         tctx = TrainingContext(
-            state=t, step_state=None, env=ENV, policy=POLICY, iteration_count=jnp.asarray(7),
-            num_timesteps=jnp.asarray(70), num_episodes=jnp.asarray(0),
-            stopped=jnp.asarray(False), total_timesteps=jnp.asarray(100),
+            state=t,
+            step_state=None,
+            env=ENV,
+            policy=POLICY,
+            iteration_count=jnp.asarray(7),
+            num_timesteps=jnp.asarray(70),
+            num_episodes=jnp.asarray(0),
+            stopped=jnp.asarray(False),
+            total_timesteps=jnp.asarray(100),
         )
         t = start_end.on_training_start(tctx, key=jr.key(0))
         t = start_end.on_training_end(

@@ -20,7 +20,14 @@ from lerax.callback import (
 from lerax.env import CartPole
 from lerax.policy import MLPActorCriticPolicy
 
-from _callback_helpers import CountSteps, KeyUser, LogIterations, StartEnd, StopAfterEpisodes, StopAtIteration
+from _callback_helpers import (
+    CountSteps,
+    KeyUser,
+    LogIterations,
+    StartEnd,
+    StopAfterEpisodes,
+    StopAtIteration,
+)
 
 SMALL = dict(num_envs=3, num_steps=16, num_epochs=1, num_minibatches=2)
 
@@ -70,7 +77,11 @@ def test_every_kind_of_callback_in_learn(setup):
     assert int(iters.iterations) == 10
     assert int(iters.last_timesteps) == 480
     assert np.isfinite(float(iters.loss_sum))
-    assert (int(start_end.started), int(start_end.ended), int(start_end.end_iteration)) == (1, 1, 10)
+    assert (int(start_end.started), int(start_end.ended), int(start_end.end_iteration)) == (
+        1,
+        1,
+        10,
+    )
     assert isinstance(state.callback_state.states[0], EmptyCallbackState)
     assert isinstance(state.callback_step_state.step_states[1], EmptyCallbackStepState)
 

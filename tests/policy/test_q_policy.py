@@ -7,6 +7,7 @@ import pytest
 from _envs import BOX_ENVS, DISCRETE_ENVS, DISCRETE_OBSERVATION_ENV
 
 from lerax.policy import AbstractPolicy, MLPQPolicy
+from lerax.space import Discrete
 
 CARTPOLE = DISCRETE_ENVS[0]
 
@@ -33,8 +34,12 @@ def test_shapes_greedy_and_actions_in_space(env, getkey):
     policy = MLPQPolicy(env, key=getkey())
     assert isinstance(policy, AbstractPolicy)
     n = env.action_space.n
-    obs = jax.vmap(lambda k: env.observation_space.sample(key=k))(jr.split(getkey(), 32))
-    obs = jnp.clip(obs, -10, 10) if obs.dtype == jnp.float32 else obs
+    rng = np.random.default_rng(0)
+    space = env.observation_space
+    if isinstance(space, Discrete):
+        obs = rng.integers(0, space.n, 32).astype(np.int32)
+    else:
+        obs = rng.normal(size=(32, *space.shape)).astype(np.float32)
     q, greedy, sampled = _act(policy, obs, getkey())
     assert q.shape == (32, n) and q.dtype == jnp.float32
     assert greedy.dtype == sampled.dtype == jnp.int32 and greedy.shape == (32,)

@@ -150,3 +150,17 @@ def test_custom_episode_limit_truncates(getkey):
         state, _, _, _, truncated, _ = env.step(state, jnp.int32(1), key=getkey())
         flags.append(bool(truncated))
     assert flags == [False, False, True]
+
+
+def test_parameters_can_be_swept_with_vmap(getkey):
+    state, _ = CartPole().reset(key=getkey())
+    gravities = jnp.array([1.0, 9.8, 30.0])
+
+    def theta_dot_after_step(gravity):
+        env = CartPole(gravity=gravity)
+        return env.step(state, jnp.int32(1), key=getkey())[0].theta_dot
+
+    swept = jax.jit(jax.vmap(theta_dot_after_step))(gravities)
+    for i, gravity in enumerate(gravities):
+        np.testing.assert_allclose(swept[i], theta_dot_after_step(gravity), rtol=1e-6)
+    assert len(set(np.asarray(swept).tolist())) == 3

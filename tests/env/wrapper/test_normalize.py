@@ -65,9 +65,15 @@ class GymRewardSequence(gym.Env):
 
 
 def _raw_observations(inner, keys, num_steps):
-    """The inner env's observations for the same keys (wrappers pass keys through)."""
-    first, _, (obs, *_) = jax.vmap(lambda k: rollout(inner, k, num_steps))(keys)
-    return np.concatenate([np.asarray(first)[:, None], np.asarray(obs)], axis=1)  # (envs, T+1, d)
+    """The inner env's observations for the same keys (wrappers pass keys through).
+
+    Returns all observations `(envs, T + 1, d)` and the final observations `(envs, T, d)`.
+    """
+    first, _, (obs, _, _, _, info) = eqx.filter_jit(
+        jax.vmap(lambda k: rollout(inner, k, num_steps))
+    )(keys)
+    observations = np.concatenate([np.asarray(first)[:, None], np.asarray(obs)], axis=1)
+    return observations, np.asarray(info.get("final_observation", obs))
 
 
 def test_pooled_statistics_equal_numpy_and_identical_across_envs(getkey):
@@ -76,7 +82,7 @@ def test_pooled_statistics_equal_numpy_and_identical_across_envs(getkey):
     keys = jr.split(getkey(), 8)
     run = eqx.filter_jit(jax.vmap(lambda k: rollout(env, k, 40), axis_name="envs"))
     first, final_state, (obs, _, _, _, info) = run(keys)
-    raw = _raw_observations(inner, keys, 40)
+    raw, raw_final = _raw_observations(inner, keys, 40)
     stats = final_state.statistics
     for field in (stats.mean, stats.var, stats.count):
         np.testing.assert_array_equal(field, np.broadcast_to(field[0], field.shape))
@@ -88,8 +94,7 @@ def test_pooled_statistics_equal_numpy_and_identical_across_envs(getkey):
     expected = (raw[:, -1] - flat.mean(0)) / np.sqrt(flat.var(0) + 1e-8)
     np.testing.assert_allclose(obs[:, -1], np.clip(expected, -10, 10), rtol=1e-3, atol=1e-3)
     # final_observation is normalised too (with the same statistics).
-    _, _, (_, _, _, _, raw_info) = jax.vmap(lambda k: rollout(inner, k, 40))(keys)
-    final_raw = np.asarray(raw_info["final_observation"])[:, -1]
+    final_raw = raw_final[:, -1]
     np.testing.assert_allclose(
         info["final_observation"][:, -1],
         np.clip((final_raw - flat.mean(0)) / np.sqrt(flat.var(0) + 1e-8), -10, 10),
@@ -103,7 +108,7 @@ def test_per_env_statistics_without_axis_name(getkey):
     env = NormalizeObservation(inner, clip=1.5)
     keys = jr.split(getkey(), 3)
     _, final_state, (obs, *_) = jax.vmap(lambda k: rollout(env, k, 30))(keys)
-    raw = _raw_observations(inner, keys, 30).astype(np.float64)
+    raw = _raw_observations(inner, keys, 30)[0].astype(np.float64)
     np.testing.assert_allclose(final_state.statistics.mean, raw.mean(1), rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(final_state.statistics.var, raw.var(1), rtol=1e-3, atol=1e-5)
     assert not np.allclose(final_state.statistics.mean[0], final_state.statistics.mean[1])

@@ -1,0 +1,152 @@
+"""Small helpers to time jitted JAX callables, shared by the benchmark scripts.
+
+* first call  -- compile + one run, through a *fresh* ``jax.jit`` of a fresh wrapper
+  function, so JAX's in-memory tracing/lowering caches cannot be hit (the persistent
+  on-disk compilation cache is off unless ``jax_compilation_cache_dir`` is set; we warn).
+* steady state -- median (and min/max) of ``repeats`` calls after ``warmup`` calls,
+  every call ending in ``jax.block_until_ready``.
+* peak RSS -- ``resource.getrusage(RUSAGE_SELF).ru_maxrss``: the *process-wide* peak so
+  far, so it only isolates one benchmark when that benchmark runs in its own process
+  (``ppo_baselines.py`` does that by default).
+"""
+
+from __future__ import annotations
+
+import resource
+import statistics
+import sys
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import jax
+
+
+def peak_rss_mib() -> float:
+    """Peak resident set size of this process so far, in MiB."""
+    ru = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return ru / (1024 * 1024) if sys.platform == "darwin" else ru / 1024  # bytes vs KiB
+
+
+def _fresh_jit(fn: Callable, **jit_kwargs) -> Callable:
+    def wrapper(*args, **kwargs):  # a new function object -> no cache hits
+        return fn(*args, **kwargs)
+
+    return jax.jit(wrapper, **jit_kwargs)
+
+
+def time_first_call(fn: Callable, *args, jit_kwargs: dict | None = None, **kwargs):
+    """Time ``jax.jit(fn)(*args)`` on a fresh jit: tracing + compilation + one run.
+
+    Returns ``(seconds, output)``.
+    """
+    if jax.config.jax_compilation_cache_dir:
+        warnings.warn("persistent compilation cache is on: first-call time may be a cache hit")
+    jitted = _fresh_jit(fn, **(jit_kwargs or {}))
+    t0 = time.perf_counter()
+    out = jax.block_until_ready(jitted(*args, **kwargs))
+    return time.perf_counter() - t0, out
+
+
+def time_compile(fn: Callable, *args, jit_kwargs: dict | None = None, **kwargs) -> dict:
+    """Ahead-of-time split of the first call: ``{"lower_s", "compile_s"}`` (fresh jit)."""
+    jitted = _fresh_jit(fn, **(jit_kwargs or {}))
+    t0 = time.perf_counter()
+    lowered = jitted.lower(*args, **kwargs)
+    t1 = time.perf_counter()
+    lowered.compile()
+    t2 = time.perf_counter()
+    return {"lower_s": t1 - t0, "compile_s": t2 - t1}
+
+
+def time_steady(
+    jitted: Callable, *args, warmup: int = 1, repeats: int = 5, **kwargs
+) -> dict[str, Any]:
+    """Run an already-jitted callable ``warmup`` times, then time ``repeats`` calls.
+
+    Returns ``{"median_s", "min_s", "max_s", "times_s", "output"}`` (last output).
+    """
+    out = None
+    for _ in range(warmup):
+        out = jax.block_until_ready(jitted(*args, **kwargs))
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        out = jax.block_until_ready(jitted(*args, **kwargs))
+        times.append(time.perf_counter() - t0)
+    return {
+        "median_s": statistics.median(times),
+        "min_s": min(times),
+        "max_s": max(times),
+        "times_s": times,
+        "output": out,
+    }
+
+
+@dataclass
+class BenchResult:
+    name: str
+    first_call_s: float
+    steady_s: float  # median
+    steady_min_s: float
+    steady_max_s: float
+    steps: int  # environment steps per call (0 if not applicable)
+    peak_rss_mib: float
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def steps_per_s(self) -> float:
+        return self.steps / self.steady_s if self.steps and self.steady_s > 0 else float("nan")
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "steps_per_s": self.steps_per_s}
+
+
+def benchmark(
+    name: str,
+    fn: Callable,
+    *args,
+    steps: int = 0,
+    warmup: int = 1,
+    repeats: int = 5,
+    jit_kwargs: dict | None = None,
+    **kwargs,
+) -> tuple[BenchResult, Any]:
+    """First-call time (fresh jit), then steady state on that same compiled function.
+
+    ``fn`` is the *un-jitted* callable. Returns ``(BenchResult, last_output)``.
+    """
+    jitted = _fresh_jit(fn, **(jit_kwargs or {}))
+    t0 = time.perf_counter()
+    jax.block_until_ready(jitted(*args, **kwargs))
+    first = time.perf_counter() - t0
+    st = time_steady(jitted, *args, warmup=warmup, repeats=repeats, **kwargs)
+    res = BenchResult(
+        name=name,
+        first_call_s=first,
+        steady_s=st["median_s"],
+        steady_min_s=st["min_s"],
+        steady_max_s=st["max_s"],
+        steps=steps,
+        peak_rss_mib=peak_rss_mib(),
+    )
+    return res, st["output"]
+
+
+def markdown_table(results: list[BenchResult], extra_cols: tuple[str, ...] = ()) -> str:
+    head = ["method", "first call (s)", "steady (s, median)", "steps/s", "peak RSS (MiB)"]
+    head += list(extra_cols)
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in results:
+        row = [
+            r.name,
+            f"{r.first_call_s:.2f}",
+            f"{r.steady_s:.3f} ({r.steady_min_s:.3f}-{r.steady_max_s:.3f})",
+            f"{r.steps_per_s:,.0f}",
+            f"{r.peak_rss_mib:.0f}",
+        ]
+        row += [str(r.extra.get(c, "")) for c in extra_cols]
+        lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines)
