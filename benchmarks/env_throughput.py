@@ -42,10 +42,12 @@ def lerax_rollout(env, num_envs: int, num_steps: int):
             state, obs, reward, term, trunc, _ = jax.vmap(
                 lambda s, a, k: wrapped.step(s, a, key=k)
             )(state, actions, jr.split(k_env, num_envs))
-            return state, reward.sum()
+            # Consume the observations too: with a constant reward (CartPole) XLA would
+            # otherwise drop the dynamics as dead code.
+            return state, reward.sum() + obs.sum() + term.sum()
 
-        _, rewards = jax.lax.scan(step, state, jnp.arange(num_steps))
-        return rewards.sum()
+        _, totals = jax.lax.scan(step, state, jnp.arange(num_steps))
+        return totals.sum()
 
     return jax.jit(run)
 
@@ -65,8 +67,10 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=1000)
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
-    print(f"JAX {jax.__version__} on {jax.default_backend()} ({jax.devices()[0].device_kind}); "
-          f"{args.steps} steps per rollout, median of {args.repeats}")
+    print(
+        f"JAX {jax.__version__} on {jax.default_backend()} ({jax.devices()[0].device_kind}); "
+        f"{args.steps} steps per rollout, median of {args.repeats}"
+    )
     try:
         from env_throughput_gymnax import gymnax_cartpole_rollout
     except ImportError as error:
@@ -77,22 +81,33 @@ def main() -> None:
     rows = {}
     for name in ENVS:
         env = getattr(lerax_env, name)()
-        rates = [steps_per_second(lerax_rollout(env, n, args.steps), n, args.steps, args.repeats)
-                 for n in SIZES]
+        rates = [
+            steps_per_second(lerax_rollout(env, n, args.steps), n, args.steps, args.repeats)
+            for n in SIZES
+        ]
         rows[name] = rates
         print(f"| lerax {name} | " + " | ".join(f"{r:,.0f}" for r in rates) + " |", flush=True)
     if gymnax_cartpole_rollout is not None:
-        rates = [steps_per_second(gymnax_cartpole_rollout(n, args.steps), n, args.steps, args.repeats)
-                 for n in SIZES]
+        rates = [
+            steps_per_second(gymnax_cartpole_rollout(n, args.steps), n, args.steps, args.repeats)
+            for n in SIZES
+        ]
         print("| gymnax CartPole | " + " | ".join(f"{r:,.0f}" for r in rates) + " |")
         # Side by side again at 64 envs, alternating, for the ratio the target is about.
         lx = lerax_rollout(lerax_env.CartPole(), 64, args.steps)
         gx = gymnax_cartpole_rollout(64, args.steps)
-        pairs = [(steps_per_second(lx, 64, args.steps, args.repeats),
-                  steps_per_second(gx, 64, args.steps, args.repeats)) for _ in range(3)]
+        pairs = [
+            (
+                steps_per_second(lx, 64, args.steps, args.repeats),
+                steps_per_second(gx, 64, args.steps, args.repeats),
+            )
+            for _ in range(3)
+        ]
         ratio = float(np.median([a / b for a, b in pairs]))
-        print(f"\nCartPole at 64 envs, lerax / gymnax throughput (median of 3 alternating "
-              f"measurements): {ratio:.2f}x")
+        print(
+            f"\nCartPole at 64 envs, lerax / gymnax throughput (median of 3 alternating "
+            f"measurements): {ratio:.2f}x"
+        )
 
 
 if __name__ == "__main__":

@@ -23,7 +23,10 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--print-every", type=int, default=20, help="iterations between lines")
     train.add_argument("--eval-episodes", type=int, default=20)
     train.add_argument(
-        "--output", type=Path, default=None, help="where to save the policy (default: <env>_<algo>.eqx)"
+        "--output",
+        type=Path,
+        default=None,
+        help="where to save the policy (default: <env>_<algo>.eqx)",
     )
     return parser
 

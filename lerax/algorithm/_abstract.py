@@ -227,7 +227,9 @@ class AbstractAlgorithm(eqx.Module):
             callback_key=callback_key,
         )
 
-    def _training_context(self, state: TrainState, total_timesteps: Int[Array, ""]) -> TrainingContext:
+    def _training_context(
+        self, state: TrainState, total_timesteps: Int[Array, ""]
+    ) -> TrainingContext:
         return TrainingContext(
             state=state.callback_state,
             step_state=state.callback_step_state,
@@ -301,7 +303,6 @@ class AbstractAlgorithm(eqx.Module):
         return dataclasses.replace(
             state, callback_state=callback_state, stopped=~jnp.asarray(go_on, dtype=bool)
         )
-
 
 
 def _register_receivers(callback: AbstractCallback) -> None:

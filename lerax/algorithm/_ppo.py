@@ -93,9 +93,7 @@ class PPO(AbstractAlgorithm):
 
     def init_algorithm(self, env: AbstractEnv, policy, *, key: Key[Array, ""]):
         if not isinstance(policy, AbstractActorCriticPolicy):
-            raise TypeError(
-                f"PPO needs an AbstractActorCriticPolicy, got {type(policy).__name__}."
-            )
+            raise TypeError(f"PPO needs an AbstractActorCriticPolicy, got {type(policy).__name__}.")
         return self._optimizer().init(trainable(policy)), EmptyAlgorithmState()
 
     def iteration(
@@ -120,7 +118,12 @@ class PPO(AbstractAlgorithm):
                 self.learning_rate, state.iteration, state.total_iterations
             )
         policy, opt_state, metrics = self._update(
-            state.policy, state.opt_state, rollout, advantages, returns, learning_rate,
+            state.policy,
+            state.opt_state,
+            rollout,
+            advantages,
+            returns,
+            learning_rate,
             key=update_key,
         )
         metrics["learning_rate"] = learning_rate

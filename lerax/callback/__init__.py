@@ -10,10 +10,10 @@ from ._list import CallbackListState as CallbackListState
 from ._list import CallbackListStepState as CallbackListStepState
 from ._list import as_callback as as_callback
 from ._partial import AbstractIterationCallback as AbstractIterationCallback
-from ._print_progress import PrintProgress as PrintProgress
 from ._partial import AbstractStatelessCallback as AbstractStatelessCallback
 from ._partial import AbstractStepCallback as AbstractStepCallback
 from ._partial import AbstractTrainingCallback as AbstractTrainingCallback
+from ._print_progress import PrintProgress as PrintProgress
 from ._state import AbstractCallbackState as AbstractCallbackState
 from ._state import AbstractCallbackStepState as AbstractCallbackStepState
 from ._state import EmptyCallbackState as EmptyCallbackState

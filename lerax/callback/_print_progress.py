@@ -145,8 +145,11 @@ class _ProgressPrinter:
             steps = int(rows["timesteps"][r])
             total = int(rows["total"][r])
             if int(rows["event"][r]) == 2:
-                print(f"{who}done: {steps} steps, {rows['finished'][r]} episodes, "
-                      f"{elapsed:.1f}s", file=sys.stdout, flush=True)
+                print(
+                    f"{who}done: {steps} steps, {rows['finished'][r]} episodes, {elapsed:.1f}s",
+                    file=sys.stdout,
+                    flush=True,
+                )
                 continue
             n = int(rows["finished"][r])
             mean = float(rows["finished_return"][r]) / n if n else float("nan")

@@ -49,7 +49,9 @@ def active_scope(active: Bool[Array, ""]):
         _active_stack.pop()
 
 
-def send(channel: str, payload: PyTree[Array], *, due: Bool[Array, ""] | bool = True) -> Int[Array, ""]:
+def send(
+    channel: str, payload: PyTree[Array], *, due: Bool[Array, ""] | bool = True
+) -> Int[Array, ""]:
     """Send `payload` to the host receiver registered under `channel`.
 
     Args:
@@ -101,7 +103,11 @@ def _host_call(channel, rows, index, due_rows):
     def call(operands):
         rows, index, due_rows = operands
         return io_callback(
-            _receive(channel), jax.ShapeDtypeStruct((), jnp.int32), rows, index, due_rows,
+            _receive(channel),
+            jax.ShapeDtypeStruct((), jnp.int32),
+            rows,
+            index,
+            due_rows,
             ordered=False,
         )
 

@@ -103,7 +103,9 @@ class Box(AbstractSpace):
         sample = jnp.where(
             low_finite & high_finite,
             uniform,
-            jnp.where(low_finite, low + exponential, jnp.where(high_finite, high - exponential, normal)),
+            jnp.where(
+                low_finite, low + exponential, jnp.where(high_finite, high - exponential, normal)
+            ),
         )
         return sample.astype(self._dtype)
 

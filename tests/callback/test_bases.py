@@ -6,6 +6,7 @@ import jax
 import jax.numpy as jnp
 import jax.random as jr
 import numpy as np
+from _callback_helpers import CountSteps, LogIterations, StartEnd, StopAtIteration
 
 from lerax.callback import (
     CallbackList,
@@ -18,8 +19,6 @@ from lerax.callback import (
 )
 from lerax.env import CartPole
 from lerax.policy import MLPActorCriticPolicy
-
-from _callback_helpers import CountSteps, LogIterations, StartEnd, StopAtIteration
 
 ENV = CartPole()
 POLICY = MLPActorCriticPolicy(env=ENV, key=jr.key(0))

@@ -4,10 +4,17 @@ from __future__ import annotations
 
 import equinox as eqx
 import jax
-import jax.numpy as jnp
 import jax.random as jr
 import numpy as np
 import pytest
+from _callback_helpers import (
+    CountSteps,
+    KeyUser,
+    LogIterations,
+    StartEnd,
+    StopAfterEpisodes,
+    StopAtIteration,
+)
 
 from lerax.algorithm import PPO, collect_rollout
 from lerax.callback import (
@@ -19,15 +26,6 @@ from lerax.callback import (
 )
 from lerax.env import CartPole
 from lerax.policy import MLPActorCriticPolicy
-
-from _callback_helpers import (
-    CountSteps,
-    KeyUser,
-    LogIterations,
-    StartEnd,
-    StopAfterEpisodes,
-    StopAtIteration,
-)
 
 SMALL = dict(num_envs=3, num_steps=16, num_epochs=1, num_minibatches=2)
 
