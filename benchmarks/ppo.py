@@ -1,0 +1,181 @@
+"""PPO on CartPole: lerax vs rejax vs a hand-written PureJaxRL-style PPO, side by side.
+
+Workload (all three): 4 envs x 128 steps, 4 epochs x 4 minibatches, separate actor and
+critic MLPs 64x64 tanh, lr 2.5e-4, 2**17 timesteps. lerax and the hand-written baseline
+anneal the learning rate linearly; rejax 0.1.3 has no annealing switch (constant lr).
+rejax's periodic evaluation is pushed to the end (eval_freq = total_timesteps, initial
+evaluation skipped) so it adds one evaluation only.
+
+Also measured: lerax with one no-op callback of each kind attached (stateless, step,
+iteration, training), which must cost <= 1.02x lerax without callbacks.
+
+    python benchmarks/ppo.py [--repeats 5] [--rounds 3]
+
+Needs rejax==0.1.3 and gymnax==0.0.9 for the rejax column (benchmarks/requirements.txt).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import sys
+import time
+
+import jax
+import jax.numpy as jnp
+import jax.random as jr
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(__file__))
+
+import purejaxrl_ppo  # noqa: E402
+
+from lerax.algorithm import PPO  # noqa: E402
+from lerax.callback import (  # noqa: E402
+    AbstractCallbackState,
+    AbstractIterationCallback,
+    AbstractStatelessCallback,
+    AbstractStepCallback,
+    AbstractTrainingCallback,
+    EmptyCallbackStepState,
+)
+from lerax.env import CartPole  # noqa: E402
+from lerax.policy import MLPActorCriticPolicy  # noqa: E402
+
+TIMESTEPS = 2**17
+
+
+class NoOpStateless(AbstractStatelessCallback):
+    pass
+
+
+class NoOpStep(AbstractStepCallback[EmptyCallbackStepState]):
+    def step_reset(self, ctx, *, key):
+        return EmptyCallbackStepState()
+
+    def on_step(self, ctx, *, key):
+        return ctx.state
+
+
+class _Counter(AbstractCallbackState):
+    n: jax.Array
+
+
+class NoOpIteration(AbstractIterationCallback[_Counter]):
+    def reset(self, ctx, *, key):
+        return _Counter(jnp.zeros((), jnp.int32))
+
+    def on_iteration(self, ctx, *, key):
+        return ctx.state
+
+
+class NoOpTraining(AbstractTrainingCallback[_Counter]):
+    def reset(self, ctx, *, key):
+        return _Counter(jnp.zeros((), jnp.int32))
+
+    def on_training_start(self, ctx, *, key):
+        return ctx.state
+
+    def on_training_end(self, ctx, *, key):
+        return ctx.state
+
+
+def lerax_train(callbacks=None):
+    env = CartPole()
+    policy = MLPActorCriticPolicy(env=env, key=jr.key(0))
+    algo = PPO()
+    return lambda key: algo.learn(env, policy, TIMESTEPS, key=key, callback=callbacks)
+
+
+def rejax_train():
+    from rejax import PPO as RejaxPPO
+
+    algo = RejaxPPO.create(
+        env="CartPole-v1",
+        num_envs=4,
+        num_steps=128,
+        num_epochs=4,
+        num_minibatches=4,
+        learning_rate=2.5e-4,
+        max_grad_norm=0.5,
+        total_timesteps=TIMESTEPS,
+        eval_freq=TIMESTEPS,
+        skip_initial_evaluation=True,
+        gamma=0.99,
+        gae_lambda=0.95,
+        clip_eps=0.2,
+        ent_coef=0.01,
+        vf_coef=0.5,
+        agent_kwargs={"activation": "tanh", "hidden_layer_sizes": (64, 64)},
+    )
+    train = jax.jit(algo.train)
+    return lambda key: train(key)
+
+
+def handwritten_train():
+    return jax.jit(purejaxrl_ppo.make_train(total_timesteps=TIMESTEPS))
+
+
+def first_call(make):
+    fn = make()
+    start = time.perf_counter()
+    jax.block_until_ready(fn(jr.key(0)))
+    return time.perf_counter() - start, fn
+
+
+def steady(fn, repeats, seed):
+    times = []
+    for i in range(repeats):
+        start = time.perf_counter()
+        jax.block_until_ready(fn(jr.key(seed + i)))
+        times.append(time.perf_counter() - start)
+    return float(np.median(times))
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    noop = [NoOpStateless(), NoOpStep(), NoOpIteration(), NoOpTraining()]
+    contenders = {
+        "lerax PPO": lambda: lerax_train(None),
+        "lerax PPO + 4 no-op callbacks": lambda: lerax_train(noop),
+        "hand-written PureJaxRL-style PPO": handwritten_train,
+    }
+    try:
+        import rejax  # noqa: F401
+
+        contenders["rejax PPO 0.1.3"] = rejax_train
+    except ImportError as error:
+        print(f"rejax not installed ({error}); skipping it")
+    print(f"JAX {jax.__version__} on {jax.default_backend()}, {os.cpu_count()} CPUs; "
+          f"{TIMESTEPS} timesteps; steady state = median of {args.repeats} runs, "
+          f"{args.rounds} interleaved rounds")
+    fns, firsts = {}, {}
+    for name, make in contenders.items():
+        firsts[name], fns[name] = first_call(make)
+    results = {name: [] for name in contenders}
+    for r in range(args.rounds):
+        for name, fn in fns.items():
+            results[name].append(steady(fn, args.repeats, seed=100 * r + 1))
+    base = "lerax PPO"
+    print("\n| implementation | first call (s) | steady state (s) | steps/s | ratio to lerax |")
+    print("|---|---|---|---|---|")
+    for name in contenders:
+        t = float(np.median(results[name]))
+        ratio = t / float(np.median(results[base]))
+        print(f"| {name} | {firsts[name]:.2f} | {t:.3f} | {TIMESTEPS / t:,.0f} | {ratio:.3f} |")
+    lx = np.asarray(results[base])
+    print("\nPer-round ratios (same round, side by side):")
+    for name in contenders:
+        if name != base:
+            ratios = np.asarray(results[name]) / lx
+            print(f"  {name} / lerax: " + ", ".join(f"{x:.3f}" for x in ratios))
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"\nPeak RSS of the whole process: {rss:.0f} MiB")
+
+
+if __name__ == "__main__":
+    main()
