@@ -40,12 +40,12 @@ class SACActor(eqx.Module):
 
     network: MLP
     action_shape: tuple[int, ...] = eqx.field(static=True)
-    observation_classes: int | None = eqx.field(static=True)
+    num_observation_classes: int | None = eqx.field(static=True)
     log_std_min: float = eqx.field(static=True)
     log_std_max: float = eqx.field(static=True)
 
     def __call__(self, observation: Array) -> TanhNormal:
-        output = self.network(encode_observation(observation, self.observation_classes))
+        output = self.network(encode_observation(observation, self.num_observation_classes))
         mean, raw_log_std = jnp.split(output, 2)
         log_std = self.log_std_min + 0.5 * (self.log_std_max - self.log_std_min) * (
             jnp.tanh(raw_log_std) + 1.0
@@ -63,13 +63,13 @@ class SACCritic(eqx.Module):
 
     q1: MLP
     q2: MLP
-    observation_classes: int | None = eqx.field(static=True)
+    num_observation_classes: int | None = eqx.field(static=True)
 
     def __call__(
         self, observation: Array, action: Array
     ) -> tuple[Float[Array, ""], Float[Array, ""]]:
         """Return `(q1, q2)`, two scalars."""
-        features = encode_observation(observation, self.observation_classes)
+        features = encode_observation(observation, self.num_observation_classes)
         inputs = jnp.concatenate([features, action.reshape(-1)])
         return self.q1(inputs)[0], self.q2(inputs)[0]
 
@@ -151,14 +151,14 @@ class MLPSACPolicy(AbstractPolicy):
                 obs_size, 2 * action_size, hidden, activation, output_gain=0.01, key=actor_key
             ),
             action_shape=action_space.shape,
-            observation_classes=classes,
+            num_observation_classes=classes,
             log_std_min=float(log_std_min),
             log_std_max=float(log_std_max),
         )
         self.critic = SACCritic(
             q1=MLP(obs_size + action_size, 1, hidden, activation, key=q1_key),
             q2=MLP(obs_size + action_size, 1, hidden, activation, key=q2_key),
-            observation_classes=classes,
+            num_observation_classes=classes,
         )
 
     def actor_distribution(self, observation: Array) -> TanhNormal:

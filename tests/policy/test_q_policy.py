@@ -4,7 +4,7 @@ import jax.numpy as jnp
 import jax.random as jr
 import numpy as np
 import pytest
-from _envs import BOX_ENVS, DISCRETE_ENVS, DISCRETE_OBSERVATION_ENV
+from _policy_envs import BOX_ENVS, DISCRETE_ENVS, DISCRETE_OBSERVATION_ENV
 
 from lerax.policy import AbstractPolicy, MLPQPolicy
 from lerax.space import Discrete

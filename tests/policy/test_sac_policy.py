@@ -6,7 +6,7 @@ import jax.numpy as jnp
 import jax.random as jr
 import numpy as np
 import pytest
-from _envs import BOX_ENVS, DISCRETE_ENVS, MATRIX_ACTION_ENV, spaces
+from _policy_envs import BOX_ENVS, DISCRETE_ENVS, MATRIX_ACTION_ENV, spaces
 
 from lerax.distribution import TanhNormal
 from lerax.policy import AbstractPolicy, MLPSACPolicy, SACActor, SACCritic
@@ -39,7 +39,7 @@ def _run(policy, obs, key):
     return sampled, log_prob, modes, predicted, q1, q2
 
 
-@pytest.mark.parametrize("env", BOX_ENVS + [MATRIX_ACTION_ENV], ids=lambda e: str(e)[:20])
+@pytest.mark.parametrize("env", [PENDULUM, MATRIX_ACTION_ENV], ids=["Pendulum", "matrix"])
 def test_shapes_and_actions_in_bounds(env, getkey):
     policy = MLPSACPolicy(env, key=getkey(), hidden=HIDDEN)
     assert isinstance(policy, AbstractPolicy)

@@ -4,6 +4,7 @@ from ._abstract import AbstractSpacePreservingWrapper as AbstractSpacePreserving
 from ._abstract import AbstractWrapper as AbstractWrapper
 from ._abstract import AbstractWrapperState as AbstractWrapperState
 from ._abstract import WrapperState as WrapperState
+from ._abstract import reset_episode as reset_episode
 from ._action import ClipAction as ClipAction
 from ._action import RescaleAction as RescaleAction
 from ._auto_reset import AutoReset as AutoReset
@@ -34,4 +35,5 @@ __all__ = [
     "TimeLimit",
     "TimeLimitState",
     "WrapperState",
+    "reset_episode",
 ]

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import abc
 from typing import TypeVar
 
 import equinox as eqx
-from jaxtyping import Array, UInt8
+from jaxtyping import Array, Key, UInt8
 
 from lerax.space import AbstractSpace
 
@@ -37,11 +38,33 @@ class AbstractWrapper(AbstractEnv[WrapperStateT]):
     the inner env's state. Wrappers pass the step `key` to the inner env
     unchanged, so a wrapped env follows the same trajectory as the bare one.
 
-    Subclasses implement `reset`, `step` and the two spaces; those that do not
-    change the spaces derive from `AbstractSpacePreservingWrapper` instead.
+    Subclasses implement `reset`, `reset_episode`, `step` and the two spaces;
+    those that do not change the spaces derive from
+    `AbstractSpacePreservingWrapper` instead.
     """
 
     env: eqx.AbstractVar[AbstractEnv]
+
+    @abc.abstractmethod
+    def reset_episode(
+        self, state: WrapperStateT, *, key: Key[Array, ""]
+    ) -> tuple[WrapperStateT, Array]:
+        """Start a new episode from `state`, keeping what persists across episodes.
+
+        `reset` starts from nothing (fresh running statistics); `reset_episode`
+        is what `AutoReset` calls when an episode ends: episode-scoped fields
+        (step counters, running returns, the inner env) restart, while
+        cross-episode fields (normalisation statistics, the last finished
+        episode's return) are kept. It must not use collectives (`psum`), since
+        `AutoReset` evaluates it on every step and selects it with `jnp.where`.
+
+        Args:
+            state: The wrapper's current state.
+            key: PRNG key for the new episode's initial state.
+
+        Returns:
+            `(state, observation)`.
+        """
 
     @property
     def name(self) -> str:
@@ -71,3 +94,21 @@ class AbstractSpacePreservingWrapper(AbstractWrapper[WrapperStateT]):
     @property
     def action_space(self) -> AbstractSpace:
         return self.env.action_space
+
+
+def reset_episode(
+    env: AbstractEnv, state: AbstractEnvState, *, key: Key[Array, ""]
+) -> tuple[AbstractEnvState, Array]:
+    """Start a new episode: `env.reset_episode` for a wrapper, `env.reset` otherwise.
+
+    Args:
+        env: The environment.
+        state: Its current state (ignored by a bare environment).
+        key: PRNG key for the new episode's initial state.
+
+    Returns:
+        `(state, observation)`.
+    """
+    if isinstance(env, AbstractWrapper):
+        return env.reset_episode(state, key=key)
+    return env.reset(key=key)

@@ -11,7 +11,12 @@ from jaxtyping import Array, ArrayLike, Bool, Float, Key
 from lerax.space import AbstractSpace, Box
 
 from .._abstract import AbstractEnv
-from ._abstract import AbstractSpacePreservingWrapper, AbstractWrapper, WrapperState
+from ._abstract import (
+    AbstractSpacePreservingWrapper,
+    AbstractWrapper,
+    WrapperState,
+    reset_episode,
+)
 
 
 def _require_box(env: AbstractEnv, owner: str) -> Box:
@@ -43,6 +48,12 @@ class ClipAction(AbstractSpacePreservingWrapper[WrapperState]):
 
     def reset(self, *, key: Key[Array, ""]) -> tuple[WrapperState, Array]:
         env_state, observation = self.env.reset(key=key)
+        return WrapperState(env_state), observation
+
+    def reset_episode(
+        self, state: WrapperState, *, key: Key[Array, ""]
+    ) -> tuple[WrapperState, Array]:
+        env_state, observation = reset_episode(self.env, state.env_state, key=key)
         return WrapperState(env_state), observation
 
     def step(
@@ -102,6 +113,12 @@ class RescaleAction(AbstractWrapper[WrapperState]):
 
     def reset(self, *, key: Key[Array, ""]) -> tuple[WrapperState, Array]:
         env_state, observation = self.env.reset(key=key)
+        return WrapperState(env_state), observation
+
+    def reset_episode(
+        self, state: WrapperState, *, key: Key[Array, ""]
+    ) -> tuple[WrapperState, Array]:
+        env_state, observation = reset_episode(self.env, state.env_state, key=key)
         return WrapperState(env_state), observation
 
     def step(

@@ -10,7 +10,7 @@ import jax.random as jr
 from jaxtyping import Array, Bool, Float, Key
 
 from .._abstract import AbstractEnv
-from ._abstract import AbstractSpacePreservingWrapper, WrapperState
+from ._abstract import AbstractSpacePreservingWrapper, WrapperState, reset_episode
 
 _RESET_STREAM = 0x5E5E7  # folded into the step key to derive the reset key
 
@@ -20,9 +20,11 @@ class AutoReset(AbstractSpacePreservingWrapper[WrapperState]):
 
     On a step where `terminated | truncated`:
 
-    * the returned state and observation are those of a fresh reset, drawn with
-      the key `jax.random.fold_in(key, 0x5E5E7)` (the step key itself is passed
-      to the inner `step` unchanged);
+    * the returned state and observation are those of a new episode, started by
+      `reset_episode(env, state, key=jax.random.fold_in(key, 0x5E5E7))` (the
+      step key itself is passed to the inner `step` unchanged). For a bare env
+      that is `env.reset`; inner wrappers keep their cross-episode state (e.g.
+      normalisation statistics), so `AutoReset` may sit outside them;
     * `reward`, `terminated`, `truncated` and the inner `info` are those of the
       finished step.
 
@@ -43,6 +45,12 @@ class AutoReset(AbstractSpacePreservingWrapper[WrapperState]):
         env_state, observation = self.env.reset(key=key)
         return WrapperState(env_state), observation
 
+    def reset_episode(
+        self, state: WrapperState, *, key: Key[Array, ""]
+    ) -> tuple[WrapperState, Array]:
+        env_state, observation = reset_episode(self.env, state.env_state, key=key)
+        return WrapperState(env_state), observation
+
     def step(
         self, state: WrapperState, action: Array, *, key: Key[Array, ""]
     ) -> tuple[
@@ -51,7 +59,9 @@ class AutoReset(AbstractSpacePreservingWrapper[WrapperState]):
         env_state, observation, reward, terminated, truncated, info = self.env.step(
             state.env_state, action, key=key
         )
-        reset_state, reset_observation = self.env.reset(key=jr.fold_in(key, _RESET_STREAM))
+        reset_state, reset_observation = reset_episode(
+            self.env, env_state, key=jr.fold_in(key, _RESET_STREAM)
+        )
         done = terminated | truncated
         env_state = jax.tree.map(
             lambda fresh, old: jnp.where(done, fresh, old), reset_state, env_state

@@ -8,7 +8,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, Bool, Float, Int, Key
 
 from .._abstract import AbstractEnv, AbstractEnvState
-from ._abstract import AbstractSpacePreservingWrapper, AbstractWrapperState
+from ._abstract import AbstractSpacePreservingWrapper, AbstractWrapperState, reset_episode
 
 
 class EpisodeStatisticsState(AbstractWrapperState):
@@ -40,10 +40,10 @@ class EpisodeStatistics(AbstractSpacePreservingWrapper[EpisodeStatisticsState]):
       the return of the last finished episode (0 before any has finished);
     * `episode_length` (`int32`): likewise, the number of steps of that episode.
 
-    The running counters restart when an episode ends, so place the wrapper
-    outside `AutoReset` (an `AutoReset` outside it would call `reset`, which also
-    clears the last finished episode's values). Place it inside reward
-    normalisation to record raw rewards.
+    The running counters restart when an episode ends; `reset_episode` keeps the
+    last finished episode's values (only `reset` clears them), so the wrapper
+    may sit inside or outside `AutoReset`. Place it inside reward normalisation
+    to record raw rewards.
 
     Args:
         env: The environment to wrap.
@@ -56,6 +56,19 @@ class EpisodeStatistics(AbstractSpacePreservingWrapper[EpisodeStatisticsState]):
         zero_float, zero_int = jnp.zeros((), jnp.float32), jnp.zeros((), jnp.int32)
         state = EpisodeStatisticsState(env_state, zero_float, zero_int, zero_float, zero_int)
         return state, observation
+
+    def reset_episode(
+        self, state: EpisodeStatisticsState, *, key: Key[Array, ""]
+    ) -> tuple[EpisodeStatisticsState, Array]:
+        env_state, observation = reset_episode(self.env, state.env_state, key=key)
+        new_state = EpisodeStatisticsState(
+            env_state,
+            jnp.zeros((), jnp.float32),
+            jnp.zeros((), jnp.int32),
+            state.last_return,
+            state.last_length,
+        )
+        return new_state, observation
 
     def step(
         self, state: EpisodeStatisticsState, action: Array, *, key: Key[Array, ""]

@@ -9,10 +9,15 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Bool, Float, Key
 
-from lerax.space import Box
+from lerax.space import AbstractSpace, Box
 
 from .._abstract import AbstractEnv, AbstractEnvState
-from ._abstract import AbstractSpacePreservingWrapper, AbstractWrapper, AbstractWrapperState
+from ._abstract import (
+    AbstractSpacePreservingWrapper,
+    AbstractWrapper,
+    AbstractWrapperState,
+    reset_episode,
+)
 
 
 class RunningMeanStd(eqx.Module):
@@ -57,13 +62,19 @@ class RunningMeanStd(eqx.Module):
         return RunningMeanStd(mean, m2 / count, count)
 
 
-def _as_parameter(value: ArrayLike, name: str, owner: str, positive: bool) -> Float[Array, ""]:
+def _scalar_parameter(
+    value: ArrayLike, name: str, owner: str, *, unit_interval: bool = False
+) -> Float[Array, ""]:
+    """A float32 scalar array; checked (when concrete) to be positive, or in [0, 1]."""
     array = jnp.asarray(value, jnp.float32)
-    if not isinstance(array, jax.core.Tracer):
-        ok = float(array) > 0 if positive else 0.0 <= float(array) <= 1.0
-        if array.shape != () or not ok:
-            accepted = "a positive scalar" if positive else "a scalar in [0, 1]"
-            raise ValueError(f"{owner}: `{name}` must be {accepted}; got {value!r}.")
+    if isinstance(array, jax.core.Tracer):  # built inside a traced function: no check
+        return array
+    if unit_interval:
+        accepted, ok = "a scalar in [0, 1]", array.shape == () and 0.0 <= float(array) <= 1.0
+    else:
+        accepted, ok = "a positive scalar", array.shape == () and float(array) > 0.0
+    if not ok:
+        raise ValueError(f"{owner}: `{name}` must be {accepted}; got {value!r}.")
     return array
 
 
@@ -77,13 +88,15 @@ class NormalizeObservationState(AbstractWrapperState):
 class NormalizeObservation(AbstractWrapper[NormalizeObservationState]):
     """Standardise observations with their running mean and variance.
 
-    Each `reset` and `step` first merges the observation into the statistics,
-    then returns `clip((obs - mean) / sqrt(var + epsilon), -clip, clip)` in
-    float32. `info["final_observation"]`, when present (an inner `AutoReset`), is
-    normalised with the same statistics (not merged into them).
+    `reset` starts new statistics from the first observation; each `step` merges
+    the observation it returns into them; then the observation is returned as
+    `clip((obs - mean) / sqrt(var + epsilon), -clip, clip)` (float32).
+    `reset_episode` (an outer `AutoReset`) keeps the statistics and normalises
+    the new episode's first observation without merging it.
+    `info["final_observation"]`, when present (an inner `AutoReset`), is
+    normalised with the same statistics, not merged.
 
-    `reset` starts empty statistics, so place the wrapper OUTSIDE `AutoReset`.
-    With `axis_name`, call both `reset` and `step` under
+    With `axis_name`, call `reset` and `step` under
     `jax.vmap(..., axis_name=axis_name)`: the statistics are pooled across the
     vmapped envs and identical in all of them. The observation space becomes an
     unbounded float32 `Box` of the same shape.
@@ -117,8 +130,8 @@ class NormalizeObservation(AbstractWrapper[NormalizeObservationState]):
                 f"got {env.observation_space!r}."
             )
         self.env = env
-        self.epsilon = _as_parameter(epsilon, "epsilon", "NormalizeObservation", True)
-        self.clip = _as_parameter(clip, "clip", "NormalizeObservation", True)
+        self.epsilon = _scalar_parameter(epsilon, "epsilon", "NormalizeObservation")
+        self.clip = _scalar_parameter(clip, "clip", "NormalizeObservation")
         self.axis_name = axis_name
 
     @property
@@ -126,7 +139,7 @@ class NormalizeObservation(AbstractWrapper[NormalizeObservationState]):
         return Box(-jnp.inf, jnp.inf, shape=self.env.observation_space.shape)
 
     @property
-    def action_space(self):
+    def action_space(self) -> AbstractSpace:
         return self.env.action_space
 
     def _normalize(self, statistics: RunningMeanStd, observation: Array) -> Float[Array, "..."]:
@@ -138,6 +151,13 @@ class NormalizeObservation(AbstractWrapper[NormalizeObservationState]):
         statistics = RunningMeanStd.empty(observation.shape).update(observation, self.axis_name)
         state = NormalizeObservationState(env_state, statistics)
         return state, self._normalize(statistics, observation)
+
+    def reset_episode(
+        self, state: NormalizeObservationState, *, key: Key[Array, ""]
+    ) -> tuple[NormalizeObservationState, Array]:
+        env_state, observation = reset_episode(self.env, state.env_state, key=key)
+        new_state = NormalizeObservationState(env_state, state.statistics)
+        return new_state, self._normalize(state.statistics, observation)
 
     def step(
         self, state: NormalizeObservationState, action: Array, *, key: Key[Array, ""]
@@ -189,9 +209,10 @@ class NormalizeReward(AbstractSpacePreservingWrapper[NormalizeRewardState]):
     returns `clip(reward / sqrt(var(G) + epsilon), -clip, clip)` (the mean is not
     subtracted). Unlike Gymnasium, the statistics start empty rather than with a
     prior of variance 1 and count 1e-4, and the reward is clipped
-    (`clip=jnp.inf` disables it). Place the wrapper OUTSIDE `AutoReset`; with
-    `axis_name`, as for `NormalizeObservation`, the statistics are pooled across
-    the vmapped envs.
+    (`clip=jnp.inf` disables it). `reset_episode` (an outer `AutoReset`) keeps
+    `G` and the statistics; only `reset` starts them afresh. With `axis_name`,
+    as for `NormalizeObservation`, the statistics are pooled across the vmapped
+    envs.
 
     Args:
         env: The environment to wrap.
@@ -219,15 +240,22 @@ class NormalizeReward(AbstractSpacePreservingWrapper[NormalizeRewardState]):
         axis_name: Any = None,
     ):
         self.env = env
-        self.gamma = _as_parameter(gamma, "gamma", "NormalizeReward", False)
-        self.epsilon = _as_parameter(epsilon, "epsilon", "NormalizeReward", True)
-        self.clip = _as_parameter(clip, "clip", "NormalizeReward", True)
+        self.gamma = _scalar_parameter(gamma, "gamma", "NormalizeReward", unit_interval=True)
+        self.epsilon = _scalar_parameter(epsilon, "epsilon", "NormalizeReward")
+        self.clip = _scalar_parameter(clip, "clip", "NormalizeReward")
         self.axis_name = axis_name
 
     def reset(self, *, key: Key[Array, ""]) -> tuple[NormalizeRewardState, Array]:
         env_state, observation = self.env.reset(key=key)
         state = NormalizeRewardState(env_state, jnp.zeros(()), RunningMeanStd.empty(()))
         return state, observation
+
+    def reset_episode(
+        self, state: NormalizeRewardState, *, key: Key[Array, ""]
+    ) -> tuple[NormalizeRewardState, Array]:
+        env_state, observation = reset_episode(self.env, state.env_state, key=key)
+        new_state = NormalizeRewardState(env_state, state.discounted_return, state.statistics)
+        return new_state, observation
 
     def step(
         self, state: NormalizeRewardState, action: Array, *, key: Key[Array, ""]

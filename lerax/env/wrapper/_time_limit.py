@@ -10,7 +10,7 @@ import numpy as np
 from jaxtyping import Array, Bool, Float, Int, Key
 
 from .._abstract import AbstractEnv, AbstractEnvState
-from ._abstract import AbstractSpacePreservingWrapper, AbstractWrapperState
+from ._abstract import AbstractSpacePreservingWrapper, AbstractWrapperState, reset_episode
 
 
 class TimeLimitState(AbstractWrapperState):
@@ -57,6 +57,12 @@ class TimeLimit(AbstractSpacePreservingWrapper[TimeLimitState]):
 
     def reset(self, *, key: Key[Array, ""]) -> tuple[TimeLimitState, Array]:
         env_state, observation = self.env.reset(key=key)
+        return TimeLimitState(env_state, jnp.zeros((), jnp.int32)), observation
+
+    def reset_episode(
+        self, state: TimeLimitState, *, key: Key[Array, ""]
+    ) -> tuple[TimeLimitState, Array]:
+        env_state, observation = reset_episode(self.env, state.env_state, key=key)
         return TimeLimitState(env_state, jnp.zeros((), jnp.int32)), observation
 
     def step(

@@ -3,7 +3,7 @@ import jax
 import jax.numpy as jnp
 import jax.random as jr
 import numpy as np
-from _rollout import action_keys, rollout
+from _wrapper_rollout import action_keys, rollout
 
 from lerax.env import CartPole
 from lerax.env.wrapper import AutoReset, TimeLimit

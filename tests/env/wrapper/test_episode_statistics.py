@@ -2,7 +2,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from _rollout import rollout
+from _wrapper_rollout import rollout, vmapped_rollout
 
 from lerax.env import CartPole, Pendulum
 from lerax.env.wrapper import AutoReset, EpisodeStatistics, EpisodeStatisticsState, TimeLimit
@@ -46,18 +46,18 @@ def test_returns_and_lengths_match_numpy(inner, getkey):
     )
 
 
-def test_zero_before_first_episode_ends(getkey):
-    env = EpisodeStatistics(AutoReset(TimeLimit(Pendulum(), 50)))
-    _, _, (_, _, _, _, info) = rollout(env, getkey(), 10)
-    np.testing.assert_array_equal(info["episode_return"], 0.0)
-    np.testing.assert_array_equal(info["episode_length"], 0)
-    assert not np.any(info["episode_done"])
-
-
-def test_vmap_over_envs(getkey):
-    env = EpisodeStatistics(AutoReset(TimeLimit(Pendulum(), 6)))
+def test_vmapped_inside_or_outside_auto_reset_agree(getkey):
+    inner = TimeLimit(Pendulum(), 9)
     keys = jax.random.split(getkey(), 3)
-    _, _, (_, reward, _, _, info) = jax.vmap(lambda k: rollout(env, k, 12))(keys)
-    expected = np.asarray(reward)[:, :6].sum(1)
-    np.testing.assert_allclose(np.asarray(info["episode_return"])[:, 6], expected, rtol=1e-5)
-    np.testing.assert_array_equal(np.asarray(info["episode_length"])[:, 11], [6, 6, 6])
+    _, _, (_, reward, _, _, outside) = vmapped_rollout(
+        EpisodeStatistics(AutoReset(inner)), keys, 20
+    )
+    _, _, (_, _, _, _, inside) = vmapped_rollout(AutoReset(EpisodeStatistics(inner)), keys, 20)
+    for name in ("episode_return", "episode_length", "episode_done"):
+        np.testing.assert_allclose(outside[name], inside[name], rtol=1e-6)
+    # Before the first episode ends: zeros; then each env's first 9 rewards.
+    np.testing.assert_array_equal(np.asarray(inside["episode_return"])[:, :8], 0.0)
+    np.testing.assert_array_equal(np.asarray(inside["episode_length"])[:, :8], 0)
+    expected = np.asarray(reward)[:, :9].sum(1)
+    np.testing.assert_allclose(np.asarray(inside["episode_return"])[:, 8], expected, rtol=1e-5)
+    np.testing.assert_array_equal(np.asarray(inside["episode_length"])[:, -1], [9, 9, 9])

@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import jax.random as jr
 import numpy as np
 import pytest
-from _rollout import rollout
+from _wrapper_rollout import rollout, vmapped_rollout
 
 from lerax.env import AbstractEnv, AbstractEnvState, CartPole, Pendulum
 from lerax.env.wrapper import AutoReset, NormalizeObservation, NormalizeReward, TimeLimit
@@ -69,9 +69,7 @@ def _raw_observations(inner, keys, num_steps):
 
     Returns all observations `(envs, T + 1, d)` and the final observations `(envs, T, d)`.
     """
-    first, _, (obs, _, _, _, info) = eqx.filter_jit(
-        jax.vmap(lambda k: rollout(inner, k, num_steps))
-    )(keys)
+    first, _, (obs, _, _, _, info) = vmapped_rollout(inner, keys, num_steps)
     observations = np.concatenate([np.asarray(first)[:, None], np.asarray(obs)], axis=1)
     return observations, np.asarray(info.get("final_observation", obs))
 
@@ -80,8 +78,7 @@ def test_pooled_statistics_equal_numpy_and_identical_across_envs(getkey):
     inner = AutoReset(TimeLimit(CartPole(), 20))
     env = NormalizeObservation(inner, axis_name="envs")
     keys = jr.split(getkey(), 8)
-    run = eqx.filter_jit(jax.vmap(lambda k: rollout(env, k, 40), axis_name="envs"))
-    first, final_state, (obs, _, _, _, info) = run(keys)
+    first, final_state, (obs, _, _, _, info) = vmapped_rollout(env, keys, 40, "envs")
     raw, raw_final = _raw_observations(inner, keys, 40)
     stats = final_state.statistics
     for field in (stats.mean, stats.var, stats.count):
@@ -104,11 +101,11 @@ def test_pooled_statistics_equal_numpy_and_identical_across_envs(getkey):
 
 
 def test_per_env_statistics_without_axis_name(getkey):
-    inner = TimeLimit(Pendulum(), 100)
+    inner = AutoReset(TimeLimit(CartPole(), 20))
     env = NormalizeObservation(inner, clip=1.5)
-    keys = jr.split(getkey(), 3)
-    _, final_state, (obs, *_) = jax.vmap(lambda k: rollout(env, k, 30))(keys)
-    raw = _raw_observations(inner, keys, 30)[0].astype(np.float64)
+    keys = jr.split(getkey(), 8)
+    _, final_state, (obs, *_) = vmapped_rollout(env, keys, 40)
+    raw = _raw_observations(inner, keys, 40)[0].astype(np.float64)
     np.testing.assert_allclose(final_state.statistics.mean, raw.mean(1), rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(final_state.statistics.var, raw.var(1), rtol=1e-3, atol=1e-5)
     assert not np.allclose(final_state.statistics.mean[0], final_state.statistics.mean[1])
@@ -181,3 +178,23 @@ def test_gamma_sweep_does_not_retrace(getkey):
 
     for gamma in (0.9, 0.99, 0.999):
         run(NormalizeReward(Pendulum(), gamma=gamma), getkey())
+
+
+def test_statistics_survive_an_outer_auto_reset(getkey):
+    # AutoReset outermost (as an algorithm may add it): episodes restart through
+    # `reset_episode`, which keeps the pooled statistics.
+    raw_env = AutoReset(TimeLimit(CartPole(), 20))
+    env = AutoReset(NormalizeObservation(TimeLimit(CartPole(), 20), axis_name="envs"))
+    keys = jr.split(getkey(), 8)
+    _, final_state, (obs, _, terminated, truncated, _) = vmapped_rollout(env, keys, 40, "envs")
+    raw, raw_final = _raw_observations(raw_env, keys, 40)
+    assert np.asarray(terminated | truncated).sum() >= 10
+    stats = final_state.env_state.statistics
+    np.testing.assert_array_equal(stats.mean, np.broadcast_to(stats.mean[0], stats.mean.shape))
+    # Merged: each env's first observation and every stepped (pre-reset) observation.
+    seen = np.concatenate([raw[:, 0], raw_final.reshape(-1, 4)]).astype(np.float64)
+    assert float(stats.count[0]) == len(seen) == 8 * 41
+    np.testing.assert_allclose(stats.mean[0], seen.mean(0), rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(stats.var[0], seen.var(0), rtol=1e-4, atol=1e-7)
+    expected = np.clip((raw[:, -1] - seen.mean(0)) / np.sqrt(seen.var(0) + 1e-8), -10, 10)
+    np.testing.assert_allclose(obs[:, -1], expected, rtol=1e-3, atol=1e-3)

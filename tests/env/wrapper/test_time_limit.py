@@ -1,7 +1,7 @@
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from _rollout import rollout
+from _wrapper_rollout import rollout
 
 from lerax.env import CartPole, Pendulum
 from lerax.env.wrapper import AutoReset, TimeLimit, TimeLimitState

@@ -30,3 +30,13 @@ def rollout(env, key, num_steps):
 
     final_state, transitions = jax.lax.scan(body, state, (act_keys, step_keys))
     return observation, final_state, transitions
+
+
+@eqx.filter_jit
+def vmapped_rollout(env, keys, num_steps, axis_name=None):
+    """`rollout` for each key, under `jax.vmap(..., axis_name=axis_name)`.
+
+    Module-level and jitted, so tests that roll out the same env structure share
+    one compilation.
+    """
+    return jax.vmap(lambda k: rollout(env, k, num_steps), axis_name=axis_name)(keys)
