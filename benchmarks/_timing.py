@@ -136,14 +136,15 @@ def benchmark(
 
 
 def markdown_table(results: list[BenchResult], extra_cols: tuple[str, ...] = ()) -> str:
-    head = ["method", "first call (s)", "steady (s, median)", "steps/s", "peak RSS (MiB)"]
+    head = ["method", "first call (s)", "steady (s): median (min-max)", "steps/s (median)",
+            "peak RSS (MiB)"]
     head += list(extra_cols)
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in results:
         row = [
             r.name,
             f"{r.first_call_s:.2f}",
-            f"{r.steady_s:.3f} ({r.steady_min_s:.3f}-{r.steady_max_s:.3f})",
+            f"{r.steady_s:.4g} ({r.steady_min_s:.4g}-{r.steady_max_s:.4g})",
             f"{r.steps_per_s:,.0f}",
             f"{r.peak_rss_mib:.0f}",
         ]

@@ -87,16 +87,29 @@ class AbstractAlgorithm(eqx.Module):
         """
 
     def hyperparameters(self) -> dict[str, Any]:
-        """The algorithm's configuration (array fields as Python numbers when concrete)."""
-        out: dict[str, Any] = {"algorithm": type(self).__name__}
+        """The algorithm's configuration as Python values (traced arrays left out)."""
+        out: dict[str, Any] = {}
         for field in dataclasses.fields(self):
             value = getattr(self, field.name)
             if isinstance(value, jax.core.Tracer):
                 continue
-            if isinstance(value, (jax.Array,)) and value.ndim == 0:
+            if isinstance(value, jax.Array) and value.ndim == 0:
                 value = value.item()
             if isinstance(value, (int, float, bool, str)):
                 out[field.name] = value
+        return out
+
+    def hyperparameter_arrays(self, env: AbstractEnv) -> dict[str, Array]:
+        """Numeric hyper-parameters of the algorithm and the env as scalar arrays
+        (traced under `vmap`, so every member reports its own values)."""
+        out: dict[str, Array] = {}
+        for prefix, module in (("", self), ("env/", env)):
+            for field in dataclasses.fields(module):
+                value = getattr(module, field.name)
+                if isinstance(value, (bool, int, float)) or (
+                    isinstance(value, jax.Array) and value.ndim == 0
+                ):
+                    out[prefix + field.name] = jnp.asarray(value)
         return out
 
     # ------------------------------------------------------------------ public API
@@ -130,7 +143,7 @@ class AbstractAlgorithm(eqx.Module):
         """
         callback = as_callback(callback)
         total_timesteps = _check_timesteps(total_timesteps)
-        _register_receivers(callback)
+        self._register_receivers(callback, env, total_timesteps)
         state = _learn(self, env, policy, total_timesteps, key, callback)
         jax.effects_barrier()
         return state.policy
@@ -178,12 +191,29 @@ class AbstractAlgorithm(eqx.Module):
             until = state.total_iterations
         else:
             until = state.iteration + jnp.asarray(num_iterations, dtype=jnp.int32)
-        _register_receivers(callback)
+        total = state.total_iterations * self.steps_per_iteration
+        if isinstance(total, jax.core.Tracer):
+            total = None
+        self._register_receivers(callback, state.env, None if total is None else int(total))
         state = _train(self, state, until, callback)
         jax.effects_barrier()
         return state
 
     # ------------------------------------------------------------------ the loop
+
+    def _register_receivers(
+        self, callback: AbstractCallback, env: AbstractEnv, total_timesteps: int | None
+    ) -> None:
+        run = {
+            "algorithm": type(self).__name__,
+            "env": env.name,
+            "total_timesteps": total_timesteps,
+            "num_envs": self.num_envs,
+            "hyperparameters": self.hyperparameters(),
+            "callback": callback.config(),
+        }
+        for channel, receiver in callback.host_receivers(run).items():
+            host.register(channel, receiver)
 
     def _init_state(
         self,
@@ -240,6 +270,7 @@ class AbstractAlgorithm(eqx.Module):
             num_episodes=state.num_episodes,
             stopped=state.stopped,
             total_timesteps=total_timesteps,
+            hyperparameters=self.hyperparameter_arrays(state.env),
         )
 
     def _run(self, state: TrainState, until: Int[Array, ""], callback: AbstractCallback):
@@ -303,11 +334,6 @@ class AbstractAlgorithm(eqx.Module):
         return dataclasses.replace(
             state, callback_state=callback_state, stopped=~jnp.asarray(go_on, dtype=bool)
         )
-
-
-def _register_receivers(callback: AbstractCallback) -> None:
-    for channel, receiver in callback.host_receivers().items():
-        host.register(channel, receiver)
 
 
 def _check_timesteps(total_timesteps: Any) -> int:

@@ -34,9 +34,7 @@ class Transition(eqx.Module):
 def to_env_action(env: AbstractEnv, action: Array) -> Array:
     """Clip a policy's action into a Box action space (Gaussian policies overshoot)."""
     space = env.action_space
-    if isinstance(space, Box):
-        return jnp.clip(action, space.low, space.high)
-    return action
+    return space.clip(action) if isinstance(space, Box) else action
 
 
 def step_envs(

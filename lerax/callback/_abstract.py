@@ -123,12 +123,17 @@ class AbstractCallback(eqx.Module, Generic[StateType, StepStateType]):
             A scalar boolean array; False stops training after this iteration.
         """
 
-    def host_receivers(self) -> dict[str, Callable[[Any, np.ndarray], None]]:
+    def host_receivers(self, run: dict[str, Any]) -> dict[str, Callable[[Any, np.ndarray], None]]:
         """The host-side receivers this callback sends to, keyed by channel name.
 
         `learn` and `train` register them (`lerax.host.register`) before the compiled
         program runs, so a cached program always reaches the receivers of the callback
         objects passed to THIS call. Callbacks that never cross return `{}`.
+
+        Args:
+            run: Facts about the run known on the host: `algorithm` (class name),
+                `env` (env name), `total_timesteps`, `num_envs`, `hyperparameters`
+                (the static ones, as Python values) and `callback` (its config).
         """
         return {}
 

@@ -107,6 +107,10 @@ class TrainingContext(eqx.Module):
         num_timesteps: Environment steps taken so far over all envs.
         num_episodes: Episodes finished so far over all envs.
         stopped: Whether a callback stopped training early (only meaningful at the end).
+        total_timesteps: The run's planned env steps.
+        hyperparameters: The algorithm's numeric hyper-parameters and the env's
+            parameters (`env/<name>`), as scalar arrays: under `vmap` over a
+            hyper-parameter each member sees its own value.
     """
 
     state: AbstractCallbackState
@@ -118,3 +122,4 @@ class TrainingContext(eqx.Module):
     num_episodes: Int[Array, ""]
     stopped: Bool[Array, ""]
     total_timesteps: Int[Array, ""]
+    hyperparameters: dict[str, Array] = eqx.field(default_factory=dict)

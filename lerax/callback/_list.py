@@ -115,10 +115,10 @@ class CallbackList(AbstractCallback[CallbackListState, CallbackListStepState]):
             )
         return go_on
 
-    def host_receivers(self) -> dict[str, Any]:
+    def host_receivers(self, run: dict[str, Any]) -> dict[str, Any]:
         receivers: dict[str, Any] = {}
         for cb in self.callbacks:
-            receivers.update(cb.host_receivers())
+            receivers.update(cb.host_receivers(run))
         return receivers
 
     def config(self) -> dict[str, Any]:

@@ -125,7 +125,7 @@ class PrintProgress(AbstractCallback[PrintProgressState, PrintProgressStepState]
     def continue_training(self, ctx: IterationContext, *, key: Key[Array, ""]):
         return jnp.asarray(True)
 
-    def host_receivers(self) -> dict[str, Any]:
+    def host_receivers(self, run: dict[str, Any]) -> dict[str, Any]:
         return {self._channel: _ProgressPrinter()}
 
 

@@ -20,6 +20,7 @@ goes through `send`. Design, from the measurements in ARCHITECTURE.md:
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
@@ -50,7 +51,11 @@ def active_scope(active: Bool[Array, ""]):
 
 
 def send(
-    channel: str, payload: PyTree[Array], *, due: Bool[Array, ""] | bool = True
+    channel: str,
+    payload: PyTree[Array],
+    *,
+    due: Bool[Array, ""] | bool = True,
+    compute: Callable[[PyTree[Array]], PyTree[Array]] | None = None,
 ) -> Int[Array, ""]:
     """Send `payload` to the host receiver registered under `channel`.
 
@@ -59,6 +64,10 @@ def send(
         payload: A pytree of arrays describing ONE run (no member axis).
         due: Whether this event is due for this run. Rows not due are dropped on the
             host; when no row is due, nothing crosses at all.
+        compute: Optional function of ONE run's `payload` producing what actually
+            crosses (e.g. rendering frames from a policy). It runs on the device,
+            vmapped over the rows, and ONLY when some row is due: expensive payloads
+            cost nothing on the iterations where nothing is sent.
 
     Returns:
         An int32 acknowledgement (unbatched); thread it into state to keep order.
@@ -70,13 +79,13 @@ def send(
     if _active_stack:
         due = due & _active_stack[-1]
     due_rows = due.reshape((1,))
-    return _send_rows(channel, rows, index, due_rows)
+    return _send_rows(channel, compute, rows, index, due_rows)
 
 
-def _send_rows(channel, rows, index, due_rows):
+def _send_rows(channel, compute, rows, index, due_rows):
     @custom_vmap
     def crossing(rows, index, due_rows):
-        return _host_call(channel, rows, index, due_rows)
+        return _host_call(channel, compute, rows, index, due_rows)
 
     @crossing.def_vmap
     def _fold_member_axis(axis_size, in_batched, rows, index, due_rows):
@@ -94,14 +103,16 @@ def _send_rows(channel, rows, index, due_rows):
         )
         index = jnp.concatenate([member, index], axis=-1)
         index = index.reshape((-1, index.shape[-1]))
-        return _send_rows(channel, rows, index, due_rows), False
+        return _send_rows(channel, compute, rows, index, due_rows), False
 
     return crossing(rows, index, due_rows)
 
 
-def _host_call(channel, rows, index, due_rows):
+def _host_call(channel, compute, rows, index, due_rows):
     def call(operands):
         rows, index, due_rows = operands
+        if compute is not None:
+            rows = jax.vmap(compute)(rows)
         return io_callback(
             _receive(channel),
             jax.ShapeDtypeStruct((), jnp.int32),

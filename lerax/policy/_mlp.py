@@ -76,10 +76,12 @@ def encode_observation(observation: Array, num_classes: int | None) -> Float[Arr
     return jax.nn.one_hot(observation, num_classes)
 
 
-@functools.partial(jax.jit, static_argnums=(1, 2))
-def _orthogonal(key: Key[Array, ""], shape: tuple[int, int], gain: float) -> Float[Array, "o i"]:
-    # Jitted so that each weight shape compiles once, not op by op.
-    return jax.nn.initializers.orthogonal(scale=gain)(key, shape, jnp.float32)
+@functools.partial(jax.jit, static_argnums=1)
+def _orthogonal(
+    key: Key[Array, ""], shape: tuple[int, int], gain: Float[Array, ""]
+) -> Float[Array, "o i"]:
+    # Jitted so that each weight shape compiles once (whatever the gain), not op by op.
+    return gain * jax.nn.initializers.orthogonal()(key, shape, jnp.float32)
 
 
 def orthogonal_linear(
@@ -92,7 +94,7 @@ def orthogonal_linear(
     """
     # The layer's own (uniform) initialisation is skipped: only its structure is built.
     skeleton = eqx.filter_eval_shape(eqx.nn.Linear, in_size, out_size, key=key)
-    weight = _orthogonal(key, (out_size, in_size), float(gain))
+    weight = _orthogonal(key, (out_size, in_size), jnp.float32(gain))
     return eqx.tree_at(
         lambda layer: (layer.weight, layer.bias), skeleton, (weight, jnp.zeros(out_size))
     )

@@ -40,3 +40,8 @@ class AbstractSpace(eqx.Module):
     @abc.abstractmethod
     def contains(self, x: Array) -> Bool[Array, ""]:
         """Whether `x` is an element of the space (jittable)."""
+
+    @abc.abstractmethod
+    def clip(self, x: Array) -> Array:
+        """The nearest element of the space to `x` (jittable); e.g. a Gaussian
+        policy's action clipped into a Box."""

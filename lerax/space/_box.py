@@ -115,6 +115,9 @@ class Box(AbstractSpace):
             return jnp.asarray(False)
         return jnp.all((x >= self.low) & (x <= self.high))
 
+    def clip(self, x: Array) -> Array:
+        return jnp.clip(x, self.low, self.high)
+
     def __eq__(self, other: object) -> bool:
         return (
             isinstance(other, Box)

@@ -45,6 +45,9 @@ class Discrete(AbstractSpace):
             return jnp.asarray(False)
         return (x >= 0) & (x < self.n)
 
+    def clip(self, x: Array) -> Int[Array, ""]:
+        return jnp.clip(x, 0, self.n - 1)
+
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Discrete) and self.n == other.n
 

@@ -143,7 +143,7 @@ def test_initial_policy_is_near_uniform(getkey):
 
 def test_jit_vmap_and_gradient(getkey):
     env = BOX_ENVS[0]
-    policy = MLPActorCriticPolicy(env, key=getkey(), hidden=(32,))
+    policy = MLPActorCriticPolicy(env, key=getkey())
     obs = _observations(env, getkey(), 16)
     actions = jr.normal(getkey(), (16, 1))
 

@@ -48,12 +48,12 @@ def test_shapes_greedy_and_actions_in_space(env, getkey):
 
 
 def test_q_values_match_network(getkey):
-    policy = MLPQPolicy(CARTPOLE, key=getkey(), hidden=(16, 8))
+    policy = MLPQPolicy(CARTPOLE, key=getkey(), hidden=(64, 32))
     obs = np.array([0.1, -0.5, 0.02, 1.0], np.float32)
     np.testing.assert_allclose(
         policy.q_values(obs), _np_relu_forward(policy.q_network.layers, obs), atol=1e-5
     )
-    assert [layer.out_features for layer in policy.q_network.layers] == [16, 8, 2]
+    assert [layer.out_features for layer in policy.q_network.layers] == [64, 32, 2]
 
 
 @pytest.mark.parametrize("epsilon", [0.0, 0.3, 1.0])

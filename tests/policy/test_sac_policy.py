@@ -12,7 +12,7 @@ from lerax.distribution import TanhNormal
 from lerax.policy import AbstractPolicy, MLPSACPolicy, SACActor, SACCritic
 from lerax.space import Box
 
-HIDDEN = (32, 32)
+HIDDEN = (64, 64)
 PENDULUM = BOX_ENVS[0]
 
 

@@ -1,0 +1,327 @@
+"""`LoggingCallback`: metrics, hyper-parameters and videos to any set of backends."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+import equinox as eqx
+import jax.numpy as jnp
+from jaxtyping import Array, Float, Int, Key
+
+from lerax import host
+from lerax.env import AbstractEnv
+from lerax.policy import AbstractPolicy
+
+from .._abstract import AbstractCallback
+from .._context import IterationContext, ResetContext, StepContext, TrainingContext
+from .._state import AbstractCallbackState
+from ._backend import AbstractLoggingBackend
+from ._session import LoggingSession, session_for
+from ._step_state import LoggingCallbackStepState
+from ._video import render_episode
+
+
+class LoggingCallbackState(AbstractCallbackState):
+    """Per-run state of `LoggingCallback`.
+
+    Attributes:
+        moving_mean: EMA (weight `alpha`) of the per-event mean episode return.
+        moving_square: EMA of its square (for the moving std).
+        moving_started: Whether any event had finished episodes yet.
+        ack: Host acknowledgements (keeps crossings in program order).
+    """
+
+    moving_mean: Float[Array, ""]
+    moving_square: Float[Array, ""]
+    moving_started: Array
+    ack: Int[Array, ""]
+
+
+class LoggingCallback(AbstractCallback[LoggingCallbackState, LoggingCallbackStepState]):
+    """Log training to one or several backends from inside the compiled program.
+
+    Every `log_interval` iterations ONE host crossing carries, for every vmapped
+    member at once: episode return/length (EMA and mean/min/max of the episodes
+    finished since the previous event), the algorithm's training metrics, the
+    learning rate, timesteps, iteration, episodes, and the moving average of the
+    episode return with its moving std (`reward/moving_avg`, `reward/moving_upper`,
+    `reward/moving_lower`). Steps per second are measured on the host.
+
+    Hyper-parameters (the algorithm's, the optimizer's, the env's parameters, the
+    policy's configuration, merged with `hparams`) are logged once per run; under
+    `vmap` over a hyper-parameter every member records its own value.
+
+    Runs: `name`, else `<Algorithm>_<Env>_<timestamp>`; under `vmap` each member
+    logs to `<name>/seed_<i>` (nested vmaps: `<name>/<i>_<j>`) and the mean/min/max
+    across members goes to `<name>/aggregate`.
+
+    Backends open when training starts and close when it ends. As a context manager
+    (`with LoggingCallback(...) as cb:`) several `learn` calls log into the same
+    runs, with steps continuing.
+
+    Video: every `video_interval` iterations a deterministic-policy rollout of
+    `video_num_steps` steps is rendered on the device at `video_width` x
+    `video_height` (only when due), crosses once, and goes to every backend's
+    `log_video`.
+
+    Constructing the callback has no side effect.
+
+    Args:
+        backend: An `AbstractLoggingBackend` or a sequence of them.
+        name: Run name; default `<Algorithm>_<Env>_<timestamp>`.
+        env: Environment used for videos (default: the training env) and naming.
+        policy: Policy whose configuration is recorded with the hyper-parameters.
+        alpha: EMA weight on the newest episode, in (0, 1].
+        hparams: Extra hyper-parameters; they take precedence.
+        log_interval: Iterations between log events (>= 1).
+        video_interval: Iterations between videos; 0 disables video.
+        video_num_steps: Env steps per video.
+        video_width: Frame width in pixels.
+        video_height: Frame height in pixels.
+        video_fps: Playback frames per second.
+    """
+
+    backends: tuple[AbstractLoggingBackend, ...] = eqx.field(static=True)
+    name: str | None = eqx.field(static=True)
+    env: AbstractEnv | None
+    policy_config: tuple[tuple[str, Any], ...] = eqx.field(static=True)
+    alpha: float = eqx.field(static=True)
+    hparams: tuple[tuple[str, Any], ...] = eqx.field(static=True)
+    log_interval: int = eqx.field(static=True)
+    video_interval: int = eqx.field(static=True)
+    video_num_steps: int = eqx.field(static=True)
+    video_width: int = eqx.field(static=True)
+    video_height: int = eqx.field(static=True)
+    video_fps: float = eqx.field(static=True)
+    run_id: str = eqx.field(static=True)
+
+    def __init__(
+        self,
+        backend: AbstractLoggingBackend | Sequence[AbstractLoggingBackend],
+        name: str | None = None,
+        env: AbstractEnv | None = None,
+        policy: AbstractPolicy | None = None,
+        alpha: float = 0.9,
+        hparams: dict[str, Any] | None = None,
+        log_interval: int = 1,
+        video_interval: int = 0,
+        video_num_steps: int = 128,
+        video_width: int = 640,
+        video_height: int = 480,
+        video_fps: float = 50.0,
+    ):
+        backends = (backend,) if isinstance(backend, AbstractLoggingBackend) else backend
+        if not isinstance(backends, Sequence) or not backends:
+            raise TypeError(
+                "LoggingCallback: `backend` must be an AbstractLoggingBackend or a non-empty "
+                f"list of them, got {backend!r}."
+            )
+        for i, b in enumerate(backends):
+            if not isinstance(b, AbstractLoggingBackend):
+                raise TypeError(
+                    f"LoggingCallback: `backend[{i}]` must be an AbstractLoggingBackend "
+                    f"(TensorBoardBackend, WandbBackend, CometBackend, ConsoleBackend, "
+                    f"SQLiteBackend), got {type(b).__name__}."
+                )
+        if name is not None and (not isinstance(name, str) or not name):
+            raise TypeError(f"LoggingCallback: `name` must be a non-empty str, got {name!r}.")
+        if env is not None and not isinstance(env, AbstractEnv):
+            raise TypeError(f"LoggingCallback: `env` must be an AbstractEnv, got {env!r}.")
+        if policy is not None and not isinstance(policy, AbstractPolicy):
+            raise TypeError(f"LoggingCallback: `policy` must be an AbstractPolicy, got {policy!r}.")
+        if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 < alpha <= 1:
+            raise ValueError(f"LoggingCallback: `alpha` must be a float in (0, 1], got {alpha!r}.")
+        if hparams is not None and not isinstance(hparams, dict):
+            raise TypeError(f"LoggingCallback: `hparams` must be a dict, got {hparams!r}.")
+        for arg, value, minimum in (
+            ("log_interval", log_interval, 1),
+            ("video_interval", video_interval, 0),
+            ("video_num_steps", video_num_steps, 1),
+            ("video_width", video_width, 1),
+            ("video_height", video_height, 1),
+        ):
+            if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+                raise ValueError(
+                    f"LoggingCallback: `{arg}` must be an int >= {minimum}, got {value!r}."
+                )
+        if isinstance(video_fps, bool) or not isinstance(video_fps, (int, float)) or video_fps <= 0:
+            raise ValueError(f"LoggingCallback: `video_fps` must be > 0, got {video_fps!r}.")
+        self.backends = tuple(backends)
+        self.name = name
+        self.env = env
+        self.policy_config = tuple(sorted(_policy_config(policy).items()))
+        self.alpha = float(alpha)
+        self.hparams = tuple(sorted((hparams or {}).items()))
+        self.log_interval = log_interval
+        self.video_interval = video_interval
+        self.video_num_steps = video_num_steps
+        self.video_width = video_width
+        self.video_height = video_height
+        self.video_fps = float(video_fps)
+        self.run_id = uuid.uuid4().hex
+
+    # ----------------------------------------------------------- channels
+
+    def _channel(self, event: str) -> str:
+        return f"lerax.logging.{self.run_id}.{event}"
+
+    def host_receivers(self, run: dict[str, Any]) -> dict[str, Any]:
+        session = session_for(self, run)
+        return {
+            self._channel("start"): session.on_start,
+            self._channel("log"): session.on_log,
+            self._channel("video"): session.on_video,
+            self._channel("end"): session.on_end,
+        }
+
+    def __enter__(self) -> LoggingCallback:
+        LoggingSession.enter(self)
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        LoggingSession.exit(self)
+
+    # ----------------------------------------------------------- hooks
+
+    def reset(self, ctx: ResetContext, *, key: Key[Array, ""]) -> LoggingCallbackState:
+        return LoggingCallbackState(
+            moving_mean=jnp.zeros(()),
+            moving_square=jnp.zeros(()),
+            moving_started=jnp.asarray(False),
+            ack=jnp.zeros((), jnp.int32),
+        )
+
+    def step_reset(self, ctx: ResetContext, *, key: Key[Array, ""]) -> LoggingCallbackStepState:
+        return LoggingCallbackStepState.initial()
+
+    def on_step(self, ctx: StepContext, *, key: Key[Array, ""]) -> LoggingCallbackStepState:
+        window = ctx.iteration_count // self.log_interval
+        return ctx.state.next(ctx.reward, ctx.done, self.alpha, window=window)
+
+    def on_training_start(self, ctx: TrainingContext, *, key: Key[Array, ""]):
+        payload = {
+            "timesteps": ctx.num_timesteps,
+            "iteration": ctx.iteration_count,
+            "total_timesteps": ctx.total_timesteps,
+            "hparams": ctx.hyperparameters,
+        }
+        ack = host.send(self._channel("start"), payload)
+        return eqx.tree_at(lambda s: s.ack, ctx.state, ctx.state.ack + ack)
+
+    def on_iteration(self, ctx: IterationContext, *, key: Key[Array, ""]):
+        due = ctx.iteration_count % self.log_interval == 0
+        steps = ctx.step_state
+        this_window = (ctx.iteration_count - 1) // self.log_interval
+        in_window = (steps.window == this_window) & (steps.window_count > 0)
+        count = jnp.sum(jnp.where(in_window, steps.window_count, 0))
+        mean_return = jnp.sum(jnp.where(in_window, steps.window_return_sum, 0.0)) / count
+        started = steps.episodes > 0
+        ema_return = jnp.sum(jnp.where(started, steps.average_return, 0.0)) / started.sum()
+        ema_length = jnp.sum(jnp.where(started, steps.average_length, 0.0)) / started.sum()
+
+        state = ctx.state
+        has_episodes = count > 0
+        a = self.alpha
+        first = ~state.moving_started
+        moving_mean = jnp.where(first, mean_return, a * mean_return + (1 - a) * state.moving_mean)
+        moving_square = jnp.where(
+            first, mean_return**2, a * mean_return**2 + (1 - a) * state.moving_square
+        )
+        update = due & has_episodes
+        moving_mean = jnp.where(update, moving_mean, state.moving_mean)
+        moving_square = jnp.where(update, moving_square, state.moving_square)
+        moving_started = state.moving_started | update
+        moving_std = jnp.sqrt(jnp.maximum(moving_square - moving_mean**2, 0.0))
+        nan = jnp.asarray(jnp.nan)
+
+        scalars = {
+            "episode/return_ema": ema_return,
+            "episode/length_ema": ema_length,
+            "episode/return_mean": mean_return,
+            "episode/return_min": jnp.min(jnp.where(in_window, steps.window_return_min, jnp.inf)),
+            "episode/return_max": jnp.max(jnp.where(in_window, steps.window_return_max, -jnp.inf)),
+            "episode/length_mean": jnp.sum(jnp.where(in_window, steps.window_length_sum, 0.0))
+            / count,
+            "episode/count": count,
+            "reward/moving_avg": jnp.where(moving_started, moving_mean, nan),
+            "reward/moving_upper": jnp.where(moving_started, moving_mean + moving_std, nan),
+            "reward/moving_lower": jnp.where(moving_started, moving_mean - moving_std, nan),
+            "time/iteration": ctx.iteration_count,
+            "time/timesteps": ctx.num_timesteps,
+            "time/episodes": ctx.num_episodes,
+        }
+        for k, v in ctx.training_log.items():
+            scalars[f"train/{k}"] = v
+        payload = {"timesteps": ctx.num_timesteps, "scalars": scalars}
+        ack = host.send(self._channel("log"), payload, due=due)
+        if self.video_interval:
+            ack = ack + self._send_video(ctx, key)
+        return LoggingCallbackState(
+            moving_mean=moving_mean,
+            moving_square=moving_square,
+            moving_started=moving_started,
+            ack=state.ack + ack,
+        )
+
+    def _send_video(self, ctx: IterationContext, key: Key[Array, ""]) -> Int[Array, ""]:
+        env = self.env if self.env is not None else ctx.env
+        arrays, static = eqx.partition((ctx.policy, env), eqx.is_array)
+        num_steps, width, height = self.video_num_steps, self.video_width, self.video_height
+
+        def frames(payload):
+            policy, video_env = eqx.combine(payload["modules"], static)
+            return {
+                "timesteps": payload["timesteps"],
+                "frames": render_episode(
+                    video_env, policy, num_steps, width, height, key=payload["key"]
+                ),
+            }
+
+        payload = {"modules": arrays, "key": key, "timesteps": ctx.num_timesteps}
+        due = ctx.iteration_count % self.video_interval == 0
+        return host.send(self._channel("video"), payload, due=due, compute=frames)
+
+    def on_training_end(self, ctx: TrainingContext, *, key: Key[Array, ""]):
+        payload = {
+            "timesteps": ctx.num_timesteps,
+            "iteration": ctx.iteration_count,
+            "episodes": ctx.num_episodes,
+            "stopped": ctx.stopped,
+        }
+        ack = host.send(self._channel("end"), payload)
+        return eqx.tree_at(lambda s: s.ack, ctx.state, ctx.state.ack + ack)
+
+    def continue_training(self, ctx: IterationContext, *, key: Key[Array, ""]):
+        return jnp.asarray(True)
+
+    def config(self) -> dict[str, Any]:
+        return {
+            "type": "LoggingCallback",
+            "backends": [b.config() for b in self.backends],
+            "name": self.name,
+            "alpha": self.alpha,
+            "log_interval": self.log_interval,
+            "video_interval": self.video_interval,
+            "video_num_steps": self.video_num_steps,
+            "video_width": self.video_width,
+            "video_height": self.video_height,
+            "video_fps": self.video_fps,
+        }
+
+    def __repr__(self) -> str:
+        names = ", ".join(type(b).__name__ for b in self.backends)
+        return f"LoggingCallback([{names}], name={self.name!r}, log_interval={self.log_interval})"
+
+
+def _policy_config(policy: AbstractPolicy | None) -> dict[str, Any]:
+    if policy is None:
+        return {}
+    out: dict[str, Any] = {"policy": type(policy).__name__}
+    for field in ("hidden", "activation"):
+        value = getattr(policy, field, None)
+        if value is not None:
+            out[f"policy/{field}"] = getattr(value, "__name__", str(value))
+    return out
+

@@ -1,0 +1,278 @@
+"""The host side of `LoggingCallback`: runs per member, a background writer, isolation.
+
+The compiled program hands each event to `LoggingSession.on_*` (through the single
+crossing in `lerax.host`). Those methods copy the numpy payload into a queue and
+return at once, so backends never stall the program; one worker thread drains the
+queue in order. `on_end` waits until the queue is empty, so everything emitted was
+delivered before `learn` returns.
+
+Isolation: every backend call is guarded. The first exception of a backend is
+reported once on stderr and that backend is disabled for the rest of the session;
+the other backends and training go on.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import queue
+import sys
+import threading
+import time
+import traceback
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from ._callback import LoggingCallback
+
+_SESSIONS: dict[str, LoggingSession] = {}
+_ENTERED: set[str] = set()
+_ADAM = {"optimizer": "adam", "adam_eps": 1e-5}
+
+
+def session_for(callback: LoggingCallback, run: dict[str, Any]) -> LoggingSession:
+    """The session receiving `callback`'s events for this `learn` call.
+
+    Inside `with callback:` the same session (and the same runs) is reused across
+    calls; otherwise each call gets a fresh session whose runs close at training end.
+    """
+    session = _SESSIONS.get(callback.run_id)
+    if session is None or session.closed:
+        session = LoggingSession(callback, run)
+        _SESSIONS[callback.run_id] = session
+    else:
+        session.run = run
+    return session
+
+
+def member_suffix(index: tuple) -> str:
+    """`""` for a plain run, `/seed_<i>` for one vmap, `/<i>_<j>` for nested vmaps,
+    `/aggregate` for the across-members view."""
+    if not index:
+        return ""
+    if index == ("aggregate",):
+        return "/aggregate"
+    if len(index) == 1:
+        return f"/seed_{index[0]}"
+    return "/" + "_".join(str(i) for i in index)
+
+
+class LoggingSession:
+    """Host-side state of one logging run (or one population of member runs)."""
+
+    def __init__(self, callback: LoggingCallback, run: dict[str, Any]):
+        self.callback = callback
+        self.run = run
+        self.timestamp = time.strftime("%Y%m%d-%H%M%S")
+        self.members: dict[tuple[int, ...], list[Any]] = {}
+        self.offsets: dict[tuple[int, ...], int] = {}
+        self.last_step: dict[tuple[int, ...], int] = {}
+        self.last_time: dict[tuple[int, ...], tuple[float, int]] = {}
+        self.disabled: dict[int, str] = {}
+        self.queue: queue.Queue = queue.Queue()
+        self.worker: threading.Thread | None = None
+        self.closed = False
+
+    # ---------------------------------------------------------- context manager
+
+    @staticmethod
+    def enter(callback: LoggingCallback) -> None:
+        _ENTERED.add(callback.run_id)
+
+    @staticmethod
+    def exit(callback: LoggingCallback) -> None:
+        _ENTERED.discard(callback.run_id)
+        session = _SESSIONS.pop(callback.run_id, None)
+        if session is not None and not session.closed:
+            session._submit(session._close_all)
+            session._drain()
+            session.closed = True
+
+    @property
+    def persistent(self) -> bool:
+        return self.callback.run_id in _ENTERED
+
+    # ---------------------------------------------------------- receivers (io thread)
+
+    def on_start(self, rows: dict[str, Any], index: np.ndarray) -> None:
+        self._submit(self._start, _copy(rows), np.array(index))
+
+    def on_log(self, rows: dict[str, Any], index: np.ndarray) -> None:
+        self._submit(self._log, _copy(rows), np.array(index), time.perf_counter())
+
+    def on_video(self, rows: dict[str, Any], index: np.ndarray) -> None:
+        self._submit(self._video, _copy(rows), np.array(index))
+
+    def on_end(self, rows: dict[str, Any], index: np.ndarray) -> None:
+        self._submit(self._end, _copy(rows), np.array(index))
+        self._drain()
+
+    # ---------------------------------------------------------- worker
+
+    def _submit(self, fn, *args) -> None:
+        if self.worker is None or not self.worker.is_alive():
+            self.worker = threading.Thread(target=self._work, name="lerax-logging", daemon=True)
+            self.worker.start()
+        self.queue.put((fn, args))
+
+    def _drain(self) -> None:
+        self.queue.join()
+
+    def _work(self) -> None:
+        while True:
+            fn, args = self.queue.get()
+            try:
+                fn(*args)
+            except Exception:  # noqa: BLE001 - a bug here must not kill the worker
+                print(f"lerax: logging error:\n{traceback.format_exc()}", file=sys.stderr)
+            finally:
+                self.queue.task_done()
+
+    def _guard(self, i: int, backend: Any, what: str, fn, *args, **kwargs) -> None:
+        if i in self.disabled:
+            return
+        try:
+            fn(*args, **kwargs)
+        except Exception as error:  # noqa: BLE001 - isolate the failing backend
+            self.disabled[i] = f"{type(error).__name__}: {error}"
+            print(
+                f"lerax: logging backend {type(backend).__name__} failed in {what} and is "
+                f"disabled for this run; training and the other backends continue.\n"
+                f"{traceback.format_exc()}",
+                file=sys.stderr,
+            )
+
+    # ---------------------------------------------------------- events
+
+    @property
+    def base_name(self) -> str:
+        if self.callback.name is not None:
+            return self.callback.name
+        return f"{self.run.get('algorithm', 'Run')}_{self.run.get('env', 'Env')}_{self.timestamp}"
+
+    def _backends(self, member: tuple[int, ...], num_members: int) -> list[Any]:
+        if member not in self.members:
+            metadata = {
+                "algorithm": self.run.get("algorithm"),
+                "env": self.run.get("env"),
+                "total_timesteps": self.run.get("total_timesteps"),
+                "member_index": member,
+                "num_members": num_members,
+            }
+            name = self.base_name + member_suffix(member)
+            opened = []
+            for i, template in enumerate(self.callback.backends):
+                backend = copy.copy(template)
+                self._guard(i, backend, "open", backend.open, name, metadata=metadata)
+                opened.append(backend)
+            self.members[member] = opened
+        return self.members[member]
+
+    def _hparams(self, member_arrays: dict[str, Any]) -> dict[str, Any]:
+        hparams: dict[str, Any] = {"algorithm": self.run.get("algorithm"), "env": self.run.get("env")}
+        hparams.update(self.run.get("hyperparameters", {}))
+        hparams.update(_ADAM)
+        hparams.update(dict(self.callback.policy_config))
+        for key, value in member_arrays.items():
+            hparams[key] = _python(value)
+        hparams.update(dict(self.callback.hparams))
+        return {k: v for k, v in hparams.items() if v is not None}
+
+    def _start(self, rows: dict[str, Any], index: np.ndarray) -> None:
+        num = index.shape[0]
+        for r in range(num):
+            member = tuple(int(i) for i in index[r])
+            fresh = member not in self.members
+            backends = self._backends(member, num)
+            self.offsets[member] = self.last_step.get(member, 0)
+            self.last_time[member] = (time.perf_counter(), int(rows["timesteps"][r]))
+            if fresh:
+                hparams = self._hparams({k: v[r] for k, v in rows["hparams"].items()})
+                for i, b in enumerate(backends):
+                    self._guard(i, b, "log_hparams", b.log_hparams, hparams)
+        if num > 1 and ("aggregate",) not in self.members:
+            backends = self._backends(("aggregate",), num)
+            for i, b in enumerate(backends):
+                self._guard(i, b, "log_hparams", b.log_hparams, self._hparams({}))
+
+    def _log(self, rows: dict[str, Any], index: np.ndarray, now: float) -> None:
+        num = index.shape[0]
+        table: dict[str, np.ndarray] = {k: np.asarray(v, np.float64) for k, v in rows["scalars"].items()}
+        rates = np.full(num, np.nan)
+        steps = np.zeros(num, np.int64)
+        for r in range(num):
+            member = tuple(int(i) for i in index[r])
+            timesteps = int(rows["timesteps"][r])
+            last_t, last_steps = self.last_time.get(member, (now, timesteps))
+            if now > last_t:
+                rates[r] = (timesteps - last_steps) / (now - last_t)
+            self.last_time[member] = (now, timesteps)
+            step = timesteps + self.offsets.get(member, 0)
+            steps[r] = step
+            self.last_step[member] = step
+            scalars = {k: float(v[r]) for k, v in table.items()}
+            scalars["time/steps_per_second"] = float(rates[r])
+            for i, b in enumerate(self._backends(member, num)):
+                self._guard(i, b, "log_scalars", b.log_scalars, scalars, step)
+        if num > 1:
+            table["time/steps_per_second"] = rates
+            aggregate = {}
+            for k, v in table.items():
+                finite = v[np.isfinite(v)]
+                if finite.size:
+                    aggregate[f"{k}/mean"] = float(finite.mean())
+                    aggregate[f"{k}/min"] = float(finite.min())
+                    aggregate[f"{k}/max"] = float(finite.max())
+            for i, b in enumerate(self._backends(("aggregate",), num)):
+                self._guard(i, b, "log_scalars", b.log_scalars, aggregate, int(steps.max()))
+
+    def _video(self, rows: dict[str, Any], index: np.ndarray) -> None:
+        num = index.shape[0]
+        for r in range(num):
+            member = tuple(int(i) for i in index[r])
+            step = int(rows["timesteps"][r]) + self.offsets.get(member, 0)
+            frames = np.asarray(rows["frames"][r], np.uint8)
+            for i, b in enumerate(self._backends(member, num)):
+                self._guard(
+                    i, b, "log_video", b.log_video, "video/episode", frames, step,
+                    self.callback.video_fps,
+                )
+
+    def _end(self, rows: dict[str, Any], index: np.ndarray) -> None:
+        if not self.persistent:
+            self._close_all()
+            self.closed = True
+
+    def _close_all(self) -> None:
+        for backends in self.members.values():
+            for i, b in enumerate(backends):
+                try:
+                    b.close()
+                except Exception as error:  # noqa: BLE001 - closing must reach every backend
+                    if i not in self.disabled:
+                        self.disabled[i] = f"{type(error).__name__}: {error}"
+                        print(
+                            f"lerax: logging backend {type(b).__name__} failed to close: "
+                            f"{error}",
+                            file=sys.stderr,
+                        )
+
+
+def _copy(rows: Any) -> Any:
+    if isinstance(rows, dict):
+        return {k: _copy(v) for k, v in rows.items()}
+    return np.array(rows)
+
+
+def _python(value: Any) -> Any:
+    value = np.asarray(value)
+    if value.dtype == bool:
+        return bool(value)
+    if np.issubdtype(value.dtype, np.integer):
+        return int(value)
+    number = float(value)
+    if value.dtype == np.float32:  # 2.5e-4 rather than 0.0002500000118743628
+        number = float(f"{number:.7g}")
+    return number if math.isfinite(number) else str(number)

@@ -1,0 +1,162 @@
+"""TensorBoard backend (event files written with tensorboardX)."""
+
+from __future__ import annotations
+
+import io
+import os
+from typing import Any
+
+import numpy as np
+
+from ._backend import AbstractLoggingBackend, require
+
+
+class TensorBoardBackend(AbstractLoggingBackend):
+    """Write each run to TensorBoard event files under `log_dir/<name>`.
+
+    Scalars become TensorBoard scalar series (x axis: env timesteps). Hyper-parameters
+    are written in the HParams plugin format into the run's own directory (no extra
+    sub-run), without an experiment summary, so TensorBoard infers the experiment,
+    metric columns included, from all runs' hparams and scalar tags. Consecutive
+    `log_hparams` calls are merged and written before the next scalars; TensorBoard
+    reads only the first hparams summary of a run, so later ones are not shown.
+    Videos are encoded as animated GIFs (TensorBoard's image plugin plays them);
+    Pillow, a dependency of `tensorboard`, does the encoding, so `moviepy` is not
+    needed.
+
+    Vmapped members are named `<run>/seed_<i>`, which gives one nested directory per
+    member: TensorBoard shows them as separate runs that share a prefix.
+
+    Args:
+        log_dir: The directory that holds one sub-directory per run.
+        flush_secs: How often pending events are flushed to disk, in seconds.
+
+    Raises:
+        TypeError: `log_dir` is not a path or `flush_secs` is not a number.
+        ValueError: `flush_secs` is not positive.
+        ImportError: `tensorboardX` or `Pillow` is missing (`pip install 'lerax[tensorboard]'`).
+    """
+
+    def __init__(self, log_dir: str | os.PathLike = "runs", flush_secs: float = 10.0):
+        if not isinstance(log_dir, str | os.PathLike):
+            raise TypeError(f"log_dir must be a str or os.PathLike, got {log_dir!r}")
+        if isinstance(flush_secs, bool) or not isinstance(flush_secs, int | float):
+            raise TypeError(f"flush_secs must be a positive number, got {flush_secs!r}")
+        if not flush_secs > 0:
+            raise ValueError(f"flush_secs must be a positive number, got {flush_secs!r}")
+        require("tensorboardX", "tensorboard", "TensorBoardBackend")
+        require("PIL", "tensorboard", "TensorBoardBackend")
+        self.log_dir = os.fspath(log_dir)
+        self.flush_secs = float(flush_secs)
+        self._writer: Any = None
+        self._hparams: dict[str, Any] = {}
+        self._hparams_pending = False
+
+    @property
+    def run_dir(self) -> str | None:
+        """The open run's directory (`None` when closed)."""
+        return None if self._writer is None else self._writer.logdir
+
+    def open(self, name: str, *, metadata: dict[str, Any] | None = None) -> None:
+        from tensorboardX import SummaryWriter
+
+        if self._writer is not None:
+            raise RuntimeError("TensorBoardBackend is already open; close it (or copy it) first")
+        self._writer = SummaryWriter(
+            logdir=os.path.join(self.log_dir, _relative(name)), flush_secs=self.flush_secs
+        )
+        self._hparams = {}
+        self._hparams_pending = False
+
+    def log_hparams(self, hparams: dict[str, Any]) -> None:
+        if self._writer is None:
+            raise RuntimeError("TensorBoardBackend is not open; call open(name) first")
+        self._hparams.update({str(k): _hparam_value(v) for k, v in hparams.items()})
+        self._hparams_pending = True
+
+    def log_scalars(self, scalars: dict[str, float], step: int) -> None:
+        writer = self._open_writer()
+        for key, value in scalars.items():
+            writer.add_scalar(key, float(value), global_step=int(step))
+
+    def log_video(self, tag: str, frames: np.ndarray, step: int, fps: float) -> None:
+        from tensorboardX.proto.summary_pb2 import Summary
+
+        frames = check_frames(frames)
+        _, height, width, channels = frames.shape
+        image = Summary.Image(
+            height=height,
+            width=width,
+            colorspace=channels,
+            encoded_image_string=encode_gif(frames, fps),
+        )
+        summary = Summary(value=[Summary.Value(tag=tag, image=image)])
+        self._open_writer().file_writer.add_summary(summary, global_step=int(step))
+
+    def close(self) -> None:
+        if self._writer is None:
+            return
+        writer = self._open_writer()
+        self._writer = None
+        if self._hparams:
+            from tensorboardX.summary import hparams as hparams_summaries
+
+            _, _, session_end = hparams_summaries(self._hparams, {})
+            writer.file_writer.add_summary(session_end)
+        writer.close()
+
+    def _open_writer(self) -> Any:
+        """The writer, with the pending hparams summary written first."""
+        if self._writer is None:
+            raise RuntimeError("TensorBoardBackend is not open; call open(name) first")
+        if self._hparams_pending:
+            from tensorboardX.summary import hparams as hparams_summaries
+
+            _, session_start, _ = hparams_summaries(self._hparams, {})
+            self._writer.file_writer.add_summary(session_start)
+            self._hparams_pending = False
+        return self._writer
+
+
+def encode_gif(frames: np.ndarray, fps: float) -> bytes:
+    """Encode `uint8[T, H, W, 3]` frames as a looping animated GIF.
+
+    GIF delays are in 1/100 s and browsers slow down delays under 20 ms, so the
+    frame delay is `1000 / fps` rounded to 10 ms and at least 20 ms (50 fps at most).
+    """
+    from PIL import Image
+
+    frames = check_frames(frames)
+    delay = max(20, int(round(100.0 / float(fps))) * 10) if fps > 0 else 100
+    images = [Image.fromarray(frame) for frame in frames]
+    buffer = io.BytesIO()
+    images[0].save(
+        buffer, format="GIF", save_all=True, append_images=images[1:], duration=delay, loop=0
+    )
+    return buffer.getvalue()
+
+
+def check_frames(frames: np.ndarray) -> np.ndarray:
+    frames = np.asarray(frames)
+    if frames.ndim != 4 or frames.shape[-1] != 3 or frames.shape[0] == 0:
+        raise ValueError(f"frames must have shape [T>0, H, W, 3], got {frames.shape}")
+    if frames.dtype != np.uint8:
+        raise ValueError(f"frames must be uint8, got {frames.dtype}")
+    return np.ascontiguousarray(frames)
+
+
+def _hparam_value(value: Any) -> str | bool | float:
+    """Coerce a value to the types of the HParams plugin (string, bool, number)."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, str | bool | int | float):
+        return value
+    return str(value)
+
+
+def _relative(name: str) -> str:
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"the run name must be a non-empty str, got {name!r}")
+    if os.path.isabs(name) or ".." in name.replace("\\", "/").split("/"):
+        raise ValueError(f"the run name must be a relative path without '..', got {name!r}")
+    return name

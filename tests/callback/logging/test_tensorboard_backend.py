@@ -1,0 +1,121 @@
+"""TensorBoardBackend: written through tensorboardX, read back with tensorboard's reader."""
+
+from __future__ import annotations
+
+import copy
+import io
+import os
+
+import numpy as np
+import pytest
+from PIL import Image
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from tensorboard.plugins.hparams import metadata as hparams_metadata
+
+from lerax.callback.logging._tensorboard import TensorBoardBackend, encode_gif
+
+
+def _accumulate(run_dir: str) -> EventAccumulator:
+    accumulator = EventAccumulator(run_dir, size_guidance={"images": 0, "tensors": 0})
+    accumulator.Reload()
+    return accumulator
+
+
+def _frames(num: int = 6, height: int = 20, width: int = 30) -> np.ndarray:
+    rng = np.random.default_rng(0)
+    return rng.integers(0, 256, size=(num, height, width, 3), dtype=np.uint8)
+
+
+def test_scalars_hparams_and_video_read_back(tmp_path):
+    backend = TensorBoardBackend(log_dir=tmp_path)
+    backend.open("PPO_CartPole_test", metadata={"algorithm": "PPO", "total_timesteps": 300})
+    backend.log_hparams({"learning_rate": np.float32(3e-4), "num_envs": 4, "algorithm": "PPO"})
+    backend.log_hparams({"normalize": True})
+    for step in (100, 200, 300):
+        backend.log_scalars({"episode/return": step / 10, "loss": -step / 100}, step)
+    backend.log_video("video/episode", _frames(), step=300, fps=25.0)
+    backend.close()
+    backend.close()  # idempotent
+
+    run_dir = tmp_path / "PPO_CartPole_test"
+    assert sorted(os.listdir(tmp_path)) == ["PPO_CartPole_test"]  # no hparams sub-run
+    accumulator = _accumulate(str(run_dir))
+
+    returns = accumulator.Scalars("episode/return")
+    assert [e.step for e in returns] == [100, 200, 300]
+    np.testing.assert_allclose([e.value for e in returns], [10.0, 20.0, 30.0])
+    np.testing.assert_allclose([e.value for e in accumulator.Scalars("loss")], [-1, -2, -3])
+
+    content = accumulator.PluginTagToContent(hparams_metadata.PLUGIN_NAME)
+    assert hparams_metadata.SESSION_START_INFO_TAG in content
+    assert hparams_metadata.SESSION_END_INFO_TAG in content
+    start = hparams_metadata.parse_session_start_info_plugin_data(
+        content[hparams_metadata.SESSION_START_INFO_TAG]
+    )
+    values = dict(start.hparams)
+    assert values["learning_rate"].number_value == pytest.approx(3e-4)
+    assert values["num_envs"].number_value == 4
+    assert values["algorithm"].string_value == "PPO"
+    assert values["normalize"].bool_value is True
+
+    (event,) = accumulator.Images("video/episode")
+    assert event.step == 300 and (event.width, event.height) == (30, 20)
+    gif = Image.open(io.BytesIO(event.encoded_image_string))
+    assert gif.format == "GIF" and gif.n_frames == 6
+    gif.seek(0)
+    first = np.asarray(gif.convert("RGB"), dtype=np.int32)
+    # GIF quantises to a 256-colour palette: close, not equal.
+    assert np.abs(first - _frames()[0]).mean() < 40
+
+
+def test_member_runs_get_nested_directories(tmp_path):
+    template = TensorBoardBackend(log_dir=tmp_path / "runs")
+    members = [copy.copy(template) for _ in range(2)]
+    for i, backend in enumerate(members):
+        backend.open(f"X/seed_{i}", metadata={"member_index": (i,)})
+        backend.log_scalars({"r": float(i)}, 1)
+    for backend in members:
+        backend.close()
+    for i in range(2):
+        run_dir = tmp_path / "runs" / "X" / f"seed_{i}"
+        assert [e.value for e in _accumulate(str(run_dir)).Scalars("r")] == [float(i)]
+
+
+def test_construction_creates_nothing_and_validates(tmp_path):
+    TensorBoardBackend(log_dir=tmp_path / "never")
+    assert not (tmp_path / "never").exists()
+    with pytest.raises(TypeError, match="log_dir"):
+        TensorBoardBackend(log_dir=3)
+    with pytest.raises(ValueError, match="flush_secs"):
+        TensorBoardBackend(flush_secs=0)
+    with pytest.raises(TypeError, match="flush_secs"):
+        TensorBoardBackend(flush_secs="10")
+
+
+def test_misuse_is_loud(tmp_path):
+    backend = TensorBoardBackend(log_dir=tmp_path)
+    with pytest.raises(RuntimeError, match="not open"):
+        backend.log_scalars({"a": 1.0}, 0)
+    with pytest.raises(ValueError, match="run name"):
+        backend.open("../escape")
+    backend.open("ok")
+    with pytest.raises(RuntimeError, match="already open"):
+        backend.open("again")
+    with pytest.raises(ValueError, match="frames"):
+        backend.log_video("v", np.zeros((4, 8, 8), np.uint8), 0, 10.0)
+    backend.close()
+
+
+def test_gif_frame_delay():
+    gif = Image.open(io.BytesIO(encode_gif(_frames(3), fps=10.0)))
+    assert gif.info["duration"] == 100 and gif.info["loop"] == 0
+    fast = Image.open(io.BytesIO(encode_gif(_frames(3), fps=120.0)))
+    assert fast.info["duration"] == 20
+
+
+def test_missing_package_names_the_extra(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "tensorboardX", None)
+    with pytest.raises(ImportError, match=r"lerax\[tensorboard\]"):
+        TensorBoardBackend()
