@@ -354,10 +354,12 @@ def _init(algorithm, env, policy, total_timesteps, key, callback):
 
 @eqx.filter_jit
 def _train(algorithm, state, until, callback):
-    return algorithm._run(state, until, callback)
+    with host.member_scope(host.member_witness(algorithm, state, until, callback)):
+        return algorithm._run(state, until, callback)
 
 
 @eqx.filter_jit
 def _learn(algorithm, env, policy, total_timesteps, key, callback):
-    state = algorithm._init_state(env, policy, total_timesteps, key, callback)
-    return algorithm._run(state, state.total_iterations, callback)
+    with host.member_scope(host.member_witness(algorithm, env, policy, key, callback)):
+        state = algorithm._init_state(env, policy, total_timesteps, key, callback)
+        return algorithm._run(state, state.total_iterations, callback)

@@ -1,6 +1,8 @@
 """The single device-to-host crossing (`send`) and its host-side receivers."""
 
 from ._crossing import active_scope as active_scope
+from ._crossing import member_scope as member_scope
+from ._crossing import member_witness as member_witness
 from ._crossing import send as send
 from ._registry import failure as failure
 from ._registry import host_calls as host_calls

@@ -32,6 +32,37 @@ from jaxtyping import Array, Bool, Int, PyTree
 from ._registry import deliver
 
 _active_stack: list[Bool[Array, ""]] = []
+_member_stack: list[Bool[Array, ""]] = []
+
+
+def member_witness(*trees: PyTree) -> Bool[Array, ""]:
+    """A scalar that is always False but depends on one element of every array leaf.
+
+    Under `vmap` it is batched as soon as ANY leaf is batched. `send` folds it into
+    `due`, so an event whose payload happens to be identical for all members (the
+    start of training, say) still crosses as one row per member, tagged with the
+    member's index.
+    """
+    witness = jnp.asarray(False)
+    for leaf in jax.tree.leaves(trees):
+        if not isinstance(leaf, jax.Array) or leaf.size == 0:
+            continue
+        if jnp.issubdtype(leaf.dtype, jax.dtypes.prng_key):
+            leaf = jax.random.key_data(leaf)
+        first = leaf.ravel()[0]
+        witness = witness | jnp.logical_and(first != first, jnp.asarray(False))
+    return witness
+
+
+@contextlib.contextmanager
+def member_scope(witness: Bool[Array, ""]):
+    """While tracing a training program, make every `send` member-aware (see
+    `member_witness`). The driver enters it once around the whole program."""
+    _member_stack.append(witness)
+    try:
+        yield
+    finally:
+        _member_stack.pop()
 
 
 @contextlib.contextmanager
@@ -78,6 +109,8 @@ def send(
     due = jnp.asarray(due, dtype=bool)
     if _active_stack:
         due = due & _active_stack[-1]
+    if _member_stack:
+        due = due & ~_member_stack[-1]
     due_rows = due.reshape((1,))
     return _send_rows(channel, compute, rows, index, due_rows)
 

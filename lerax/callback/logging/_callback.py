@@ -324,4 +324,3 @@ def _policy_config(policy: AbstractPolicy | None) -> dict[str, Any]:
         if value is not None:
             out[f"policy/{field}"] = getattr(value, "__name__", str(value))
     return out
-

@@ -171,7 +171,10 @@ class LoggingSession:
         return self.members[member]
 
     def _hparams(self, member_arrays: dict[str, Any]) -> dict[str, Any]:
-        hparams: dict[str, Any] = {"algorithm": self.run.get("algorithm"), "env": self.run.get("env")}
+        hparams: dict[str, Any] = {
+            "algorithm": self.run.get("algorithm"),
+            "env": self.run.get("env"),
+        }
         hparams.update(self.run.get("hyperparameters", {}))
         hparams.update(_ADAM)
         hparams.update(dict(self.callback.policy_config))
@@ -199,7 +202,9 @@ class LoggingSession:
 
     def _log(self, rows: dict[str, Any], index: np.ndarray, now: float) -> None:
         num = index.shape[0]
-        table: dict[str, np.ndarray] = {k: np.asarray(v, np.float64) for k, v in rows["scalars"].items()}
+        table: dict[str, np.ndarray] = {
+            k: np.asarray(v, np.float64) for k, v in rows["scalars"].items()
+        }
         rates = np.full(num, np.nan)
         steps = np.zeros(num, np.int64)
         for r in range(num):
@@ -236,7 +241,13 @@ class LoggingSession:
             frames = np.asarray(rows["frames"][r], np.uint8)
             for i, b in enumerate(self._backends(member, num)):
                 self._guard(
-                    i, b, "log_video", b.log_video, "video/episode", frames, step,
+                    i,
+                    b,
+                    "log_video",
+                    b.log_video,
+                    "video/episode",
+                    frames,
+                    step,
                     self.callback.video_fps,
                 )
 
@@ -254,8 +265,7 @@ class LoggingSession:
                     if i not in self.disabled:
                         self.disabled[i] = f"{type(error).__name__}: {error}"
                         print(
-                            f"lerax: logging backend {type(b).__name__} failed to close: "
-                            f"{error}",
+                            f"lerax: logging backend {type(b).__name__} failed to close: {error}",
                             file=sys.stderr,
                         )
 
