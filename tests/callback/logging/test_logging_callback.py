@@ -31,7 +31,8 @@ def _clear():
     RecordingBackend.opened.clear()
 
 
-def _run(callbacks, key=jr.key(1), algo=None):
+def _run(callbacks, key=None, algo=None):
+    key = jr.key(1) if key is None else key
     algo = algo or _algo()
     state = algo.init(ENV, POLICY, NUM_ENVS * NUM_STEPS * ITERATIONS, key=key, callback=callbacks)
     return algo.train(state, callback=callbacks)
