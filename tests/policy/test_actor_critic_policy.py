@@ -47,34 +47,37 @@ def _np_forward(layers, x):
     return x
 
 
+@eqx.filter_jit
+def _evaluate(policy, obs, key):
+    """Everything the tests look at, for a batch of observations, in one compilation."""
+    keys = jr.split(key, obs.shape[0])
+    actions, log_probs, values = jax.vmap(lambda o, k: policy.action_and_value(o, key=k))(obs, keys)
+    modes = jax.vmap(policy.predict)(obs)
+    distributions = jax.vmap(policy.distribution)(obs)
+    return actions, log_probs, values, modes, distributions
+
+
 @pytest.mark.parametrize("env", ALL_ENVS, ids=lambda e: getattr(e, "name", "custom"))
 def test_shapes_dtypes_and_actions_in_space(env, getkey):
     policy = MLPActorCriticPolicy(env, key=getkey())
     assert isinstance(policy, AbstractActorCriticPolicy)
     obs = _observations(env, getkey())
-
-    @eqx.filter_jit
-    def run(policy, obs, key):
-        keys = jr.split(key, len(obs))
-        sampled = jax.vmap(lambda o, k: policy.action_and_value(o, key=k))(obs, keys)
-        return sampled, jax.vmap(policy.predict)(obs)
-
-    (actions, log_probs, values), modes = run(policy, obs, getkey())
+    actions, log_probs, values, modes, dist = _evaluate(policy, obs, getkey())
     assert log_probs.shape == values.shape == (len(obs),)
     assert log_probs.dtype == values.dtype == jnp.float32
     space = env.action_space
     assert actions.shape == modes.shape == (len(obs), *space.shape)
     assert actions.dtype == modes.dtype == space.dtype
     if isinstance(space, Box):
+        assert isinstance(dist, Normal) and policy.log_std.shape == space.shape
         # The Normal is unbounded; clipped samples and the initial mode lie in the Box.
         actions = np.clip(actions, space.low, space.high)
-        assert isinstance(policy.distribution(obs[0]), Normal)
     else:
-        assert isinstance(policy.distribution(obs[0]), Categorical)
+        assert isinstance(dist, Categorical) and policy.log_std is None
     assert _np_contains(space, actions) and _np_contains(space, modes)
 
 
-@pytest.mark.parametrize("env", DISCRETE_ENVS + BOX_ENVS, ids=lambda e: e.name)
+@pytest.mark.parametrize("env", DISCRETE_ENVS[:2] + BOX_ENVS[:1], ids=lambda e: e.name)
 def test_deterministic_predict_is_mode_of_network_output(env, getkey):
     policy = MLPActorCriticPolicy(env, key=getkey())
     # Make the actor's output large enough that argmax is not a tie.
@@ -83,11 +86,9 @@ def test_deterministic_predict_is_mode_of_network_output(env, getkey):
         policy,
         jr.normal(getkey(), policy.actor.layers[-1].weight.shape),
     )
-    obs = _observations(env, getkey(), 8)
-    predicted, values = eqx.filter_jit(jax.vmap(lambda o: (policy.predict(o), policy.value(o))))(
-        obs
-    )
-    for i in range(len(obs)):
+    obs = _observations(env, getkey())
+    _, _, values, predicted, _ = _evaluate(policy, obs, getkey())
+    for i in range(8):
         out = _np_forward(policy.actor.layers, obs[i])
         expected = np.argmax(out) if isinstance(env.action_space, Discrete) else out
         np.testing.assert_allclose(predicted[i], expected, atol=1e-5)
@@ -96,24 +97,22 @@ def test_deterministic_predict_is_mode_of_network_output(env, getkey):
 
 
 def test_normal_scale_is_exp_log_std(getkey):
-    policy = MLPActorCriticPolicy(BOX_ENVS[0], key=getkey())
+    env = BOX_ENVS[0]
+    policy = MLPActorCriticPolicy(env, key=getkey())
     np.testing.assert_array_equal(policy.log_std, np.zeros(1))
     policy = eqx.tree_at(lambda p: p.log_std, policy, jnp.array([-0.7]))
-    dist = policy.distribution(jnp.ones(3))
-    np.testing.assert_allclose(dist.scale, np.exp([-0.7]), rtol=1e-6)
-
-
-def test_matrix_action_shape(getkey):
-    policy = MLPActorCriticPolicy(MATRIX_ACTION_ENV, key=getkey())
-    assert policy.log_std.shape == (2, 3)
-    assert policy.predict(jnp.zeros(5), key=getkey()).shape == (2, 3)
+    obs = _observations(env, getkey())
+    *_, dist = _evaluate(policy, obs, getkey())
+    np.testing.assert_allclose(dist.scale, np.full((len(obs), 1), np.exp(-0.7)), rtol=1e-6)
 
 
 def test_discrete_observations_are_one_hot(getkey):
     policy = MLPActorCriticPolicy(DISCRETE_OBSERVATION_ENV, key=getkey())
     assert policy.actor.layers[0].in_features == 7
+    obs = np.arange(64, dtype=np.int32) % 7
+    *_, dist = _evaluate(policy, obs, getkey())
     out = _np_forward(policy.actor.layers, np.eye(7)[4])
-    np.testing.assert_allclose(policy.distribution(jnp.int32(4)).logits, out, atol=1e-6)
+    np.testing.assert_allclose(dist.logits[4], out, atol=1e-6)
 
 
 def test_orthogonal_initialisation(getkey):
@@ -137,7 +136,8 @@ def test_orthogonal_initialisation(getkey):
 def test_initial_policy_is_near_uniform(getkey):
     policy = MLPActorCriticPolicy(DISCRETE_ENVS[1], key=getkey())
     obs = _observations(DISCRETE_ENVS[1], getkey())
-    probs = eqx.filter_jit(jax.vmap(lambda o: policy.distribution(o).probs))(obs)
+    *_, dist = _evaluate(policy, obs, getkey())
+    probs = jax.nn.softmax(dist.logits, axis=-1)
     np.testing.assert_allclose(probs, 1 / 3, atol=0.05)
 
 

@@ -49,10 +49,10 @@ def test_shapes_greedy_and_actions_in_space(env, getkey):
 
 def test_q_values_match_network(getkey):
     policy = MLPQPolicy(CARTPOLE, key=getkey(), hidden=(64, 32))
-    obs = np.array([0.1, -0.5, 0.02, 1.0], np.float32)
-    np.testing.assert_allclose(
-        policy.q_values(obs), _np_relu_forward(policy.q_network.layers, obs), atol=1e-5
-    )
+    obs = np.array([[0.1, -0.5, 0.02, 1.0]], np.float32)
+    q, greedy, _ = _act(policy, obs, getkey())
+    np.testing.assert_allclose(q[0], _np_relu_forward(policy.q_network.layers, obs[0]), atol=1e-5)
+    assert int(greedy[0]) == int(np.argmax(q[0]))
     assert [layer.out_features for layer in policy.q_network.layers] == [64, 32, 2]
 
 

@@ -36,7 +36,7 @@ def _run(policy, obs, key):
     modes = jax.vmap(policy.predict)(obs)
     predicted = jax.vmap(lambda o, k: policy.predict(o, key=k))(obs, keys)
     q1, q2 = jax.vmap(policy.q_values)(obs, sampled)
-    return sampled, log_prob, modes, predicted, q1, q2
+    return sampled, log_prob, modes, predicted, q1, q2, jax.vmap(policy.actor_distribution)(obs)
 
 
 @pytest.mark.parametrize("env", [PENDULUM, MATRIX_ACTION_ENV], ids=["Pendulum", "matrix"])
@@ -45,7 +45,8 @@ def test_shapes_and_actions_in_bounds(env, getkey):
     assert isinstance(policy, AbstractPolicy)
     assert isinstance(policy.actor, SACActor) and isinstance(policy.critic, SACCritic)
     obs = _observations(env, getkey(), 64)
-    sampled, log_prob, modes, predicted, q1, q2 = _run(policy, obs, getkey())
+    sampled, log_prob, modes, predicted, q1, q2, dist = _run(policy, obs, getkey())
+    assert isinstance(dist, TanhNormal)
     shape = (64, *env.action_space.shape)
     assert sampled.shape == modes.shape == predicted.shape == shape
     assert log_prob.shape == q1.shape == q2.shape == (64,)
@@ -57,51 +58,44 @@ def test_shapes_and_actions_in_bounds(env, getkey):
     assert not np.allclose(q1, q2)
 
 
-def test_predict_matches_network_and_log_prob_matches_formula(getkey):
+def test_outputs_match_networks_and_log_prob_matches_formula(getkey):
     policy = MLPSACPolicy(PENDULUM, key=getkey(), hidden=HIDDEN)
-    obs = np.array([0.6, -0.8, 3.0], np.float32)
-    out = _np_relu_forward(policy.actor.network.layers, obs)
-    mean, raw = out[0], out[1]
-    log_std = -5.0 + 0.5 * 7.0 * (np.tanh(raw) + 1.0)
-    # Deterministic action: tanh(mean) rescaled from (-1, 1) to (-2, 2).
-    assert float(policy.predict(obs)[0]) == pytest.approx(2.0 * np.tanh(mean), abs=1e-5)
-    dist = policy.actor_distribution(obs)
-    assert isinstance(dist, TanhNormal)
-    assert float(dist.scale[0]) == pytest.approx(math.exp(log_std), rel=1e-5)
-    # Density of a = 2 tanh(x), x ~ N(mean, std): N(x) / (2 (1 - tanh(x)^2)).
-    action, log_prob = policy.action_and_log_prob(obs, key=getkey())
-    x = np.arctanh(float(action[0]) / 2.0)
-    std = math.exp(log_std)
-    expected = (
-        -0.5 * ((x - mean) / std) ** 2
-        - math.log(std * math.sqrt(2 * math.pi))
-        - math.log(2.0 * (1 - np.tanh(x) ** 2))
-    )
-    assert float(log_prob) == pytest.approx(expected, abs=1e-3)
-
-
-def test_q_values_match_networks(getkey):
-    policy = MLPSACPolicy(PENDULUM, key=getkey(), hidden=HIDDEN)
-    obs, action = np.array([1.0, 0.0, -2.0], np.float32), np.array([1.5], np.float32)
-    q1, q2 = policy.q_values(obs, action)
-    inputs = np.concatenate([obs, action])
-    assert float(q1) == pytest.approx(
-        _np_relu_forward(policy.critic.q1.layers, inputs)[0], abs=1e-5
-    )
-    assert float(q2) == pytest.approx(
-        _np_relu_forward(policy.critic.q2.layers, inputs)[0], abs=1e-5
-    )
+    obs = _observations(PENDULUM, getkey(), 64)
+    sampled, log_prob, modes, _, q1, q2, dist = _run(policy, obs, getkey())
+    for i in range(4):
+        out = _np_relu_forward(policy.actor.network.layers, obs[i])
+        mean, raw = out[0], out[1]
+        std = math.exp(-5.0 + 0.5 * 7.0 * (np.tanh(raw) + 1.0))
+        # Deterministic action: tanh(mean) rescaled from (-1, 1) to (-2, 2).
+        assert float(modes[i, 0]) == pytest.approx(2.0 * np.tanh(mean), abs=1e-5)
+        assert float(dist.scale[i, 0]) == pytest.approx(std, rel=1e-5)
+        # Density of a = 2 tanh(x), x ~ N(mean, std): N(x) / (2 (1 - tanh(x)^2)).
+        x = np.arctanh(float(sampled[i, 0]) / 2.0)
+        expected = (
+            -0.5 * ((x - mean) / std) ** 2
+            - math.log(std * math.sqrt(2 * math.pi))
+            - math.log(2.0 * (1 - np.tanh(x) ** 2))
+        )
+        assert float(log_prob[i]) == pytest.approx(expected, abs=1e-3)
+        # Critics take concat(observation, action in env units).
+        inputs = np.concatenate([obs[i], np.asarray(sampled[i])])
+        expected_q1 = _np_relu_forward(policy.critic.q1.layers, inputs)[0]
+        expected_q2 = _np_relu_forward(policy.critic.q2.layers, inputs)[0]
+        assert float(q1[i]) == pytest.approx(expected_q1, abs=1e-5)
+        assert float(q2[i]) == pytest.approx(expected_q2, abs=1e-5)
 
 
 def test_log_std_is_squashed_into_bounds(getkey):
     policy = MLPSACPolicy(PENDULUM, key=getkey(), hidden=HIDDEN, log_std_min=-3.0, log_std_max=1.0)
-    last = policy.actor.network.layers[-1]
-    policy = eqx.tree_at(lambda p: p.actor.network.layers[-1].weight, policy, last.weight * 1e4)
-    obs = _observations(PENDULUM, getkey(), 256)
-    scales = eqx.filter_jit(jax.vmap(lambda o: policy.actor_distribution(o).scale))(obs)
-    log_scales = np.log(np.asarray(scales))
-    assert np.all(log_scales >= -3.0 - 1e-5) and np.all(log_scales <= 1.0 + 1e-5)
-    assert log_scales.min() < -2.9 and log_scales.max() > 0.9  # both ends reached
+    obs = _observations(PENDULUM, getkey(), 64)
+    scales = eqx.filter_jit(jax.vmap(lambda p, o: p.actor_distribution(o).scale, (None, 0)))
+    log_scales = np.log(np.asarray(scales(policy, obs)))
+    assert np.all(log_scales > -3.0) and np.all(log_scales < 1.0)
+    # The output layer's rows are (mean, raw log-std): saturate the raw log-std.
+    for raw_bias, bound in ((1e4, 1.0), (-1e4, -3.0)):
+        bias = jnp.array([0.0, raw_bias])
+        saturated = eqx.tree_at(lambda p: p.actor.network.layers[-1].bias, policy, bias)
+        np.testing.assert_allclose(np.log(np.asarray(scales(saturated, obs))), bound, atol=1e-5)
 
 
 def test_actor_and_critic_are_separate_pytrees(getkey):
