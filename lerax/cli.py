@@ -38,9 +38,9 @@ def train(args: argparse.Namespace) -> int:
     import numpy as np
 
     from lerax import env as envs
-    from lerax.algorithm import PPO, evaluate_policy
+    from lerax.algorithm import PPO
     from lerax.callback import PrintProgress
-    from lerax.policy import MLPActorCriticPolicy
+    from lerax.policy import MLPActorCriticPolicy, evaluate_policy
 
     env = getattr(envs, args.env)()
     policy_key, train_key, eval_key = jr.split(jr.key(args.seed), 3)

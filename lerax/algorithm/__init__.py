@@ -1,7 +1,8 @@
 """Algorithms and the one training-loop driver."""
 
+from lerax.policy import evaluate_policy as evaluate_policy
+
 from ._abstract import AbstractAlgorithm as AbstractAlgorithm
-from ._evaluate import evaluate_policy as evaluate_policy
 from ._gae import compute_gae as compute_gae
 from ._optim import trainable as trainable
 from ._ppo import PPO as PPO

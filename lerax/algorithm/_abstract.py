@@ -271,6 +271,7 @@ class AbstractAlgorithm(eqx.Module):
             stopped=state.stopped,
             total_timesteps=total_timesteps,
             hyperparameters=self.hyperparameter_arrays(state.env),
+            train_state=state,
         )
 
     def _run(self, state: TrainState, until: Int[Array, ""], callback: AbstractCallback):
@@ -326,6 +327,7 @@ class AbstractAlgorithm(eqx.Module):
             total_timesteps=budget,
             opt_state=state.opt_state,
             training_log=training_log,
+            train_state=state,
         )
         callback_state = callback.on_iteration(ctx, key=iter_cb_key)
         go_on = callback.continue_training(

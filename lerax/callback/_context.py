@@ -80,6 +80,9 @@ class IterationContext(eqx.Module):
         opt_state: The optimizer state after this iteration's update.
         training_log: The algorithm's metrics for this iteration (losses, entropy,
             learning rate, ...), each a scalar array.
+        train_state: The full `lerax.algorithm.TrainState` after this iteration's
+            update and counters (its callback states are those from before this
+            iteration's `on_iteration`). What checkpoints save.
     """
 
     state: AbstractCallbackState
@@ -92,6 +95,7 @@ class IterationContext(eqx.Module):
     total_timesteps: Int[Array, ""]
     opt_state: PyTree[Any] = None
     training_log: dict[str, Array] = eqx.field(default_factory=dict)
+    train_state: PyTree[Any] = None
 
 
 class TrainingContext(eqx.Module):
@@ -111,6 +115,7 @@ class TrainingContext(eqx.Module):
         hyperparameters: The algorithm's numeric hyper-parameters and the env's
             parameters (`env/<name>`), as scalar arrays: under `vmap` over a
             hyper-parameter each member sees its own value.
+        train_state: The full `lerax.algorithm.TrainState` at this point.
     """
 
     state: AbstractCallbackState
@@ -123,3 +128,4 @@ class TrainingContext(eqx.Module):
     stopped: Bool[Array, ""]
     total_timesteps: Int[Array, ""]
     hyperparameters: dict[str, Array] = eqx.field(default_factory=dict)
+    train_state: PyTree[Any] = None

@@ -3,6 +3,7 @@
 from ._abstract import AbstractActorCriticPolicy as AbstractActorCriticPolicy
 from ._abstract import AbstractPolicy as AbstractPolicy
 from ._actor_critic import MLPActorCriticPolicy as MLPActorCriticPolicy
+from ._evaluate import evaluate_policy as evaluate_policy
 from ._mlp import MLP as MLP
 from ._q import MLPQPolicy as MLPQPolicy
 from ._sac import MLPSACPolicy as MLPSACPolicy
@@ -18,4 +19,5 @@ __all__ = [
     "MLPSACPolicy",
     "SACActor",
     "SACCritic",
+    "evaluate_policy",
 ]

@@ -8,9 +8,9 @@ import jax.random as jr
 from jaxtyping import Array, Float, Int, Key
 
 from lerax.env import AbstractEnv
-from lerax.policy import AbstractPolicy
+from lerax.space import Box
 
-from ._step import to_env_action
+from ._abstract import AbstractPolicy
 
 
 def evaluate_policy(
@@ -50,7 +50,7 @@ def evaluate_policy(
             act_key, env_key = jr.split(jr.fold_in(run_key, t))
             action = policy.predict(observation, key=None if deterministic else act_key)
             env_state, observation, reward, terminated, truncated, _ = env.step(
-                env_state, to_env_action(env, action), key=env_key
+                env_state, _clip(env, action), key=env_key
             )
             total = total + jnp.where(done, 0.0, reward)
             length = length + jnp.where(done, 0, 1)
@@ -62,3 +62,8 @@ def evaluate_policy(
         return total, length
 
     return jax.vmap(episode)(jr.split(key, num_episodes))
+
+
+def _clip(env: AbstractEnv, action: Array) -> Array:
+    space = env.action_space
+    return space.clip(action) if isinstance(space, Box) else action
