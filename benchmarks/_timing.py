@@ -30,7 +30,9 @@ def peak_rss_mib() -> float:
     return ru / (1024 * 1024) if sys.platform == "darwin" else ru / 1024  # bytes vs KiB
 
 
-def _fresh_jit(fn: Callable, **jit_kwargs) -> Callable:
+def fresh_jit(fn: Callable, **jit_kwargs) -> Callable:
+    """``jax.jit`` of a new wrapper around ``fn``: its first call always traces and compiles."""
+
     def wrapper(*args, **kwargs):  # a new function object -> no cache hits
         return fn(*args, **kwargs)
 
@@ -43,8 +45,10 @@ def time_first_call(fn: Callable, *args, jit_kwargs: dict | None = None, **kwarg
     Returns ``(seconds, output)``.
     """
     if jax.config.jax_compilation_cache_dir:
-        warnings.warn("persistent compilation cache is on: first-call time may be a cache hit")
-    jitted = _fresh_jit(fn, **(jit_kwargs or {}))
+        warnings.warn(
+            "persistent compilation cache is on: first-call time may be a cache hit", stacklevel=2
+        )
+    jitted = fresh_jit(fn, **(jit_kwargs or {}))
     t0 = time.perf_counter()
     out = jax.block_until_ready(jitted(*args, **kwargs))
     return time.perf_counter() - t0, out
@@ -52,7 +56,7 @@ def time_first_call(fn: Callable, *args, jit_kwargs: dict | None = None, **kwarg
 
 def time_compile(fn: Callable, *args, jit_kwargs: dict | None = None, **kwargs) -> dict:
     """Ahead-of-time split of the first call: ``{"lower_s", "compile_s"}`` (fresh jit)."""
-    jitted = _fresh_jit(fn, **(jit_kwargs or {}))
+    jitted = fresh_jit(fn, **(jit_kwargs or {}))
     t0 = time.perf_counter()
     lowered = jitted.lower(*args, **kwargs)
     t1 = time.perf_counter()
@@ -118,7 +122,7 @@ def benchmark(
 
     ``fn`` is the *un-jitted* callable. Returns ``(BenchResult, last_output)``.
     """
-    jitted = _fresh_jit(fn, **(jit_kwargs or {}))
+    jitted = fresh_jit(fn, **(jit_kwargs or {}))
     t0 = time.perf_counter()
     jax.block_until_ready(jitted(*args, **kwargs))
     first = time.perf_counter() - t0
@@ -136,8 +140,13 @@ def benchmark(
 
 
 def markdown_table(results: list[BenchResult], extra_cols: tuple[str, ...] = ()) -> str:
-    head = ["method", "first call (s)", "steady (s): median (min-max)", "steps/s (median)",
-            "peak RSS (MiB)"]
+    head = [
+        "method",
+        "first call (s)",
+        "steady (s): median (min-max)",
+        "steps/s (median)",
+        "peak RSS (MiB)",
+    ]
     head += list(extra_cols)
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in results:

@@ -73,7 +73,9 @@ def builtin_cartpole_rollout(num_envs: int, num_steps: int, jit: bool = True):
 def main():
     import _timing
 
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--num-envs", type=int, nargs="+", default=[1, 4, 64, 1024])
     ap.add_argument("--num-steps", type=int, default=1000)
     ap.add_argument("--repeats", type=int, default=5)
@@ -81,11 +83,17 @@ def main():
 
     results = []
     for n in args.num_envs:
-        for name, make in (("gymnax", gymnax_cartpole_rollout), ("builtin", builtin_cartpole_rollout)):
+        for name, make in (
+            ("gymnax", gymnax_cartpole_rollout),
+            ("builtin", builtin_cartpole_rollout),
+        ):
             fn = make(n, args.num_steps, jit=False)
             res, out = _timing.benchmark(
-                f"{name} CartPole, {n} envs x {args.num_steps} steps", fn,
-                jax.random.PRNGKey(0), steps=n * args.num_steps, repeats=args.repeats,
+                f"{name} CartPole, {n} envs x {args.num_steps} steps",
+                fn,
+                jax.random.PRNGKey(0),
+                steps=n * args.num_steps,
+                repeats=args.repeats,
             )
             res.extra["episodes"] = int(out[1])
             results.append(res)

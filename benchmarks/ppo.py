@@ -124,13 +124,10 @@ def first_call(make):
     return time.perf_counter() - start, fn
 
 
-def steady(fn, repeats, seed):
-    times = []
-    for i in range(repeats):
-        start = time.perf_counter()
-        jax.block_until_ready(fn(jr.key(seed + i)))
-        times.append(time.perf_counter() - start)
-    return float(np.median(times))
+def one_run(fn, seed):
+    start = time.perf_counter()
+    jax.block_until_ready(fn(jr.key(seed)))
+    return time.perf_counter() - start
 
 
 def main():
@@ -150,16 +147,20 @@ def main():
         contenders["rejax PPO 0.1.3"] = rejax_train
     except ImportError as error:
         print(f"rejax not installed ({error}); skipping it")
-    print(f"JAX {jax.__version__} on {jax.default_backend()}, {os.cpu_count()} CPUs; "
-          f"{TIMESTEPS} timesteps; steady state = median of {args.repeats} runs, "
-          f"{args.rounds} interleaved rounds")
+    print(
+        f"JAX {jax.__version__} on {jax.default_backend()}, {os.cpu_count()} CPUs; "
+        f"{TIMESTEPS} timesteps; steady state = median of {args.rounds * args.repeats} "
+        "runs, contenders interleaved run by run"
+    )
     fns, firsts = {}, {}
     for name, make in contenders.items():
         firsts[name], fns[name] = first_call(make)
+    # Interleave run by run (A B C D A B C D ...) so that load from other processes
+    # hits every contender alike; ratios are taken per round of one run each.
     results = {name: [] for name in contenders}
-    for r in range(args.rounds):
+    for r in range(args.rounds * args.repeats):
         for name, fn in fns.items():
-            results[name].append(steady(fn, args.repeats, seed=100 * r + 1))
+            results[name].append(one_run(fn, seed=r + 1))
     base = "lerax PPO"
     print("\n| implementation | first call (s) | steady state (s) | steps/s | ratio to lerax |")
     print("|---|---|---|---|---|")
@@ -168,11 +169,14 @@ def main():
         ratio = t / float(np.median(results[base]))
         print(f"| {name} | {firsts[name]:.2f} | {t:.3f} | {TIMESTEPS / t:,.0f} | {ratio:.3f} |")
     lx = np.asarray(results[base])
-    print("\nPer-round ratios (same round, side by side):")
+    print("\nMedian of per-round ratios (each round runs every contender once, side by side):")
     for name in contenders:
         if name != base:
             ratios = np.asarray(results[name]) / lx
-            print(f"  {name} / lerax: " + ", ".join(f"{x:.3f}" for x in ratios))
+            print(
+                f"  {name} / lerax: {np.median(ratios):.3f} "
+                f"(quartiles {np.quantile(ratios, 0.25):.3f}-{np.quantile(ratios, 0.75):.3f})"
+            )
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"\nPeak RSS of the whole process: {rss:.0f} MiB")
 

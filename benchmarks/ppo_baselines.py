@@ -31,7 +31,8 @@ rejax caveats (rejax 0.1.3, read from its source):
   except the separate optimizers.
 
 Each method is timed in its own subprocess (clean first-call time and peak RSS); use
-``--inprocess`` to time them side by side in this process instead.
+``--inprocess`` to time them side by side in this process, steady-state calls
+interleaved round-robin (fairer when the machine has background load).
 
     python benchmarks/ppo_baselines.py [--methods rejax purejaxrl] [--repeats 5] [--seeds 3]
 """
@@ -41,6 +42,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -88,7 +90,7 @@ def _orthogonal_reinit(params, key, head_name, head_scale):
     flat, treedef = jax.tree_util.tree_flatten_with_path(params)
     keys = jax.random.split(key, len(flat))
     out = []
-    for (path, leaf), k in zip(flat, keys):
+    for (path, leaf), k in zip(flat, keys, strict=True):
         names = [getattr(p, "key", "") for p in path]
         if names[-1] == "kernel":
             scale = head_scale if head_name in names else math.sqrt(2.0)
@@ -171,27 +173,85 @@ def _make(method: str, total_timesteps: int):
     raise ValueError(f"unknown method {method!r}; choose from {METHODS}")
 
 
-def run_method(method: str, total_timesteps: int = TOTAL_TIMESTEPS, repeats: int = 5,
-               seeds: int = 3) -> _timing.BenchResult:
-    train, evaluate = _make(method, total_timesteps)
-    key = jax.random.PRNGKey(0)
-    res, _ = _timing.benchmark(method, train, key, steps=total_timesteps, repeats=repeats)
-    # Learning check, outside the timing: re-use a compiled train on `seeds` seeds.
-    jitted = jax.jit(train)
-    returns = []
-    for s in range(seeds):
-        out = jax.block_until_ready(jitted(jax.random.PRNGKey(s)))
-        returns.append(evaluate(out, jax.random.PRNGKey(10_000 + s)))
-    res.extra["final return (per seed)"] = " / ".join(f"{r:.0f}" for r in returns)
-    res.extra["final return (mean)"] = f"{sum(returns) / len(returns):.1f}"
-    res.peak_rss_mib = _timing.peak_rss_mib()
-    return res
+class _Run:
+    """One method: fresh jit, first call, steady-state calls, learning check."""
+
+    def __init__(self, method: str, total_timesteps: int):
+        self.method, self.steps = method, total_timesteps
+        train, self.evaluate = _make(method, total_timesteps)
+        self.jitted = _timing.fresh_jit(train)
+        self.key = jax.random.PRNGKey(0)
+        self.times: list[float] = []
+        self.first_call_s = float("nan")
+
+    def first_call(self):
+        t0 = time.perf_counter()
+        jax.block_until_ready(self.jitted(self.key))
+        self.first_call_s = time.perf_counter() - t0
+
+    def timed_call(self):
+        t0 = time.perf_counter()
+        jax.block_until_ready(self.jitted(self.key))
+        self.times.append(time.perf_counter() - t0)
+
+    def result(self, seeds: int) -> _timing.BenchResult:
+        # Learning check, outside the timing, with the same compiled train function.
+        returns = []
+        for s in range(seeds):
+            out = jax.block_until_ready(self.jitted(jax.random.PRNGKey(s)))
+            returns.append(self.evaluate(out, jax.random.PRNGKey(10_000 + s)))
+        res = _timing.BenchResult(
+            name=self.method,
+            first_call_s=self.first_call_s,
+            steady_s=statistics.median(self.times),
+            steady_min_s=min(self.times),
+            steady_max_s=max(self.times),
+            steps=self.steps,
+            peak_rss_mib=_timing.peak_rss_mib(),
+        )
+        res.extra["final return (per seed)"] = " / ".join(f"{r:.0f}" for r in returns)
+        res.extra["final return (mean)"] = f"{sum(returns) / len(returns):.1f}"
+        return res
+
+
+def run_methods(
+    methods, total_timesteps: int = TOTAL_TIMESTEPS, repeats: int = 5, seeds: int = 3
+) -> list[_timing.BenchResult]:
+    """Time ``methods`` in this process: each first call (fresh jit) in turn, then one
+    warm-up call each, then ``repeats`` rounds that time every method once per round
+    (interleaved, so background load hits all methods alike), then the learning check.
+    Peak RSS is the process-wide peak, i.e. cumulative over ``methods``."""
+    runs = [_Run(m, total_timesteps) for m in methods]
+    for r in runs:
+        r.first_call()
+    for r in runs:
+        jax.block_until_ready(r.jitted(r.key))  # warm-up
+    for _ in range(repeats):
+        for r in runs:
+            r.timed_call()
+    return [r.result(seeds) for r in runs]
+
+
+def run_method(
+    method: str, total_timesteps: int = TOTAL_TIMESTEPS, repeats: int = 5, seeds: int = 3
+) -> _timing.BenchResult:
+    """Time one method (call it in a fresh process for a clean first call and peak RSS)."""
+    return run_methods([method], total_timesteps, repeats, seeds)[0]
 
 
 def _run_subprocess(method: str, args) -> _timing.BenchResult:
-    cmd = [sys.executable, os.path.abspath(__file__), "--child", method,
-           "--timesteps", str(args.timesteps), "--repeats", str(args.repeats),
-           "--seeds", str(args.seeds)]
+    cmd = [
+        sys.executable,
+        os.path.abspath(__file__),
+        "--child",
+        method,
+        "--timesteps",
+        str(args.timesteps),
+        "--repeats",
+        str(args.repeats),
+        "--seeds",
+        str(args.seeds),
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout)
     if proc.returncode != 0:
         raise RuntimeError(f"{method} failed:\n{proc.stderr[-4000:]}")
@@ -201,12 +261,18 @@ def _run_subprocess(method: str, args) -> _timing.BenchResult:
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
     ap.add_argument("--timesteps", type=int, default=TOTAL_TIMESTEPS)
     ap.add_argument("--repeats", type=int, default=5, help="steady-state runs (median)")
     ap.add_argument("--seeds", type=int, default=3, help="seeds for the learning check")
-    ap.add_argument("--inprocess", action="store_true", help="run all methods in this process")
+    ap.add_argument(
+        "--inprocess",
+        action="store_true",
+        help="all methods in this process, steady-state calls interleaved across methods",
+    )
     ap.add_argument("--timeout", type=float, default=900, help="per-method subprocess timeout")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -216,19 +282,25 @@ def main():
         print(json.dumps(res.to_dict()))
         return
 
-    print(f"jax {jax.__version__}, backend {jax.default_backend()}, devices {jax.devices()}, "
-          f"{os.cpu_count()} CPUs; {args.timesteps} env steps per train call", flush=True)
-    results = []
-    for m in args.methods:
+    print(
+        f"jax {jax.__version__}, backend {jax.default_backend()}, devices {jax.devices()}, "
+        f"{os.cpu_count()} CPUs; {args.timesteps} env steps per train call",
+        flush=True,
+    )
+    if args.inprocess:
         t0 = time.perf_counter()
-        res = run_method(m, args.timesteps, args.repeats, args.seeds) if args.inprocess \
-            else _run_subprocess(m, args)
-        print(f"  {m}: done in {time.perf_counter() - t0:.1f}s", flush=True)
-        results.append(res)
+        results = run_methods(args.methods, args.timesteps, args.repeats, args.seeds)
+        print(f"  all methods: done in {time.perf_counter() - t0:.1f}s", flush=True)
+    else:
+        results = []
+        for m in args.methods:
+            t0 = time.perf_counter()
+            results.append(_run_subprocess(m, args))
+            print(f"  {m}: done in {time.perf_counter() - t0:.1f}s", flush=True)
     print()
     print(_timing.markdown_table(results, ("final return (mean)", "final return (per seed)")))
     if args.inprocess:
-        print("\n(--inprocess: peak RSS is cumulative over the methods run so far)")
+        print("\n(--inprocess: steady-state calls interleaved; peak RSS is the process peak)")
 
 
 if __name__ == "__main__":

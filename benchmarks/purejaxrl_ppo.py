@@ -51,12 +51,16 @@ def cartpole_step(key, state, action):
     tmp = (force + pm_len * th_dot**2 * sin) / total_m
     th_acc = (g * sin - cos * tmp) / (half_len * (4.0 / 3.0 - m_pole * cos**2 / total_m))
     x_acc = tmp - pm_len * th_acc * cos / total_m
-    phys = jnp.stack([x + tau * x_dot, x_dot + tau * x_acc, th + tau * th_dot, th_dot + tau * th_acc])
+    phys = jnp.stack(
+        [x + tau * x_dot, x_dot + tau * x_acc, th + tau * th_dot, th_dot + tau * th_acc]
+    )
     t = state.t + 1
     theta_limit = 12 * 2 * math.pi / 360
     done = (jnp.abs(phys[0]) > 2.4) | (jnp.abs(phys[2]) > theta_limit) | (t >= 500)
     reset_obs, reset_state = cartpole_reset(key)
-    new_state = jax.tree.map(lambda r, s: jnp.where(done, r, s), reset_state, CartPoleState(phys, t))
+    new_state = jax.tree.map(
+        lambda r, s: jnp.where(done, r, s), reset_state, CartPoleState(phys, t)
+    )
     return jnp.where(done, reset_obs, phys), new_state, jnp.ones(()), done
 
 
@@ -81,7 +85,7 @@ def make_env(env: str = "builtin"):
 def init_mlp(key, sizes, head_scale):
     keys = jax.random.split(key, len(sizes) - 1)
     layers = []
-    for i, (k, n_in, n_out) in enumerate(zip(keys, sizes[:-1], sizes[1:])):
+    for i, (k, n_in, n_out) in enumerate(zip(keys, sizes[:-1], sizes[1:], strict=True)):
         scale = head_scale if i == len(sizes) - 2 else math.sqrt(2.0)
         w = jax.nn.initializers.orthogonal(scale)(k, (n_in, n_out), jnp.float32)
         layers.append({"w": w, "b": jnp.zeros((n_out,), jnp.float32)})
@@ -111,11 +115,21 @@ class Transition(NamedTuple):
 
 
 def make_train(
-    total_timesteps: int = 2**17, num_envs: int = 4, num_steps: int = 128,
-    num_epochs: int = 4, num_minibatches: int = 4, lr: float = 2.5e-4, anneal_lr: bool = True,
-    gamma: float = 0.99, gae_lambda: float = 0.95, clip_eps: float = 0.2,
-    ent_coef: float = 0.01, vf_coef: float = 0.5, max_grad_norm: float = 0.5,
-    hidden: int = 64, env: str = "builtin",
+    total_timesteps: int = 2**17,
+    num_envs: int = 4,
+    num_steps: int = 128,
+    num_epochs: int = 4,
+    num_minibatches: int = 4,
+    lr: float = 2.5e-4,
+    anneal_lr: bool = True,
+    gamma: float = 0.99,
+    gae_lambda: float = 0.95,
+    clip_eps: float = 0.2,
+    ent_coef: float = 0.01,
+    vf_coef: float = 0.5,
+    max_grad_norm: float = 0.5,
+    hidden: int = 64,
+    env: str = "builtin",
 ):
     """Return ``train(key) -> (params, metrics)`` (not jitted; wrap it in ``jax.jit``).
 
@@ -143,7 +157,9 @@ def make_train(
         v_loss = 0.5 * jnp.maximum((value - target) ** 2, (v_clipped - target) ** 2).mean()
         adv = (adv - adv.mean()) / (adv.std() + 1e-8)
         ratio = jnp.exp(logp - mb.logp)
-        pg_loss = -jnp.minimum(ratio * adv, jnp.clip(ratio, 1 - clip_eps, 1 + clip_eps) * adv).mean()
+        pg_loss = -jnp.minimum(
+            ratio * adv, jnp.clip(ratio, 1 - clip_eps, 1 + clip_eps) * adv
+        ).mean()
         return pg_loss + vf_coef * v_loss - ent_coef * entropy
 
     def rollout_step(carry, _):
@@ -188,7 +204,9 @@ def make_train(
 
             perm = jax.random.permutation(k, batch)
             shuffled = jax.tree.map(
-                lambda x: x.reshape(batch, *x.shape[2:])[perm].reshape(num_minibatches, mb_size, *x.shape[2:]),
+                lambda x: x.reshape(batch, *x.shape[2:])[perm].reshape(
+                    num_minibatches, mb_size, *x.shape[2:]
+                ),
                 (traj, adv, target),
             )
             return jax.lax.scan(minibatch, carry, shuffled)[0], None
@@ -247,7 +265,9 @@ def make_evaluate(num_episodes: int = 128, max_steps: int = 500, env: str = "bui
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--timesteps", type=int, default=2**17)
     ap.add_argument("--env", choices=["builtin", "gymnax"], default="builtin")

@@ -1,0 +1,117 @@
+"""Logging overhead: LoggingCallback([TensorBoard, SQLite, Console]) every iteration.
+
+PPO CartPole (4 envs x 128 steps, 4 epochs x 4 minibatches, 2**17 steps = 256
+iterations), measured side by side in one process, interleaved rounds:
+
+* plain `learn` vs `learn` with LoggingCallback logging every iteration (target <= 1.05x);
+* `jax.vmap(learn)` over 16 seeds, without vs with logging (target <= 1.10x);
+* host calls per log event at 1, 4 and 16 seeds (must be 1).
+
+    python benchmarks/logging_overhead.py [--repeats 3] [--rounds 3] [--seeds 16]
+
+Console output of the ConsoleBackend goes to /dev/null here (it is not a TTY, so it
+writes plain lines), TensorBoard and SQLite write into a temporary directory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+
+import jax
+import jax.random as jr
+import numpy as np
+
+from lerax import host
+from lerax.algorithm import PPO
+from lerax.callback import ConsoleBackend, LoggingCallback, SQLiteBackend, TensorBoardBackend
+from lerax.env import CartPole
+from lerax.policy import MLPActorCriticPolicy
+
+TIMESTEPS = 2**17
+
+
+def make_logger(tmp: str, tag: str) -> LoggingCallback:
+    sink = open(os.devnull, "w")  # noqa: SIM115 - lives as long as the benchmark
+    return LoggingCallback(
+        [
+            TensorBoardBackend(log_dir=os.path.join(tmp, "tb")),
+            SQLiteBackend(path=os.path.join(tmp, "runs.db")),
+            ConsoleBackend(stream=sink),
+        ],
+        name=tag,
+    )
+
+
+def timed(fn, repeats: int, seed: int) -> float:
+    times = []
+    for i in range(repeats):
+        start = time.perf_counter()
+        jax.block_until_ready(fn(jr.key(seed + i)))
+        times.append(time.perf_counter() - start)
+    return float(np.median(times))
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--seeds", type=int, default=16)
+    args = parser.parse_args()
+    env = CartPole()
+    policy = MLPActorCriticPolicy(env=env, key=jr.key(0))
+    algo = PPO()
+    tmp = tempfile.mkdtemp(prefix="lerax-logbench-")
+    logger = make_logger(tmp, "single")
+    pop_logger = make_logger(tmp, "population")
+
+    def single(cb):
+        return lambda k: algo.learn(env, policy, TIMESTEPS, key=k, callback=cb)
+
+    def population(cb):
+        return lambda k: jax.vmap(
+            lambda kk: algo.learn(env, policy, TIMESTEPS, key=kk, callback=cb)
+        )(jr.split(k, args.seeds))
+
+    cases = {
+        "plain": single(None),
+        "logging": single(logger),
+        f"vmap {args.seeds} plain": population(None),
+        f"vmap {args.seeds} logging": population(pop_logger),
+    }
+    for fn in cases.values():  # compile
+        jax.block_until_ready(fn(jr.key(0)))
+    results = {name: [] for name in cases}
+    for r in range(args.rounds):
+        for name, fn in cases.items():
+            results[name].append(timed(fn, args.repeats, 1000 * r + 1))
+    print(
+        f"JAX {jax.__version__} on {jax.default_backend()}, {os.cpu_count()} CPUs, "
+        f"{TIMESTEPS} steps per run, median of {args.repeats} x {args.rounds} rounds"
+    )
+    print("\n| case | seconds | ratio |")
+    print("|---|---|---|")
+    pairs = [("plain", "logging"), (f"vmap {args.seeds} plain", f"vmap {args.seeds} logging")]
+    for base, logged in pairs:
+        b, lg = np.asarray(results[base]), np.asarray(results[logged])
+        print(f"| {base} | {np.median(b):.3f} | 1.000 |")
+        print(f"| {logged} | {np.median(lg):.3f} | {np.median(lg / b):.3f} |")
+
+    print("\nHost calls per log event (256 iterations = 256 log events):")
+    for seeds in (1, 4, args.seeds):
+        cb = make_logger(tmp, f"count{seeds}")
+        channel = cb._channel("log")
+        before = host.host_calls(channel)
+        jax.vmap(lambda k, cb=cb: algo.learn(env, policy, TIMESTEPS, key=k, callback=cb))(
+            jr.split(jr.key(7), seeds)
+        )
+        calls = host.host_calls(channel) - before
+        print(
+            f"  {seeds:>3} seeds: {calls} host calls for 256 events -> {calls / 256:.2f} per event"
+        )
+
+
+if __name__ == "__main__":
+    main()
