@@ -30,6 +30,12 @@ def peak_rss_mib() -> float:
     return ru / (1024 * 1024) if sys.platform == "darwin" else ru / 1024  # bytes vs KiB
 
 
+def cpu_seconds() -> float:
+    """User + system CPU time of this process so far (all threads), in seconds."""
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    return ru.ru_utime + ru.ru_stime
+
+
 def fresh_jit(fn: Callable, **jit_kwargs) -> Callable:
     """``jax.jit`` of a new wrapper around ``fn``: its first call always traces and compiles."""
 
@@ -70,21 +76,25 @@ def time_steady(
 ) -> dict[str, Any]:
     """Run an already-jitted callable ``warmup`` times, then time ``repeats`` calls.
 
-    Returns ``{"median_s", "min_s", "max_s", "times_s", "output"}`` (last output).
+    Returns ``{"median_s", "min_s", "max_s", "times_s", "cpu_median_s", "output"}``
+    (wall-clock times; ``cpu_median_s`` is the median process CPU time per call, which
+    background load disturbs much less than wall time; last output).
     """
     out = None
     for _ in range(warmup):
         out = jax.block_until_ready(jitted(*args, **kwargs))
-    times = []
+    times, cpu = [], []
     for _ in range(repeats):
-        t0 = time.perf_counter()
+        c0, t0 = cpu_seconds(), time.perf_counter()
         out = jax.block_until_ready(jitted(*args, **kwargs))
         times.append(time.perf_counter() - t0)
+        cpu.append(cpu_seconds() - c0)
     return {
         "median_s": statistics.median(times),
         "min_s": min(times),
         "max_s": max(times),
         "times_s": times,
+        "cpu_median_s": statistics.median(cpu),
         "output": out,
     }
 
@@ -98,6 +108,7 @@ class BenchResult:
     steady_max_s: float
     steps: int  # environment steps per call (0 if not applicable)
     peak_rss_mib: float
+    steady_cpu_s: float = float("nan")  # median process CPU seconds per call
     extra: dict = field(default_factory=dict)
 
     @property
@@ -133,6 +144,7 @@ def benchmark(
         steady_s=st["median_s"],
         steady_min_s=st["min_s"],
         steady_max_s=st["max_s"],
+        steady_cpu_s=st["cpu_median_s"],
         steps=steps,
         peak_rss_mib=peak_rss_mib(),
     )
@@ -145,6 +157,7 @@ def markdown_table(results: list[BenchResult], extra_cols: tuple[str, ...] = ())
         "first call (s)",
         "steady (s): median (min-max)",
         "steps/s (median)",
+        "CPU s/call (median)",
         "peak RSS (MiB)",
     ]
     head += list(extra_cols)
@@ -155,6 +168,7 @@ def markdown_table(results: list[BenchResult], extra_cols: tuple[str, ...] = ())
             f"{r.first_call_s:.2f}",
             f"{r.steady_s:.4g} ({r.steady_min_s:.4g}-{r.steady_max_s:.4g})",
             f"{r.steps_per_s:,.0f}",
+            f"{r.steady_cpu_s:.4g}",
             f"{r.peak_rss_mib:.0f}",
         ]
         row += [str(r.extra.get(c, "")) for c in extra_cols]

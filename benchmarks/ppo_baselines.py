@@ -182,6 +182,7 @@ class _Run:
         self.jitted = _timing.fresh_jit(train)
         self.key = jax.random.PRNGKey(0)
         self.times: list[float] = []
+        self.cpu: list[float] = []
         self.first_call_s = float("nan")
 
     def first_call(self):
@@ -190,9 +191,10 @@ class _Run:
         self.first_call_s = time.perf_counter() - t0
 
     def timed_call(self):
-        t0 = time.perf_counter()
+        c0, t0 = _timing.cpu_seconds(), time.perf_counter()
         jax.block_until_ready(self.jitted(self.key))
         self.times.append(time.perf_counter() - t0)
+        self.cpu.append(_timing.cpu_seconds() - c0)
 
     def result(self, seeds: int) -> _timing.BenchResult:
         # Learning check, outside the timing, with the same compiled train function.
@@ -206,6 +208,7 @@ class _Run:
             steady_s=statistics.median(self.times),
             steady_min_s=min(self.times),
             steady_max_s=max(self.times),
+            steady_cpu_s=statistics.median(self.cpu),
             steps=self.steps,
             peak_rss_mib=_timing.peak_rss_mib(),
         )

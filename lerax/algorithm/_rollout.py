@@ -49,11 +49,14 @@ def collect_rollout(
     policy, env = state.policy, state.env
     num_envs = state.observation.shape[0]
 
-    def one_step(carry, t):
+    act_keys, env_keys = jr.split(key, (2, num_steps, num_envs))
+    callback_keys = jr.split(callback_key, (num_steps, num_envs))
+
+    def one_step(carry, step_keys):
         env_state, observation, cb_step_state, num_timesteps = carry
-        act_key, env_key = jr.split(jr.fold_in(key, t))
+        act_key, env_key, cb_key = step_keys
         action, log_prob, value = jax.vmap(lambda o, k: policy.action_and_value(o, key=k))(
-            observation, jr.split(act_key, num_envs)
+            observation, act_key
         )
         env_state, next_obs, tr, cb_step_state = step_envs(
             env,
@@ -65,8 +68,8 @@ def collect_rollout(
             cb_step_state,
             state.iteration,
             num_timesteps,
-            key=env_key,
-            callback_key=jr.fold_in(callback_key, t),
+            keys=env_key,
+            callback_keys=cb_key,
         )
         done = tr.terminated | tr.truncated
         out = Rollout(
@@ -84,7 +87,7 @@ def collect_rollout(
 
     carry = (state.env_state, state.observation, state.callback_step_state, state.num_timesteps)
     (env_state, observation, cb_step_state, num_timesteps), rollout = jax.lax.scan(
-        one_step, carry, jnp.arange(num_steps)
+        one_step, carry, (act_keys, env_keys, callback_keys)
     )
     last_value = jax.vmap(policy.value)(observation)
     state = dataclasses.replace(

@@ -18,3 +18,14 @@ from ._state import AbstractCallbackState as AbstractCallbackState
 from ._state import AbstractCallbackStepState as AbstractCallbackStepState
 from ._state import EmptyCallbackState as EmptyCallbackState
 from ._state import EmptyCallbackStepState as EmptyCallbackStepState
+from ._save_checkpoints import SaveCheckpoints as SaveCheckpoints
+from ._save_checkpoints import SaveCheckpointsState as SaveCheckpointsState
+from .logging import AbstractLoggingBackend as AbstractLoggingBackend
+from .logging import CometBackend as CometBackend
+from .logging import ConsoleBackend as ConsoleBackend
+from .logging import LoggingCallback as LoggingCallback
+from .logging import LoggingCallbackState as LoggingCallbackState
+from .logging import LoggingCallbackStepState as LoggingCallbackStepState
+from .logging import SQLiteBackend as SQLiteBackend
+from .logging import TensorBoardBackend as TensorBoardBackend
+from .logging import WandbBackend as WandbBackend

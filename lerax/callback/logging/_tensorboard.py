@@ -14,7 +14,8 @@ from ._backend import AbstractLoggingBackend, require
 class TensorBoardBackend(AbstractLoggingBackend):
     """Write each run to TensorBoard event files under `log_dir/<name>`.
 
-    Scalars become TensorBoard scalar series (x axis: env timesteps). Hyper-parameters
+    Scalars become TensorBoard scalar series (x axis: env timesteps; NaN kept as NaN,
+    tags kept verbatim). Hyper-parameters
     are written in the HParams plugin format into the run's own directory (no extra
     sub-run), without an experiment summary, so TensorBoard infers the experiment,
     metric columns included, from all runs' hparams and scalar tags. Consecutive
@@ -75,9 +76,13 @@ class TensorBoardBackend(AbstractLoggingBackend):
         self._hparams_pending = True
 
     def log_scalars(self, scalars: dict[str, float], step: int) -> None:
-        writer = self._open_writer()
-        for key, value in scalars.items():
-            writer.add_scalar(key, float(value), global_step=int(step))
+        from tensorboardX.proto.summary_pb2 import Summary
+
+        # One event per call, written directly: `add_scalar` would write one event per
+        # metric and warn on every NaN (a NaN is a legitimate value here, e.g. the
+        # mean return before any episode ended).
+        values = [Summary.Value(tag=str(k), simple_value=float(v)) for k, v in scalars.items()]
+        self._open_writer().file_writer.add_summary(Summary(value=values), global_step=int(step))
 
     def log_video(self, tag: str, frames: np.ndarray, step: int, fps: float) -> None:
         from tensorboardX.proto.summary_pb2 import Summary

@@ -14,6 +14,10 @@ from tensorboard.plugins.hparams import metadata as hparams_metadata
 
 from lerax.callback.logging._tensorboard import TensorBoardBackend, encode_gif
 
+# `import comet_ml` (also done by `import tensorboardX` when comet_ml is installed) turns
+# on Comet's Sentry error reporting in about half of the imports: keep tests offline.
+os.environ["COMET_ERROR_TRACKING_ENABLE"] = "false"
+
 
 def _accumulate(run_dir: str) -> EventAccumulator:
     accumulator = EventAccumulator(run_dir, size_guidance={"images": 0, "tensors": 0})
@@ -33,6 +37,7 @@ def test_scalars_hparams_and_video_read_back(tmp_path):
     backend.log_hparams({"normalize": True})
     for step in (100, 200, 300):
         backend.log_scalars({"episode/return": step / 10, "loss": -step / 100}, step)
+    backend.log_scalars({"episode/return_mean": float("nan")}, 300)
     backend.log_video("video/episode", _frames(), step=300, fps=25.0)
     backend.close()
     backend.close()  # idempotent
@@ -45,6 +50,7 @@ def test_scalars_hparams_and_video_read_back(tmp_path):
     assert [e.step for e in returns] == [100, 200, 300]
     np.testing.assert_allclose([e.value for e in returns], [10.0, 20.0, 30.0])
     np.testing.assert_allclose([e.value for e in accumulator.Scalars("loss")], [-1, -2, -3])
+    assert np.isnan(accumulator.Scalars("episode/return_mean")[0].value)
 
     content = accumulator.PluginTagToContent(hparams_metadata.PLUGIN_NAME)
     assert hparams_metadata.SESSION_START_INFO_TAG in content
@@ -68,22 +74,52 @@ def test_scalars_hparams_and_video_read_back(tmp_path):
     assert np.abs(first - _frames()[0]).mean() < 40
 
 
-def test_member_runs_get_nested_directories(tmp_path):
+def test_member_runs_get_nested_directories_and_one_hparams_experiment(tmp_path):
     template = TensorBoardBackend(log_dir=tmp_path / "runs")
     members = [copy.copy(template) for _ in range(2)]
     for i, backend in enumerate(members):
         backend.open(f"X/seed_{i}", metadata={"member_index": (i,)})
-        backend.log_scalars({"r": float(i)}, 1)
+        backend.log_hparams({"learning_rate": 0.1 * (i + 1), "algorithm": "PPO"})
+        backend.log_scalars({"episode/return": float(i)}, 1)
     for backend in members:
         backend.close()
     for i in range(2):
         run_dir = tmp_path / "runs" / "X" / f"seed_{i}"
-        assert [e.value for e in _accumulate(str(run_dir)).Scalars("r")] == [float(i)]
+        scalars = _accumulate(str(run_dir)).Scalars("episode/return")
+        assert [e.value for e in scalars] == [float(i)]
+
+    # What TensorBoard's HParams dashboard shows: both hparams, and the scalar tag
+    # inferred as the metric column (no experiment summary was written).
+    experiment = _hparams_experiment(str(tmp_path / "runs"))
+    assert sorted(info.name for info in experiment.hparam_infos) == ["algorithm", "learning_rate"]
+    assert [info.name.tag for info in experiment.metric_infos] == ["episode/return"]
+
+
+def _hparams_experiment(log_dir: str):
+    from tensorboard.backend.event_processing import data_provider, plugin_event_multiplexer
+    from tensorboard.context import RequestContext
+    from tensorboard.plugins import base_plugin
+    from tensorboard.plugins.hparams import api_pb2, backend_context, get_experiment
+
+    multiplexer = plugin_event_multiplexer.EventMultiplexer()
+    multiplexer.AddRunsFromDirectory(log_dir)
+    multiplexer.Reload()
+    provider = data_provider.MultiplexerDataProvider(multiplexer, log_dir)
+    context = base_plugin.TBContext(logdir=log_dir, data_provider=provider, multiplexer=multiplexer)
+    handler = get_experiment.Handler(
+        RequestContext(), backend_context.Context(context), "", api_pb2.GetExperimentRequest()
+    )
+    return handler.run()
 
 
 def test_construction_creates_nothing_and_validates(tmp_path):
-    TensorBoardBackend(log_dir=tmp_path / "never")
+    backend = TensorBoardBackend(log_dir=tmp_path / "never")
     assert not (tmp_path / "never").exists()
+    assert backend.config() == {
+        "type": "TensorBoardBackend",
+        "log_dir": str(tmp_path / "never"),
+        "flush_secs": 10.0,
+    }
     with pytest.raises(TypeError, match="log_dir"):
         TensorBoardBackend(log_dir=3)
     with pytest.raises(ValueError, match="flush_secs"):

@@ -1,0 +1,337 @@
+"""`EvalCallback`: periodic greedy evaluation inside the compiled program."""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from typing import Any
+
+import equinox as eqx
+import jax.numpy as jnp
+import jax.random as jr
+import numpy as np
+from jaxtyping import Array, Bool, Float, Int, Key
+
+from lerax import host
+from lerax.env import AbstractEnv
+from lerax.policy import AbstractPolicy, evaluate_policy
+
+from ._abstract import AbstractCallback
+from ._context import IterationContext, ResetContext, StepContext, TrainingContext
+from ._gating import run_if_due, select_tree, sends_only_when
+from ._list import CallbackList, CallbackListState, CallbackListStepState
+from ._partial import AbstractStatelessCallback
+from ._state import AbstractCallbackState
+from ._stopping_common import EVAL_MEAN_RETURN
+
+
+class EvalCallbackState(AbstractCallbackState):
+    """Per-run state of `EvalCallback`.
+
+    Attributes:
+        key: Base key of the evaluations: evaluation `j` (0-based) runs on
+            `jax.random.fold_in(key, j)`.
+        num_evals: Evaluations run so far.
+        evaluated: Whether the last iteration ran an evaluation.
+        new_best: Whether that evaluation set a new best.
+        mean_return: `eval/mean_return` of the last evaluation (NaN before any).
+        std_return: `eval/std_return` of the last evaluation (NaN before any).
+        best_mean_return: The best evaluation mean return (-inf before any).
+        best_iteration: The iteration it was measured at (-1 before any).
+        best_eval: Its evaluation index (-1 before any).
+        best_policy: The policy that achieved it (the initial policy before any).
+        children: States of `callback_on_new_best` and `callback_after_eval`, in
+            this order (empty states for a missing child).
+        ack: Host acknowledgements (keeps crossings in program order).
+    """
+
+    key: Key[Array, ""]
+    num_evals: Int[Array, ""]
+    evaluated: Bool[Array, ""]
+    new_best: Bool[Array, ""]
+    mean_return: Float[Array, ""]
+    std_return: Float[Array, ""]
+    best_mean_return: Float[Array, ""]
+    best_iteration: Int[Array, ""]
+    best_eval: Int[Array, ""]
+    best_policy: AbstractPolicy
+    children: CallbackListState
+    ack: Int[Array, ""]
+
+
+class EvalCallback(AbstractCallback[EvalCallbackState, CallbackListStepState]):
+    """Every `every` iterations, evaluate the policy on `eval_env` inside the program.
+
+    An evaluation runs `num_episodes` episodes in parallel (`evaluate_policy`,
+    greedy when `deterministic`), records `eval/mean_return` and `eval/std_return` in
+    the state, keeps the best policy and its mean return, and prints one line on
+    the host per evaluation (one crossing for all vmapped members).
+
+    Cost: the evaluation sits behind a `lax.cond` on "due", so iterations without
+    an evaluation do not pay for it. Under the user's `jax.vmap`, a plain `lax.cond`
+    on a per-member flag would become a select computing the evaluation for every
+    member at every iteration; here the gate is custom-batched instead: it runs
+    the (vmapped) evaluation only when ANY member is due, and then for all members,
+    keeping the results of the due ones.
+
+    Child callbacks (SB3's `callback_on_new_best` / `callback_after_eval`): their
+    `on_iteration` runs, and their `continue_training` is consulted, only on the
+    evaluations that set a new best / on every evaluation; their answer is ANDed
+    into this callback's. Their context's `training_log` also holds
+    `eval/mean_return`, `eval/std_return` and `eval/best_mean_return`, and the
+    stopping callbacks (`EarlyStopping`, `StopOnNoImprovement`) then measure the
+    evaluations instead of the training episodes. Their states live in this
+    callback's state; their host sends are gated off when they do not run.
+
+    Args:
+        eval_env: The evaluation environment (its array parameters are dynamic).
+        every: Iterations between evaluations (static int >= 1).
+        num_episodes: Episodes per evaluation (static int >= 1).
+        deterministic: Greedy (mode) actions; else sampled.
+        max_steps: Step cap per episode (default: the env's `max_episode_steps`).
+        callback_on_new_best: A callback run when an evaluation sets a new best.
+        callback_after_eval: A callback run after every evaluation.
+
+    Raises:
+        TypeError: for an argument of the wrong type.
+        ValueError: for `every`, `num_episodes` or `max_steps` below 1.
+    """
+
+    eval_env: AbstractEnv
+    every: int = eqx.field(static=True)
+    num_episodes: int = eqx.field(static=True)
+    deterministic: bool = eqx.field(static=True)
+    max_steps: int | None = eqx.field(static=True)
+    callback_on_new_best: AbstractCallback
+    callback_after_eval: AbstractCallback
+
+    def __init__(
+        self,
+        eval_env: AbstractEnv,
+        *,
+        every: int,
+        num_episodes: int,
+        deterministic: bool = True,
+        max_steps: int | None = None,
+        callback_on_new_best: AbstractCallback | None = None,
+        callback_after_eval: AbstractCallback | None = None,
+    ):
+        if not isinstance(eval_env, AbstractEnv):
+            raise TypeError(
+                f"EvalCallback: `eval_env` must be an AbstractEnv, got {type(eval_env).__name__}."
+            )
+        sizes = {"every": every, "num_episodes": num_episodes, "max_steps": max_steps}
+        for name, value in sizes.items():
+            if value is None and name == "max_steps":
+                continue
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise TypeError(f"EvalCallback: `{name}` must be an int >= 1, got {value!r}.")
+            if value < 1:
+                raise ValueError(f"EvalCallback: `{name}` must be an int >= 1, got {value}.")
+        if not isinstance(deterministic, bool):
+            raise TypeError(
+                f"EvalCallback: `deterministic` must be True or False, got {deterministic!r}."
+            )
+        for name, child in (
+            ("callback_on_new_best", callback_on_new_best),
+            ("callback_after_eval", callback_after_eval),
+        ):
+            if child is not None and not isinstance(child, AbstractCallback):
+                raise TypeError(
+                    f"EvalCallback: `{name}` must be None or an AbstractCallback, "
+                    f"got {type(child).__name__}."
+                )
+        self.eval_env = eval_env
+        self.every = every
+        self.num_episodes = num_episodes
+        self.deterministic = deterministic
+        self.max_steps = max_steps
+        self.callback_on_new_best = (
+            _NoChild() if callback_on_new_best is None else callback_on_new_best
+        )
+        self.callback_after_eval = (
+            _NoChild() if callback_after_eval is None else callback_after_eval
+        )
+
+    @property
+    def _channel(self) -> str:
+        return f"lerax.EvalCallback({self.eval_env.name}, num_episodes={self.num_episodes})"
+
+    @property
+    def _children(self) -> CallbackList:
+        """Both children as one list (step and start/end hooks run on it as they are)."""
+        return CallbackList((self.callback_on_new_best, self.callback_after_eval))
+
+    def _child_contexts(self, ctx, **fields):
+        for i, child in enumerate(self._children.callbacks):
+            state, step_state = ctx.state.children.states[i], ctx.step_state.step_states[i]
+            yield child, dataclasses.replace(ctx, state=state, step_state=step_state, **fields)
+
+    def reset(self, ctx: ResetContext, *, key: Key[Array, ""]) -> EvalCallbackState:
+        key, children_key = jr.split(key)
+        zero = jnp.zeros((), jnp.int32)
+        nan = jnp.asarray(jnp.nan, jnp.float32)
+        return EvalCallbackState(
+            key=key,
+            num_evals=zero,
+            evaluated=jnp.asarray(False),
+            new_best=jnp.asarray(False),
+            mean_return=nan,
+            std_return=nan,
+            best_mean_return=jnp.asarray(-jnp.inf, jnp.float32),
+            best_iteration=zero - 1,
+            best_eval=zero - 1,
+            best_policy=ctx.policy,
+            children=self._children.reset(ctx, key=children_key),
+            ack=zero,
+        )
+
+    def step_reset(self, ctx: ResetContext, *, key: Key[Array, ""]) -> CallbackListStepState:
+        return self._children.step_reset(ctx, key=key)
+
+    def on_step(self, ctx: StepContext, *, key: Key[Array, ""]) -> CallbackListStepState:
+        return self._children.on_step(ctx, key=key)
+
+    def on_iteration(self, ctx: IterationContext, *, key: Key[Array, ""]) -> EvalCallbackState:
+        s = ctx.state
+        due = ctx.iteration_count % self.every == 0
+        eval_key = jr.fold_in(s.key, s.num_evals)
+        dynamic, static = eqx.partition((self.eval_env, ctx.policy), eqx.is_array)
+        settings = (self.num_episodes, self.deterministic, self.max_steps)
+
+        def run(operands):
+            env, policy = eqx.combine(operands[0], static)
+            return _evaluate(env, policy, *settings, key=jr.wrap_key_data(operands[1]))
+
+        def skip(operands):
+            nan = jnp.asarray(jnp.nan, jnp.float32)
+            return nan, nan
+
+        mean, std = run_if_due(due, run, skip, (dynamic, jr.key_data(eval_key)))
+        new_best = due & (mean > s.best_mean_return)
+        log = {
+            **ctx.training_log,
+            EVAL_MEAN_RETURN: mean,
+            "eval/std_return": std,
+            "eval/best_mean_return": jnp.where(new_best, mean, s.best_mean_return),
+        }
+        children = []
+        keys = jr.split(key, 2)
+        for (child, child_ctx), event, k in zip(
+            self._child_contexts(ctx, training_log=log), (new_best, due), keys, strict=True
+        ):
+            with sends_only_when(event):
+                new = child.on_iteration(child_ctx, key=k)
+            children.append(select_tree(event, new, child_ctx.state))
+        payload = {
+            "iteration": ctx.iteration_count,
+            "timesteps": ctx.num_timesteps,
+            "mean": mean,
+            "std": std,
+            "new_best": new_best,
+        }
+        ack = host.send(self._channel, payload, due=due)
+        return EvalCallbackState(
+            key=s.key,
+            num_evals=s.num_evals + due.astype(jnp.int32),
+            evaluated=due,
+            new_best=new_best,
+            mean_return=jnp.where(due, mean, s.mean_return),
+            std_return=jnp.where(due, std, s.std_return),
+            best_mean_return=jnp.where(new_best, mean, s.best_mean_return),
+            best_iteration=jnp.where(new_best, ctx.iteration_count, s.best_iteration),
+            best_eval=jnp.where(new_best, s.num_evals, s.best_eval),
+            best_policy=select_tree(new_best, ctx.policy, s.best_policy),
+            children=CallbackListState(tuple(children)),
+            ack=s.ack + ack,
+        )
+
+    def _start_end(self, hook: str, ctx: TrainingContext, key) -> EvalCallbackState:
+        children_ctx = dataclasses.replace(ctx, state=ctx.state.children)
+        children = getattr(self._children, hook)(children_ctx, key=key)
+        return dataclasses.replace(ctx.state, children=children)
+
+    def on_training_start(self, ctx: TrainingContext, *, key: Key[Array, ""]):
+        return self._start_end("on_training_start", ctx, key)
+
+    def on_training_end(self, ctx: TrainingContext, *, key: Key[Array, ""]):
+        return self._start_end("on_training_end", ctx, key)
+
+    def continue_training(self, ctx: IterationContext, *, key: Key[Array, ""]) -> Bool[Array, ""]:
+        go_on, events = jnp.asarray(True), (ctx.state.new_best, ctx.state.evaluated)
+        keys = jr.split(key, 2)
+        for (child, child_ctx), event, k in zip(
+            self._child_contexts(ctx), events, keys, strict=True
+        ):
+            with sends_only_when(event):
+                answer = jnp.asarray(child.continue_training(child_ctx, key=k), bool)
+            go_on = go_on & jnp.where(event, answer, True)
+        return go_on
+
+    def host_receivers(self, run: dict[str, Any]) -> dict[str, Any]:
+        return {
+            self._channel: _EvalPrinter(self.num_episodes),
+            **self._children.host_receivers(run),
+        }
+
+    def config(self) -> dict[str, Any]:
+        return {
+            "type": "EvalCallback",
+            "eval_env": self.eval_env.name,
+            "every": self.every,
+            "num_episodes": self.num_episodes,
+            "deterministic": self.deterministic,
+            "max_steps": self.max_steps,
+            **{
+                name: None if isinstance(child, _NoChild) else child.config()
+                for name, child in zip(_CHILDREN, self._children.callbacks, strict=True)
+            },
+        }
+
+    def __repr__(self) -> str:
+        config = self.config()
+        children = "".join(
+            f", {name}={child!r}"
+            for name, child in zip(_CHILDREN, self._children.callbacks, strict=True)
+            if config[name] is not None
+        )
+        return (
+            f"EvalCallback({self.eval_env.name}, every={self.every}, "
+            f"num_episodes={self.num_episodes}, deterministic={self.deterministic}{children})"
+        )
+
+
+_CHILDREN = ("callback_on_new_best", "callback_after_eval")
+
+
+class _NoChild(AbstractStatelessCallback):
+    """Stands for a missing child callback."""
+
+
+def _evaluate(env, policy, num_episodes, deterministic, max_steps, *, key):
+    returns, _ = evaluate_policy(
+        env,
+        policy,
+        num_episodes=num_episodes,
+        key=key,
+        deterministic=deterministic,
+        max_steps=max_steps,
+    )
+    return jnp.mean(returns), jnp.std(returns)
+
+
+class _EvalPrinter:
+    def __init__(self, num_episodes: int):
+        self.num_episodes = num_episodes
+
+    def __call__(self, rows: dict[str, np.ndarray], index: np.ndarray) -> None:
+        for r in range(index.shape[0]):
+            who = "" if index.shape[1] == 0 else f"[{'/'.join(map(str, index[r]))}] "
+            best = " (new best)" if bool(rows["new_best"][r]) else ""
+            print(
+                f"{who}eval after iteration {int(rows['iteration'][r])} "
+                f"({int(rows['timesteps'][r])} steps): mean return {float(rows['mean'][r]):.2f}"
+                f" +/- {float(rows['std'][r]):.2f} over {self.num_episodes} episodes{best}",
+                file=sys.stdout,
+                flush=True,
+            )

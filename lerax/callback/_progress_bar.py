@@ -1,0 +1,173 @@
+"""`ProgressBarCallback`: a progress bar of timesteps, fed from inside the program."""
+
+from __future__ import annotations
+
+from typing import IO, Any
+
+import equinox as eqx
+import jax.numpy as jnp
+from jaxtyping import Array, Bool, Int, Key
+
+from lerax import host
+
+from ._abstract import AbstractCallback
+from ._context import IterationContext, ResetContext, StepContext, TrainingContext
+from ._host_only import HostOnly
+from ._progress_display import END, ITERATION, START, ProgressDisplay, close_stale
+from ._state import AbstractCallbackState, EmptyCallbackStepState
+
+
+class ProgressBarState(AbstractCallbackState):
+    """Per-run state of `ProgressBarCallback`.
+
+    Attributes:
+        ack: Host acknowledgements (keeps crossings in program order).
+    """
+
+    ack: Int[Array, ""]
+
+
+class ProgressBarCallback(AbstractCallback[ProgressBarState, EmptyCallbackStepState]):
+    """Show training progress: timesteps done out of the planned total, percentage,
+    steps per second, elapsed time and ETA.
+
+    One host crossing when training starts, one every `refresh_every` iterations and
+    one when it ends; under `jax.vmap(learn)` each is ONE host call carrying every
+    member. The bar opens when the program reaches training start (compilation is
+    not counted in the rate or the ETA). The total is the run's planned budget
+    (`total_timesteps` rounded down to whole iterations); `train(state, n)` shows its
+    own bar starting from the state's timesteps.
+
+    Display:
+
+    * `stream` is a terminal and `rich` is installed: a live `rich` bar, redrawn on
+      a background timer (the receiver only records numbers and returns);
+    * otherwise (a file, a pipe, CI logs, `io.StringIO`, or no `rich`): plain text
+      without escape codes, one line at the start, one each time a unit passes a
+      multiple of 10%, and a final line, e.g.
+      `PPO CartPole-v1: 4096/4096 steps (100%) | 52,000 steps/s | 0:00:01 | done`.
+
+    Under `vmap`: with `per_member=True`, one bar (or one series of lines) per
+    member, labelled `seed_<i>` (nested vmaps: `<i>_<j>`). With `per_member=False`
+    (default), ONE bar for the population labelled `N runs`, showing the furthest
+    member's timesteps: members still training advance in lockstep, so that is the
+    progress of the compiled program and its ETA; members that stopped early stay
+    frozen where they stopped and are counted in the label (`N runs, k stopped`).
+    Steps per second are per run.
+
+    Closing: the bar is closed by the training-end event, also when a callback
+    stopped training early (the last line then says `stopped early`). If the
+    program never reaches its end (interrupted, or killed by an error), the bar is
+    closed (cursor restored, last line marked `interrupted`) when the next training
+    with a callback of the same configuration starts or, at the latest, when the
+    interpreter exits (`atexit`). A process killed outright closes nothing: the
+    terminal keeps the last line drawn.
+
+    Two progress bars with the same `refresh_every` in one callback list share their
+    host channel; use one.
+
+    Constructing the callback has no side effect; `stream`, `per_member` and the
+    display are host-only: changing them does not recompile the training program.
+
+    Args:
+        per_member: One bar per vmapped member instead of one for the population.
+        refresh_every: Iterations between updates (>= 1).
+        stream: Where to draw; `None` means `sys.stderr` at the time training starts
+            (stdout stays free for the program's own output).
+
+    Raises:
+        ValueError: if `refresh_every` is not an int >= 1.
+        TypeError: if `per_member` is not a bool or `stream` has no `write`.
+    """
+
+    refresh_every: int = eqx.field(static=True)
+    _host: HostOnly[tuple[bool, IO[str] | None]] = eqx.field(static=True)
+
+    def __init__(
+        self, *, per_member: bool = False, refresh_every: int = 1, stream: IO[str] | None = None
+    ):
+        if (
+            isinstance(refresh_every, bool)
+            or not isinstance(refresh_every, int)
+            or refresh_every < 1
+        ):
+            raise ValueError(
+                f"ProgressBarCallback: `refresh_every` must be an int >= 1, got {refresh_every!r}."
+            )
+        if not isinstance(per_member, bool):
+            raise TypeError(
+                f"ProgressBarCallback: `per_member` must be True or False, got {per_member!r}."
+            )
+        if stream is not None and not callable(getattr(stream, "write", None)):
+            raise TypeError(
+                "ProgressBarCallback: `stream` must be None or a text stream with a "
+                f"`write` method, got {stream!r}."
+            )
+        self.refresh_every = refresh_every
+        self._host = HostOnly((per_member, stream))
+
+    @property
+    def per_member(self) -> bool:
+        """One bar per vmapped member (True) or one for the population (False)."""
+        return self._host.value[0]
+
+    @property
+    def stream(self) -> IO[str] | None:
+        """The stream drawn on (`None`: `sys.stderr` when training starts)."""
+        return self._host.value[1]
+
+    @property
+    def _channel(self) -> str:
+        return f"lerax.ProgressBarCallback(refresh_every={self.refresh_every})"
+
+    # ----------------------------------------------------------- host side
+
+    def host_receivers(self, run: dict[str, Any]) -> dict[str, Any]:
+        close_stale(self._channel)
+        label = " ".join(str(run[k]) for k in ("algorithm", "env") if run.get(k))
+        display = ProgressDisplay(
+            self._channel, label or "training", stream=self.stream, per_member=self.per_member
+        )
+        return {self._channel: display}
+
+    def config(self) -> dict[str, Any]:
+        return {
+            "type": "ProgressBarCallback",
+            "per_member": self.per_member,
+            "refresh_every": self.refresh_every,
+        }
+
+    # ----------------------------------------------------------- hooks
+
+    def _send(self, ctx, event: int, stopped, due=True) -> Int[Array, ""]:
+        payload = {
+            "ack": ctx.state.ack,  # data dependency on the previous crossing: in order
+            "event": jnp.asarray(event, jnp.int32),
+            "timesteps": ctx.num_timesteps,
+            "total": ctx.total_timesteps,
+            "iteration": ctx.iteration_count,
+            "stopped": jnp.asarray(stopped, bool),
+        }
+        return host.send(self._channel, payload, due=due)
+
+    def reset(self, ctx: ResetContext, *, key: Key[Array, ""]) -> ProgressBarState:
+        return ProgressBarState(ack=jnp.zeros((), jnp.int32))
+
+    def step_reset(self, ctx: ResetContext, *, key: Key[Array, ""]) -> EmptyCallbackStepState:
+        return EmptyCallbackStepState()
+
+    def on_step(self, ctx: StepContext, *, key: Key[Array, ""]) -> EmptyCallbackStepState:
+        return ctx.state
+
+    def on_training_start(self, ctx: TrainingContext, *, key: Key[Array, ""]) -> ProgressBarState:
+        return ProgressBarState(ack=ctx.state.ack + self._send(ctx, START, False))
+
+    def on_iteration(self, ctx: IterationContext, *, key: Key[Array, ""]) -> ProgressBarState:
+        due = ctx.iteration_count % self.refresh_every == 0
+        return ProgressBarState(ack=ctx.state.ack + self._send(ctx, ITERATION, False, due))
+
+    def on_training_end(self, ctx: TrainingContext, *, key: Key[Array, ""]) -> ProgressBarState:
+        return ProgressBarState(ack=ctx.state.ack + self._send(ctx, END, ctx.stopped))
+
+    def continue_training(self, ctx: IterationContext, *, key: Key[Array, ""]) -> Bool[Array, ""]:
+        return jnp.asarray(True)

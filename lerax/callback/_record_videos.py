@@ -1,0 +1,279 @@
+"""`RecordVideos`: mp4 videos of the policy during training, rendered on the device."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import equinox as eqx
+import jax.numpy as jnp
+from jaxtyping import Array, Bool, Int, Key
+
+from lerax import host
+from lerax.env import AbstractEnv
+
+from ._abstract import AbstractCallback
+from ._context import IterationContext, ResetContext, StepContext, TrainingContext
+from ._host_only import HostOnly
+from ._state import AbstractCallbackState, EmptyCallbackStepState
+from ._video_writer import EPISODE, FINAL, STEP, VideoWriter, check_video_support
+from .logging._episode_video import render_until_done
+from .logging._video import render_episode
+
+METHODS = ("episode", "step")
+DEFAULT_EPISODE_LIMIT = 1000
+
+
+class RecordVideosState(AbstractCallbackState):
+    """Per-run state of `RecordVideos`.
+
+    Attributes:
+        last_timesteps: Env steps at the previous iteration (for `method="step"`).
+        ack: Host acknowledgements (keeps crossings in program order).
+    """
+
+    last_timesteps: Int[Array, ""]
+    ack: Int[Array, ""]
+
+
+class RecordVideos(AbstractCallback[RecordVideosState, EmptyCallbackStepState]):
+    """Record videos of the policy being trained, as mp4 files.
+
+    Videos are written to `<root>/<dirname>/videos/` (next to `SaveCheckpoints`'s
+    `<root>/<dirname>/saves/`); under `jax.vmap(learn)` each member writes to its
+    own `seed_<i>/` folder in it (nested vmaps: `<i>_<j>/`). Every video shows the
+    policy's DETERMINISTIC action (`predict` without a key) in a fresh environment
+    reset with the callbacks' own key, not the training envs' exploratory steps.
+
+    Methods (what `frequency` counts):
+
+    * `"episode"`: after every iteration whose number is a multiple of `frequency`,
+      record ONE episode, from reset until it terminates or is truncated, at most
+      `num_steps` steps; file `<env>-iteration-<n>.mp4` (`n` the iteration number,
+      counted from 1), `length + 1` frames (the reset state and the state after
+      each step, the last one included).
+    * `"step"`: each time the env steps taken (summed over envs, as
+      `num_timesteps`) pass a multiple of `frequency`, record a clip of exactly
+      `num_steps` steps at the end of that iteration (episodes that end are
+      followed by a fresh one); file `<env>-step-<t>.mp4` with `t` the env steps
+      at that point, `num_steps` frames. At most one clip per iteration.
+
+    Whatever the method, the final policy's episode is always recorded when
+    training ends (also after an early stop): `<env>-final.mp4`, as in
+    `"episode"`.
+
+    `num_steps` defaults to the env's `max_episode_steps` (the smallest along its
+    wrappers), else 1000. Frames are rendered with the env's pure-JAX renderer on
+    the device, only when a video is due (`lerax.host.send(compute=...)`), and
+    cross to the host once per video for all members: one video costs
+    `(num_steps + 1) * height * width * 3` bytes of device memory per member
+    (CartPole at 600x400: 361 MB); lower `width`/`height`/`num_steps` for large
+    populations. The mp4 files are written by a background thread; the
+    training-end crossing waits for them, so every file exists when `learn`
+    returns.
+
+    Overwriting: `learn` raises `FileExistsError` before the program runs if
+    `<root>/<dirname>/videos` already holds files, unless `force=True` (then files
+    of the same name are overwritten). Constructing the callback has no side
+    effect; the folder is created with the first video. `root`, `force` and `fps`
+    are host-only: changing them does not recompile the training program.
+
+    Args:
+        dirname: Name of the run's folder in `root`, e.g. `"ppo-cartpole"`.
+        method: `"episode"` or `"step"` (see above).
+        frequency: Iterations (`"episode"`) or env steps (`"step"`) between videos.
+        force: Allow writing into a `videos` folder that already holds files.
+        root: Parent folder of `dirname`.
+        num_steps: Step cap of an episode (`"episode"`, final video) and length of
+            a clip (`"step"`); default: the env's `max_episode_steps`, else 1000.
+        width: Frame width in pixels (even: H.264 needs even sizes).
+        height: Frame height in pixels (even).
+        fps: Playback frames per second.
+
+    Raises:
+        ValueError: for a `method` other than `"episode"`/`"step"` (the message
+            lists them), or a bad `frequency`, `num_steps`, `width`, `height` or
+            `fps`.
+        TypeError: for a `dirname`, `force` or `root` of the wrong type.
+    """
+
+    dirname: str = eqx.field(static=True)
+    method: str = eqx.field(static=True)
+    frequency: int = eqx.field(static=True)
+    num_steps: int | None = eqx.field(static=True)
+    width: int = eqx.field(static=True)
+    height: int = eqx.field(static=True)
+    _host: HostOnly[tuple[str, bool, float]] = eqx.field(static=True)
+
+    def __init__(
+        self,
+        dirname: str,
+        *,
+        method: str = "episode",
+        frequency: int = 100,
+        force: bool = False,
+        root: str | os.PathLike = "checkpoints",
+        num_steps: int | None = None,
+        width: int = 600,
+        height: int = 400,
+        fps: float = 50,
+    ):
+        if not isinstance(dirname, str) or not dirname:
+            raise TypeError(f"RecordVideos: `dirname` must be a non-empty str, got {dirname!r}.")
+        if method not in METHODS:
+            choices = ", ".join(repr(m) for m in METHODS)
+            raise ValueError(f"RecordVideos: `method` must be one of {choices}; got {method!r}.")
+        for arg, value, can_be_none in (
+            ("frequency", frequency, False),
+            ("num_steps", num_steps, True),
+        ):
+            if value is None and can_be_none:
+                continue
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"RecordVideos: `{arg}` must be an int >= 1, got {value!r}.")
+        for arg, value in (("width", width), ("height", height)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 2 or value % 2:
+                raise ValueError(
+                    f"RecordVideos: `{arg}` must be an even int >= 2 (H.264), got {value!r}."
+                )
+        if not isinstance(force, bool):
+            raise TypeError(f"RecordVideos: `force` must be True or False, got {force!r}.")
+        if not isinstance(root, (str, os.PathLike)):
+            raise TypeError(f"RecordVideos: `root` must be a str or a path, got {root!r}.")
+        if isinstance(fps, bool) or not isinstance(fps, (int, float)) or not fps > 0:
+            raise ValueError(f"RecordVideos: `fps` must be a number > 0, got {fps!r}.")
+        self.dirname = dirname
+        self.method = method
+        self.frequency = frequency
+        self.num_steps = num_steps
+        self.width = width
+        self.height = height
+        self._host = HostOnly((os.fspath(root), force, float(fps)))
+
+    @property
+    def root(self) -> str:
+        """Parent folder of `dirname`."""
+        return self._host.value[0]
+
+    @property
+    def force(self) -> bool:
+        """Whether files in an existing `videos` folder may be overwritten."""
+        return self._host.value[1]
+
+    @property
+    def fps(self) -> float:
+        """Playback frames per second."""
+        return self._host.value[2]
+
+    @property
+    def directory(self) -> Path:
+        """`<root>/<dirname>/videos`."""
+        return Path(self.root, self.dirname, "videos")
+
+    @property
+    def _channel(self) -> str:
+        return f"lerax.RecordVideos({self.dirname!r}, {self.method}, {self.frequency})"
+
+    # ----------------------------------------------------------- host side
+
+    def host_receivers(self, run: dict[str, Any]) -> dict[str, Any]:
+        check_video_support()
+        directory = self.directory
+        if not self.force and directory.is_dir() and any(directory.iterdir()):
+            raise FileExistsError(
+                f"RecordVideos: '{directory}' already holds files. Change `dirname`, move or "
+                "delete the folder, or pass force=True to overwrite."
+            )
+        return {self._channel: VideoWriter(directory, str(run.get("env") or "env"), self.fps)}
+
+    def config(self) -> dict[str, Any]:
+        return {
+            "type": "RecordVideos",
+            "dirname": self.dirname,
+            "method": self.method,
+            "frequency": self.frequency,
+            "force": self.force,
+            "root": self.root,
+            "num_steps": self.num_steps,
+            "width": self.width,
+            "height": self.height,
+            "fps": self.fps,
+        }
+
+    # ----------------------------------------------------------- device side
+
+    def _length(self, env: AbstractEnv) -> int:
+        if self.num_steps is not None:
+            return self.num_steps
+        limit = episode_limit(env)
+        return DEFAULT_EPISODE_LIMIT if limit is None else limit
+
+    def _send(self, ctx, kind: int, number, due, key: Key[Array, ""]) -> Int[Array, ""]:
+        arrays, static = eqx.partition((ctx.policy, ctx.env), eqx.is_array)
+        length, width, height = self._length(ctx.env), self.width, self.height
+
+        def render(payload):  # on the device, only when some member is due
+            policy, env = eqx.combine(payload["modules"], static)
+            if kind == STEP:
+                frames = render_episode(env, policy, length, width, height, key=payload["key"])
+                num_frames = jnp.asarray(length, jnp.int32)
+            else:
+                frames, num_frames = render_until_done(
+                    env, policy, length, width, height, key=payload["key"]
+                )
+            return {
+                "kind": payload["kind"],
+                "number": payload["number"],
+                "frames": frames,
+                "num_frames": num_frames,
+            }
+
+        payload = {
+            "ack": ctx.state.ack,  # data dependency on the previous crossing: in order
+            "modules": arrays,
+            "key": key,
+            "kind": jnp.asarray(kind, jnp.int32),
+            "number": jnp.asarray(number, jnp.int32),
+        }
+        return host.send(self._channel, payload, due=due, compute=render)
+
+    def reset(self, ctx: ResetContext, *, key: Key[Array, ""]) -> RecordVideosState:
+        zero = jnp.zeros((), jnp.int32)
+        return RecordVideosState(last_timesteps=zero, ack=zero)
+
+    def step_reset(self, ctx: ResetContext, *, key: Key[Array, ""]) -> EmptyCallbackStepState:
+        return EmptyCallbackStepState()
+
+    def on_step(self, ctx: StepContext, *, key: Key[Array, ""]) -> EmptyCallbackStepState:
+        return ctx.state
+
+    def on_training_start(self, ctx: TrainingContext, *, key: Key[Array, ""]):
+        return RecordVideosState(last_timesteps=ctx.num_timesteps, ack=ctx.state.ack)
+
+    def on_iteration(self, ctx: IterationContext, *, key: Key[Array, ""]) -> RecordVideosState:
+        if self.method == "episode":
+            due = ctx.iteration_count % self.frequency == 0
+            ack = self._send(ctx, EPISODE, ctx.iteration_count, due, key)
+        else:
+            due = ctx.num_timesteps // self.frequency > ctx.state.last_timesteps // self.frequency
+            ack = self._send(ctx, STEP, ctx.num_timesteps, due, key)
+        return RecordVideosState(last_timesteps=ctx.num_timesteps, ack=ctx.state.ack + ack)
+
+    def on_training_end(self, ctx: TrainingContext, *, key: Key[Array, ""]) -> RecordVideosState:
+        ack = self._send(ctx, FINAL, ctx.iteration_count, True, key)
+        return RecordVideosState(last_timesteps=ctx.state.last_timesteps, ack=ctx.state.ack + ack)
+
+    def continue_training(self, ctx: IterationContext, *, key: Key[Array, ""]) -> Bool[Array, ""]:
+        return jnp.asarray(True)
+
+
+def episode_limit(env: AbstractEnv) -> int | None:
+    """The smallest `max_episode_steps` along `env` and the envs it wraps, if any."""
+    limits = []
+    while env is not None:
+        limit = getattr(env, "max_episode_steps", None)
+        if isinstance(limit, int) and not isinstance(limit, bool):
+            limits.append(limit)
+        env = getattr(env, "env", None)
+    return min(limits) if limits else None

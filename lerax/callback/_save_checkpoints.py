@@ -1,0 +1,200 @@
+"""`SaveCheckpoints`: the full training state to disk, from inside the compiled program."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+from typing import Any
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+from jaxtyping import Array, Bool, Int, Key
+
+from lerax import host
+from lerax.checkpoint import BufferNotSaved
+from lerax.checkpoint._save import split_state
+
+from ._abstract import AbstractCallback
+from ._checkpoint_writer import CheckpointSession, claim_directory, register_structure
+from ._context import IterationContext, ResetContext, StepContext, TrainingContext
+from ._state import AbstractCallbackState, EmptyCallbackStepState
+
+
+class SaveCheckpointsState(AbstractCallbackState):
+    """Host acknowledgements (keeps the crossings in program order).
+
+    Attributes:
+        ack: Sum of the acknowledgements of this callback's crossings.
+    """
+
+    ack: Int[Array, ""]
+
+
+class SaveCheckpoints(AbstractCallback[SaveCheckpointsState, EmptyCallbackStepState]):
+    """Save the full `TrainState` every `frequency` iterations and at training end.
+
+    Layout (`<EnvName>` is the env's name without its version, `CartPole-v1` ->
+    `CartPole`; `<n>` is the number of iterations completed, the unit of `frequency`,
+    as velora names saves by its episode count)::
+
+        <root>/<dirname>/saves/
+            model_config.json      algorithm, env, hyper-parameters, policy, callbacks
+            <EnvName>_<n>/         every `frequency` iterations (not at the planned
+                                   last one: the final save covers it)
+            <EnvName>_final/       at training end (budget spent or stopped)
+            completed.json         episodes, timesteps, iterations, wall time, stop reason
+
+    Under `jax.vmap(learn)` each member gets its own tree under
+    `<root>/<dirname>/seed_<i>/saves/` (nested vmaps: `<i>_<j>`). Every checkpoint
+    directory loads with `lerax.checkpoint.load` and continues with `algo.train`.
+
+    A periodic save holds the state right after that iteration's update, with the
+    callbacks' states from before their `on_iteration`; the final save holds the
+    state after the last iteration. The training part (policy, optimizer, envs,
+    counters, training key) is exact: resuming gives bitwise the run never stopped.
+    With `buffer=False` an `algorithm_state` holding arrays (a replay buffer) is
+    replaced by `lerax.checkpoint.BufferNotSaved`; `load(path, like=template)` takes
+    it from the template. An `algorithm_state` without arrays (PPO) is always saved.
+
+    Parameters cross to the host only when a save is due; a background thread
+    writes, so the program is not held up by the disk, and training end waits until
+    every write finished. Writes are atomic. A state whose policy parameters are
+    not finite is not saved (reported once per member), so the last finite
+    checkpoint stays intact. A write failure is reported once on stderr, later
+    saves are skipped, and training goes on.
+
+    Constructing the callback has no side effect. When training starts, an existing
+    `<root>/<dirname>` raises `FileExistsError`, unless this same callback object
+    created it in this process (so `algo.train(state, k, callback=cb)` in chunks
+    keeps adding to one directory).
+
+    Args:
+        dirname: Directory name under `root`.
+        frequency: Iterations between saves (>= 1).
+        buffer: Whether to save the algorithm's replay buffer.
+        keep: Keep only the newest `keep` periodic saves (None: keep all).
+        root: Parent directory of every run's checkpoints (relative paths resolve
+            against the working directory when training starts).
+    """
+
+    dirname: str = eqx.field(static=True)
+    frequency: int = eqx.field(static=True)
+    buffer: bool = eqx.field(static=True)
+    keep: int | None = eqx.field(static=True)
+    root: str = eqx.field(static=True)
+
+    def __init__(
+        self,
+        dirname: str,
+        *,
+        frequency: int = 100,
+        buffer: bool = False,
+        keep: int | None = None,
+        root: str | os.PathLike = "checkpoints",
+    ):
+        if not isinstance(dirname, str) or not dirname:
+            raise TypeError(f"SaveCheckpoints: `dirname` must be a non-empty str, got {dirname!r}.")
+        if isinstance(frequency, bool) or not isinstance(frequency, int) or frequency < 1:
+            raise ValueError(
+                f"SaveCheckpoints: `frequency` must be an int >= 1, got {frequency!r}."
+            )
+        if not isinstance(buffer, bool):
+            raise TypeError(f"SaveCheckpoints: `buffer` must be True or False, got {buffer!r}.")
+        if keep is not None and (isinstance(keep, bool) or not isinstance(keep, int) or keep < 1):
+            raise ValueError(f"SaveCheckpoints: `keep` must be None or an int >= 1, got {keep!r}.")
+        if not isinstance(root, str | os.PathLike) or not os.fspath(root):
+            raise TypeError(f"SaveCheckpoints: `root` must be a non-empty path, got {root!r}.")
+        self.dirname = dirname
+        self.frequency = frequency
+        self.buffer = buffer
+        self.keep = keep
+        self.root = os.fspath(root)
+
+    def _channel(self, event: str) -> str:
+        return f"lerax.SaveCheckpoints({Path(self.root, self.dirname)}).{event}"
+
+    def host_receivers(self, run: dict[str, Any]) -> dict[str, Any]:
+        """Claim `<root>/<dirname>` and open this call's host-side session.
+
+        Raises:
+            FileExistsError: if the directory exists and this callback object did not
+                create it earlier in this process.
+        """
+        base = claim_directory(self, Path(self.root, self.dirname))
+        session = CheckpointSession(base, run, keep=self.keep)
+        return {
+            self._channel("start"): session.on_start,
+            self._channel("save"): session.on_save,
+            self._channel("end"): session.on_end,
+        }
+
+    # ----------------------------------------------------------- hooks
+
+    def reset(self, ctx: ResetContext, *, key: Key[Array, ""]) -> SaveCheckpointsState:
+        return SaveCheckpointsState(ack=jnp.zeros((), jnp.int32))
+
+    def step_reset(self, ctx: ResetContext, *, key: Key[Array, ""]) -> EmptyCallbackStepState:
+        return EmptyCallbackStepState()
+
+    def on_step(self, ctx: StepContext, *, key: Key[Array, ""]) -> EmptyCallbackStepState:
+        return ctx.state
+
+    def on_training_start(
+        self, ctx: TrainingContext, *, key: Key[Array, ""]
+    ) -> SaveCheckpointsState:
+        skeleton, _ = split_state(_train_state(ctx))
+        payload = {
+            "structure": jnp.asarray(register_structure(skeleton), jnp.int32),
+            "hparams": ctx.hyperparameters,
+            "iteration": ctx.iteration_count,
+        }
+        return _acknowledge(ctx.state, host.send(self._channel("start"), payload))
+
+    def on_iteration(self, ctx: IterationContext, *, key: Key[Array, ""]) -> SaveCheckpointsState:
+        train_state = _train_state(ctx)
+        due = (ctx.iteration_count % self.frequency == 0) & (
+            ctx.iteration_count < train_state.total_iterations
+        )
+        payload = self._state_payload(train_state)
+        ack = host.send(self._channel("save"), payload, due=due)
+        return _acknowledge(ctx.state, ack)
+
+    def on_training_end(self, ctx: TrainingContext, *, key: Key[Array, ""]) -> SaveCheckpointsState:
+        train_state = _train_state(ctx)
+        payload = self._state_payload(train_state)
+        payload["stopped"] = ctx.stopped
+        payload["total_iterations"] = train_state.total_iterations
+        return _acknowledge(ctx.state, host.send(self._channel("end"), payload))
+
+    def continue_training(self, ctx: IterationContext, *, key: Key[Array, ""]) -> Bool[Array, ""]:
+        return jnp.asarray(True)
+
+    def _state_payload(self, train_state: Any) -> dict[str, Any]:
+        algorithm_state = train_state.algorithm_state
+        if not self.buffer and any(eqx.is_array(x) for x in jax.tree.leaves(algorithm_state)):
+            train_state = dataclasses.replace(
+                train_state, algorithm_state=BufferNotSaved(type(algorithm_state).__name__)
+            )
+        skeleton, leaves = split_state(train_state)
+        return {
+            "structure": jnp.asarray(register_structure(skeleton), jnp.int32),
+            "leaves": leaves,
+            "iteration": train_state.iteration,
+            "timesteps": train_state.num_timesteps,
+            "episodes": train_state.num_episodes,
+        }
+
+
+def _train_state(ctx: IterationContext | TrainingContext) -> Any:
+    if ctx.train_state is None:
+        raise ValueError(
+            "SaveCheckpoints: the context carries no `train_state`; it needs a driver "
+            "built on lerax.algorithm.AbstractAlgorithm."
+        )
+    return ctx.train_state
+
+
+def _acknowledge(state: SaveCheckpointsState, ack: Int[Array, ""]) -> SaveCheckpointsState:
+    return SaveCheckpointsState(ack=state.ack + ack)

@@ -1,0 +1,143 @@
+"""The host side of `RecordVideos`: mp4 files written on a background thread."""
+
+from __future__ import annotations
+
+import atexit
+import os
+import queue
+import re
+import sys
+import threading
+import traceback
+import weakref
+from pathlib import Path
+
+import numpy as np
+
+from ._host_only import member_label
+from .logging._wandb import encode_mp4
+
+EPISODE, STEP, FINAL = 0, 1, 2
+
+_writers: weakref.WeakSet[VideoWriter] = weakref.WeakSet()
+_atexit_lock = threading.Lock()
+_atexit_registered = False
+
+
+def check_video_support() -> None:
+    """Raise `ImportError` unless imageio and its ffmpeg plugin can be imported."""
+    try:
+        import imageio  # noqa: F401
+        import imageio_ffmpeg  # noqa: F401
+    except ImportError as error:
+        raise ImportError(
+            "RecordVideos writes mp4 files with imageio and imageio-ffmpeg: "
+            "pip install 'lerax[video]'."
+        ) from error
+
+
+def video_name(prefix: str, kind: int, number: int) -> str:
+    """`<prefix>-iteration-<n>.mp4`, `<prefix>-step-<n>.mp4` or `<prefix>-final.mp4`."""
+    if kind == FINAL:
+        return f"{prefix}-final.mp4"
+    return f"{prefix}-{'iteration' if kind == EPISODE else 'step'}-{number}.mp4"
+
+
+def safe_prefix(name: str) -> str:
+    """An env name made safe for a file name (`CartPole-v1` stays as it is)."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", name) or "env"
+
+
+def write_mp4(path: Path, frames: np.ndarray, fps: float) -> None:
+    """Write `frames` (`(T, H, W, 3)` uint8) as an H.264 mp4 (the logging backends'
+    encoder, `encode_mp4`).
+
+    The file appears complete or not at all: it is written under a temporary name
+    in the same folder, then renamed.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.stem}.partial.mp4")
+    partial.write_bytes(encode_mp4(frames, fps))
+    os.replace(partial, path)
+
+
+class VideoWriter:
+    """Receives the video crossings of one training run and writes them as mp4.
+
+    The receiver copies the valid frames, queues them and returns at once; one
+    worker thread writes the files in order. The training-end crossing (the final
+    episode) waits until every queued video is on disk, so `learn` returns after
+    the last file is written. Videos queued by a run that never reached its end are
+    written when the interpreter exits (`atexit`).
+
+    A failing write is reported once on stderr; later videos of this run are then
+    skipped and training goes on.
+
+    Args:
+        directory: `<root>/<dirname>/videos`; under `vmap` each member writes to
+            its own `seed_<i>` (nested: `<i>_<j>`) folder in it.
+        prefix: File name prefix (the env's name).
+        fps: Playback frames per second.
+    """
+
+    def __init__(self, directory: Path, prefix: str, fps: float):
+        self.directory = directory
+        self.prefix = safe_prefix(prefix)
+        self.fps = fps
+        self.queue: queue.Queue = queue.Queue()
+        self.worker: threading.Thread | None = None
+        self.failure: str | None = None
+
+    def path(self, member: tuple[int, ...], kind: int, number: int) -> Path:
+        """Where the video of `member` (an index tuple; `()` for a plain run) goes."""
+        folder = self.directory / member_label(member) if member else self.directory
+        return folder / video_name(self.prefix, kind, number)
+
+    def __call__(self, rows: dict[str, np.ndarray], index: np.ndarray) -> None:
+        final = False
+        for r in range(index.shape[0]):
+            member = tuple(int(i) for i in index[r])
+            kind = int(rows["kind"][r])
+            num_frames = int(rows["num_frames"][r])
+            frames = np.array(rows["frames"][r][:num_frames], dtype=np.uint8)
+            self._submit(self.path(member, kind, int(rows["number"][r])), frames)
+            final = final or kind == FINAL
+        if final:
+            self.wait()
+
+    def wait(self) -> None:
+        """Block until every queued video is written (or skipped after a failure)."""
+        self.queue.join()
+
+    def _submit(self, path: Path, frames: np.ndarray) -> None:
+        global _atexit_registered
+        if self.worker is None or not self.worker.is_alive():
+            self.worker = threading.Thread(target=self._work, name="lerax-videos", daemon=True)
+            self.worker.start()
+            with _atexit_lock:
+                _writers.add(self)
+                if not _atexit_registered:
+                    atexit.register(_wait_all)
+                    _atexit_registered = True
+        self.queue.put((path, frames))
+
+    def _work(self) -> None:
+        while True:
+            path, frames = self.queue.get()
+            try:
+                if self.failure is None:
+                    write_mp4(path, frames, self.fps)
+            except Exception as error:  # noqa: BLE001 - report once, never kill training
+                self.failure = f"{type(error).__name__}: {error}"
+                print(
+                    f"lerax: RecordVideos could not write {path}; later videos of this run "
+                    f"are skipped, training continues.\n{traceback.format_exc()}",
+                    file=sys.stderr,
+                )
+            finally:
+                self.queue.task_done()
+
+
+def _wait_all() -> None:
+    for writer in list(_writers):
+        writer.wait()

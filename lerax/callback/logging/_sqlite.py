@@ -1,0 +1,236 @@
+"""SQLite backend: the embedded, dependency-free offline metrics store."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import sqlite3
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from ._backend import AbstractLoggingBackend
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    name TEXT NOT NULL,
+    algorithm TEXT,
+    env TEXT,
+    hparams TEXT NOT NULL DEFAULT '{}',
+    metadata TEXT NOT NULL DEFAULT '{}',
+    start_time REAL NOT NULL,
+    end_time REAL,
+    status TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS runs_name ON runs (name);
+CREATE TABLE IF NOT EXISTS metrics (
+    run_id INTEGER NOT NULL REFERENCES runs (id),
+    step INTEGER NOT NULL,
+    key TEXT NOT NULL,
+    value REAL
+);
+CREATE INDEX IF NOT EXISTS metrics_run_key_step ON metrics (run_id, key, step);
+CREATE TABLE IF NOT EXISTS videos (
+    run_id INTEGER NOT NULL REFERENCES runs (id),
+    step INTEGER NOT NULL,
+    tag TEXT NOT NULL,
+    num_frames INTEGER NOT NULL,
+    height INTEGER NOT NULL,
+    width INTEGER NOT NULL,
+    fps REAL NOT NULL
+);
+"""
+BUSY_TIMEOUT_S = 60.0
+
+
+def connect(path: str) -> sqlite3.Connection:
+    """A connection in autocommit mode (transactions are explicit), WAL, busy timeout."""
+    connection = sqlite3.connect(
+        path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
+    )
+    try:
+        connection.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+        _enable_wal(connection)
+        connection.execute("PRAGMA synchronous = NORMAL")
+    except BaseException:
+        connection.close()
+        raise
+    return connection
+
+
+def _enable_wal(connection: sqlite3.Connection) -> None:
+    """Switch to WAL, retrying while the file is locked.
+
+    Changing the journal mode does not wait on the busy timeout: when several
+    processes create the same database at once it fails with "database is locked",
+    so retry until `BUSY_TIMEOUT_S`. A file system without WAL support (some network
+    file systems) keeps its rollback journal, which is slower but still safe.
+    """
+    deadline = time.monotonic() + BUSY_TIMEOUT_S
+    while True:
+        try:
+            connection.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() > deadline:
+                raise
+            time.sleep(random.uniform(0.005, 0.05))
+
+
+class SQLiteBackend(AbstractLoggingBackend):
+    """Append every run to one SQLite database file: the default offline store.
+
+    Tables (see `SCHEMA`):
+
+    * `runs(id, name, algorithm, env, hparams, metadata, start_time, end_time, status)`
+      with `hparams` and `metadata` as JSON text and times in Unix seconds;
+    * `metrics(run_id, step, key, value)`, indexed on `(run_id, key, step)`; a NaN
+      value is stored as NULL (SQLite has no NaN);
+    * `videos(run_id, step, tag, num_frames, height, width, fps)`: a video is recorded
+      by its shape only, the frames are not stored (log them with TensorBoard, W&B or
+      Comet).
+
+    `status` is `'running'` from `open` on, and stays so when the process dies before
+    `close` (a crashed or killed run); `close` sets `'finished'`, or `'failed'` when a
+    write of this backend raised during the run (its rows may be incomplete).
+
+    Many runs, threads and processes can write to the same file at once: the database
+    is in WAL mode, each call is one short `BEGIN IMMEDIATE` transaction, and a writer
+    waits up to `BUSY_TIMEOUT_S` seconds for the lock. Read it back with SQL or with
+    `load_metrics` / `load_metrics_dataframe` / `list_runs`.
+
+    Args:
+        path: The database file (created, with its folder, at `open`).
+
+    Raises:
+        TypeError: `path` is not a path.
+        ValueError: `path` is empty or `":memory:"` (a store must outlive the process).
+    """
+
+    def __init__(self, path: str | os.PathLike = "lerax_runs.db"):
+        if not isinstance(path, str | os.PathLike):
+            raise TypeError(f"path must be a str or os.PathLike, got {path!r}")
+        if os.fspath(path) in ("", ":memory:"):
+            raise ValueError(f"path must name a database file, got {path!r}")
+        self.path = os.fspath(path)
+        self._connection: sqlite3.Connection | None = None
+        self._run_id: int | None = None
+        self._hparams: dict[str, Any] = {}
+        self._failed = False
+
+    @property
+    def run_id(self) -> int | None:
+        """The open run's row id in `runs` (`None` before the first `open`)."""
+        return self._run_id
+
+    def open(self, name: str, *, metadata: dict[str, Any] | None = None) -> None:
+        if self._connection is not None:
+            raise RuntimeError("SQLiteBackend is already open; close it (or copy it) first")
+        metadata = dict(metadata or {})
+        folder = os.path.dirname(os.path.abspath(self.path))
+        os.makedirs(folder, exist_ok=True)
+        connection = connect(self.path)
+        try:
+            with _transaction(connection):
+                for statement in SCHEMA.split(";"):
+                    if statement.strip():
+                        connection.execute(statement)
+                cursor = connection.execute(
+                    "INSERT INTO runs (name, algorithm, env, metadata, start_time, status) "
+                    "VALUES (?, ?, ?, ?, ?, 'running')",
+                    (
+                        str(name),
+                        _text(metadata.get("algorithm")),
+                        _text(metadata.get("env")),
+                        _json(metadata),
+                        time.time(),
+                    ),
+                )
+        except BaseException:
+            connection.close()
+            raise
+        self._connection, self._run_id = connection, cursor.lastrowid
+        self._hparams, self._failed = {}, False
+
+    def log_hparams(self, hparams: dict[str, Any]) -> None:
+        def rows():
+            self._hparams.update({str(k): _plain(v) for k, v in hparams.items()})
+            return [(_json(self._hparams), self._run_id)]
+
+        self._write("UPDATE runs SET hparams = ? WHERE id = ?", rows)
+
+    def log_scalars(self, scalars: dict[str, float], step: int) -> None:
+        self._write(
+            "INSERT INTO metrics (run_id, step, key, value) VALUES (?, ?, ?, ?)",
+            lambda: [(self._run_id, int(step), str(k), float(v)) for k, v in scalars.items()],
+        )
+
+    def log_video(self, tag: str, frames: np.ndarray, step: int, fps: float) -> None:
+        def rows():
+            num_frames, height, width = (int(n) for n in np.shape(frames)[:3])
+            return [(self._run_id, int(step), str(tag), num_frames, height, width, float(fps))]
+
+        self._write(
+            "INSERT INTO videos (run_id, step, tag, num_frames, height, width, fps) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            rows,
+        )
+
+    def close(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is None:
+            return
+        try:
+            with _transaction(connection):
+                connection.execute(
+                    "UPDATE runs SET end_time = ?, status = ? WHERE id = ?",
+                    (time.time(), "failed" if self._failed else "finished", self._run_id),
+                )
+        finally:
+            connection.close()
+
+    def _write(self, sql: str, rows: Callable[[], list[tuple]]) -> None:
+        """Run `sql` over `rows()` in one transaction; any failure marks the run failed."""
+        if self._connection is None:
+            raise RuntimeError("SQLiteBackend is not open; call open(name) first")
+        try:
+            values = rows()
+            with _transaction(self._connection):
+                self._connection.executemany(sql, values)
+        except BaseException:
+            self._failed = True
+            raise
+
+
+class _transaction:
+    """`BEGIN IMMEDIATE` ... `COMMIT` (or `ROLLBACK` on error) on an autocommit connection.
+
+    IMMEDIATE takes the write lock up front, so concurrent writers queue on the busy
+    timeout instead of failing on a read-to-write lock upgrade.
+    """
+
+    def __init__(self, connection: sqlite3.Connection):
+        self.connection = connection
+
+    def __enter__(self) -> sqlite3.Connection:
+        self.connection.execute("BEGIN IMMEDIATE")
+        return self.connection
+
+    def __exit__(self, kind, error, trace) -> None:
+        self.connection.execute("ROLLBACK" if kind is not None else "COMMIT")
+
+
+def _plain(value: Any) -> Any:
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _json(values: dict[str, Any]) -> str:
+    return json.dumps({k: _plain(v) for k, v in values.items()}, default=str)
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)

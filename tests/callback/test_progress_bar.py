@@ -1,0 +1,219 @@
+"""ProgressBarCallback: plain text and rich output, under jit, vmap and a real learn."""
+
+from __future__ import annotations
+
+import io
+
+import jax
+import jax.numpy as jnp
+import jax.random as jr
+import numpy as np
+import pytest
+
+from lerax import host
+from lerax.algorithm import PPO
+from lerax.callback import TrainingContext
+from lerax.callback._progress_bar import ProgressBarCallback, ProgressBarState
+from lerax.callback._progress_display import END, ITERATION, START, close_all
+from lerax.env import CartPole
+from lerax.policy import MLPActorCriticPolicy
+
+ENV = CartPole()
+POLICY = MLPActorCriticPolicy(env=ENV, key=jr.key(0))
+ALGO = PPO(num_envs=2, num_steps=16, num_epochs=1, num_minibatches=1)
+ITERATIONS = 10
+TOTAL = ALGO.steps_per_iteration * ITERATIONS  # 320
+
+
+class FakeTerminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def _learn(callback, key=None):
+    key = jr.key(0) if key is None else key
+    return ALGO.learn(ENV, POLICY, TOTAL, key=key, callback=callback)
+
+
+def test_plain_text_in_a_real_learn_reports_every_10_percent_and_the_end():
+    stream = io.StringIO()
+    _learn(ProgressBarCallback(stream=stream))
+    lines = stream.getvalue().splitlines()
+    assert "\x1b" not in stream.getvalue()
+    assert lines[0].startswith("PPO CartPole-v1: 0/320 steps (0%)") and "started" in lines[0]
+    assert _percents(lines) == ["0%"] + [f"{p}%" for p in range(10, 100, 10)] + ["100%"]
+    assert lines[-1].startswith("PPO CartPole-v1: 320/320 steps (100%)")
+    assert lines[-1].endswith("| done") and "steps/s" in lines[-1]
+
+
+def test_rich_bar_on_a_terminal_is_drawn_and_stopped():
+    stream = FakeTerminal()
+    _learn(ProgressBarCallback(stream=stream))
+    out = stream.getvalue()
+    assert "\x1b" in out, "a terminal gets the rich bar"
+    final = out.rsplit("\r", 1)[-1]
+    assert "320/320" in final and "100%" in final
+    assert out.endswith("\x1b[?25h"), "the cursor is shown again: the bar was stopped"
+
+
+def test_vmap_over_seeds_one_aggregate_bar_or_one_bar_per_member():
+    keys = jr.split(jr.key(3), 3)
+    channel = ProgressBarCallback()._channel
+    for per_member in (False, True):
+        stream = io.StringIO()
+        before = host.host_calls(channel)
+        cb = ProgressBarCallback(per_member=per_member, stream=stream)
+        jax.vmap(lambda k, cb=cb: _learn(cb, k))(keys)
+        # one host call per event for the whole population: start, 10 iterations, end
+        assert host.host_calls(channel) - before == ITERATIONS + 2
+        lines = stream.getvalue().splitlines()
+        assert "\x1b" not in stream.getvalue()
+        if per_member:
+            for i in range(3):
+                mine = [line for line in lines if line.startswith(f"PPO CartPole-v1 seed_{i}:")]
+                assert len(mine) == 11 and "320/320 steps (100%)" in mine[-1]
+                assert mine[-1].endswith("done")
+        else:
+            assert all(line.startswith("PPO CartPole-v1 (3 runs): ") for line in lines)
+            assert len(lines) == 11 and "320/320 steps (100%)" in lines[-1]
+
+
+def _ctx(state, timesteps, iteration, stopped=False):
+    return TrainingContext(
+        state=state,
+        step_state=None,
+        env=ENV,
+        policy=POLICY,
+        iteration_count=jnp.asarray(iteration),
+        num_timesteps=jnp.asarray(timesteps),
+        num_episodes=jnp.asarray(0),
+        stopped=jnp.asarray(stopped),
+        total_timesteps=jnp.asarray(1000),
+    )
+
+
+def _hooks(cb):
+    """Start, 10 iterations of 100 steps (a member stops after `stop_at`), end: the
+    hooks called as the driver calls them (a loop carrying the state, which keeps the
+    crossings in order; stopped members are inactive)."""
+
+    def run(stop_at):
+        with host.member_scope(host.member_witness(stop_at)):  # as the driver does
+            return program(stop_at)
+
+    def program(stop_at):
+        s = cb.on_training_start(_ctx(cb.reset(None, key=jr.key(0)), 0, 0), key=jr.key(0))
+
+        def body(s, i):
+            done = jnp.minimum(i, stop_at)
+            with host.active_scope(i <= stop_at):
+                return cb.on_iteration(_ctx(s, 100 * done, done), key=jr.key(0)), None
+
+        s, _ = jax.lax.scan(body, s, jnp.arange(1, 11))
+        last = jnp.minimum(10, stop_at)
+        return cb.on_training_end(_ctx(s, 100 * last, last, stop_at < 10), key=jr.key(0))
+
+    return run
+
+
+def _register(cb):
+    for channel, receiver in cb.host_receivers({"algorithm": "A2C", "env": "Env"}).items():
+        host.register(channel, receiver)
+
+
+def _percents(lines):
+    return [line.split("(")[-1].split(")")[0] for line in lines]
+
+
+def test_hooks_under_jit_and_vmap_early_stop_is_reported_and_closed():
+    stream = io.StringIO()
+    cb = ProgressBarCallback(per_member=True, refresh_every=2, stream=stream)
+    _register(cb)
+    states = jax.jit(jax.vmap(_hooks(cb)))(jnp.asarray([4, 10]))
+    jax.effects_barrier()
+    assert isinstance(states, ProgressBarState) and states.ack.shape == (2,)
+    lines = stream.getvalue().splitlines()
+    stopped = [line for line in lines if line.startswith("A2C Env seed_0:")]
+    full = [line for line in lines if line.startswith("A2C Env seed_1:")]
+    # refresh_every=2: updates at iterations 2, 4, ...; seed_0 stops after 4
+    assert _percents(stopped) == ["0%", "20%", "40%", "40%"]
+    assert stopped[-1].startswith("A2C Env seed_0: 400/1000 steps (40%)")
+    assert stopped[-1].endswith("stopped early")
+    assert _percents(full) == ["0%", "20%", "40%", "60%", "80%", "100%"]
+    assert full[-1].startswith("A2C Env seed_1: 1000/1000 steps (100%)")
+    assert full[-1].endswith("done")
+
+
+def test_aggregate_bar_counts_members_that_stopped():
+    stream = io.StringIO()
+    cb = ProgressBarCallback(refresh_every=1, stream=stream)
+    _register(cb)
+    jax.jit(jax.vmap(_hooks(cb)))(jnp.asarray([4, 10, 10]))
+    jax.effects_barrier()
+    lines = stream.getvalue().splitlines()
+    assert lines[0].startswith("A2C Env (3 runs): 0/1000 steps (0%)")
+    assert lines[5].startswith("A2C Env (3 runs, 1 stopped): 500/1000 steps (50%)")
+    assert lines[-1].startswith("A2C Env (3 runs, 1 stopped): 1000/1000 steps (100%)")
+    assert lines[-1].endswith("done")
+
+
+def test_rich_bar_marks_a_member_that_stopped_early():
+    stream = FakeTerminal()
+    cb = ProgressBarCallback(per_member=True, refresh_every=2, stream=stream)
+    _register(cb)
+    jax.jit(jax.vmap(_hooks(cb)))(jnp.asarray([4, 10]))
+    jax.effects_barrier()
+    final = stream.getvalue().rsplit("\r", 1)[-1]
+    assert "A2C Env seed_0 (stopped early)" in final and "400/1000" in final
+    assert "1000/1000" in final and stream.getvalue().endswith("\x1b[?25h")
+
+
+def _event(kind, steps):
+    rows = {"event": [kind], "timesteps": [steps], "total": [10], "iteration": [steps]}
+    rows = {k: np.asarray(v) for k, v in rows.items()}
+    return {**rows, "stopped": np.asarray([False])}, np.zeros((1, 0), np.int32)
+
+
+def test_a_run_that_never_ends_is_closed_by_the_next_run_or_at_exit():
+    channel = ProgressBarCallback()._channel
+    # a program reached training start, then died: only the start event arrived
+    first_stream = FakeTerminal()
+    first = ProgressBarCallback(stream=first_stream).host_receivers({"env": "E"})[channel]
+    first(*_event(START, 0))
+    assert not first_stream.getvalue().endswith("\x1b[?25h"), "the bar is live"
+    # the next run with this configuration closes it before it starts
+    plain_stream = io.StringIO()
+    second = ProgressBarCallback(stream=plain_stream).host_receivers({"env": "E"})[channel]
+    closed = first_stream.getvalue()
+    assert closed.endswith("\x1b[?25h") and "E (interrupted)" in closed
+    # a run left open at exit is closed by the atexit hook
+    second(*_event(START, 0))
+    second(*_event(ITERATION, 5))
+    close_all()  # what atexit runs
+    last = plain_stream.getvalue().splitlines()[-1]
+    assert last.startswith("E: 5/10 steps (50%)") and last.endswith("| interrupted")
+    second(*_event(END, 10))  # a late event after closing is ignored
+    assert plain_stream.getvalue().splitlines()[-1] == last
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        (dict(refresh_every=0), ValueError, "refresh_every"),
+        (dict(refresh_every=True), ValueError, "refresh_every"),
+        (dict(per_member=1), TypeError, "per_member"),
+        (dict(stream="stderr"), TypeError, "stream"),
+    ],
+)
+def test_bad_arguments_raise_with_the_argument_name(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        ProgressBarCallback(**kwargs)
+
+
+def test_host_only_settings_do_not_change_the_program_and_config():
+    a = ProgressBarCallback(stream=io.StringIO(), per_member=True)
+    b = ProgressBarCallback()
+    same_program = jax.tree.structure(a) == jax.tree.structure(b)
+    assert same_program, "stream and per_member are host-only: no retrace"
+    assert jax.tree.structure(a) != jax.tree.structure(ProgressBarCallback(refresh_every=3))
+    assert a.config() == {"type": "ProgressBarCallback", "per_member": True, "refresh_every": 1}
