@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import equinox as eqx
 import jax
-import jax.random as jr
 from jaxtyping import Array, Bool, Float, Int, Key, PyTree
 
 from lerax.callback import AbstractCallback, AbstractCallbackStepState, StepContext
@@ -101,7 +100,5 @@ def step_envs(
         )
         return callback.on_step(ctx, key=k)
 
-    callback_step_state = jax.vmap(on_step)(
-        callback_step_state, transition, callback_keys
-    )
+    callback_step_state = jax.vmap(on_step)(callback_step_state, transition, callback_keys)
     return env_state, next_obs, transition, callback_step_state

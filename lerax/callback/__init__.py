@@ -14,12 +14,12 @@ from ._partial import AbstractStatelessCallback as AbstractStatelessCallback
 from ._partial import AbstractStepCallback as AbstractStepCallback
 from ._partial import AbstractTrainingCallback as AbstractTrainingCallback
 from ._print_progress import PrintProgress as PrintProgress
+from ._save_checkpoints import SaveCheckpoints as SaveCheckpoints
+from ._save_checkpoints import SaveCheckpointsState as SaveCheckpointsState
 from ._state import AbstractCallbackState as AbstractCallbackState
 from ._state import AbstractCallbackStepState as AbstractCallbackStepState
 from ._state import EmptyCallbackState as EmptyCallbackState
 from ._state import EmptyCallbackStepState as EmptyCallbackStepState
-from ._save_checkpoints import SaveCheckpoints as SaveCheckpoints
-from ._save_checkpoints import SaveCheckpointsState as SaveCheckpointsState
 from .logging import AbstractLoggingBackend as AbstractLoggingBackend
 from .logging import CometBackend as CometBackend
 from .logging import ConsoleBackend as ConsoleBackend

@@ -72,7 +72,9 @@ class AbstractEnv(eqx.Module, Generic[StateT]):
         """
 
     @abc.abstractmethod
-    def render(self, state: StateT, *, width: int = 600, height: int = 400) -> UInt8[Array, "H W 3"]:
+    def render(
+        self, state: StateT, *, width: int = 600, height: int = 400
+    ) -> UInt8[Array, "H W 3"]:
         """Draw the state as an RGB image, in pure JAX (jittable, vmappable).
 
         Args:
