@@ -8,3 +8,4 @@ from ._registry import failure as failure
 from ._registry import host_calls as host_calls
 from ._registry import register as register
 from ._registry import unregister as unregister
+from ._worker import BackgroundWorker as BackgroundWorker

@@ -15,14 +15,14 @@ from __future__ import annotations
 
 import copy
 import math
-import queue
 import sys
-import threading
 import time
 import traceback
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+from lerax.host import BackgroundWorker
 
 if TYPE_CHECKING:
     from ._callback import LoggingCallback
@@ -71,8 +71,7 @@ class LoggingSession:
         self.last_step: dict[tuple[int, ...], int] = {}
         self.last_time: dict[tuple[int, ...], tuple[float, int]] = {}
         self.disabled: dict[int, str] = {}
-        self.queue: queue.Queue = queue.Queue()
-        self.worker: threading.Thread | None = None
+        self.worker = BackgroundWorker("lerax-logging")
         self.closed = False
 
     # ---------------------------------------------------------- context manager
@@ -112,23 +111,10 @@ class LoggingSession:
     # ---------------------------------------------------------- worker
 
     def _submit(self, fn, *args) -> None:
-        if self.worker is None or not self.worker.is_alive():
-            self.worker = threading.Thread(target=self._work, name="lerax-logging", daemon=True)
-            self.worker.start()
-        self.queue.put((fn, args))
+        self.worker.submit(fn, *args)
 
     def _drain(self) -> None:
-        self.queue.join()
-
-    def _work(self) -> None:
-        while True:
-            fn, args = self.queue.get()
-            try:
-                fn(*args)
-            except Exception:  # noqa: BLE001 - a bug here must not kill the worker
-                print(f"lerax: logging error:\n{traceback.format_exc()}", file=sys.stderr)
-            finally:
-                self.queue.task_done()
+        self.worker.drain()
 
     def _guard(self, i: int, backend: Any, what: str, fn, *args, **kwargs) -> None:
         if i in self.disabled:
