@@ -130,7 +130,7 @@ def test_tensorboard_failing_mid_run_loses_nothing_else(tmp_path, capfd):
     assert len(steps) == ITERATIONS
     assert len(_tensorboard(tmp_path / "tb" / "faulty").Scalars("time/timesteps")) == 2
     err = capfd.readouterr().err
-    assert err.count("TensorBoardBackend failed in log_scalars") == 1
+    assert err.count("_FailingTensorBoard failed in log_scalars") == 1
     assert "Read-only file system" in err
 
 
