@@ -1,4 +1,9 @@
-"""The `lerax` command line: `lerax train ppo CartPole --timesteps 200000 --seed 0`."""
+"""The `lerax` command line: `lerax train ppo CartPole --timesteps 200000 --seed 0`.
+
+By default a run logs through `LoggingCallback([ConsoleBackend(), SQLiteBackend()])`
+(progress and metrics in the terminal, every metric in `lerax_runs.db`), then
+evaluates the trained policy and saves it.
+"""
 
 from __future__ import annotations
 
@@ -20,15 +25,42 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--timesteps", type=int, default=200_000, help="env steps (all envs)")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--num-envs", type=int, default=4)
-    train.add_argument("--print-every", type=int, default=20, help="iterations between lines")
+    train.add_argument("--log-every", type=int, default=10, help="iterations between log events")
+    train.add_argument("--db", type=Path, default=Path("lerax_runs.db"), help="SQLite run store")
+    train.add_argument("--no-db", action="store_true", help="do not write the SQLite store")
+    train.add_argument("--tensorboard", type=Path, default=None, metavar="DIR")
+    train.add_argument("--wandb", default=None, metavar="PROJECT", help="W&B project (offline)")
+    train.add_argument("--checkpoint", default=None, metavar="DIR", help="SaveCheckpoints dirname")
+    train.add_argument("--checkpoint-every", type=int, default=100, metavar="N")
+    train.add_argument("--resume", type=Path, default=None, metavar="PATH", help="checkpoint dir")
     train.add_argument("--eval-episodes", type=int, default=20)
     train.add_argument(
-        "--output",
-        type=Path,
-        default=None,
-        help="where to save the policy (default: <env>_<algo>.eqx)",
+        "--output", type=Path, default=None, help="policy file (default: <env>_<algo>.eqx)"
     )
     return parser
+
+
+def build_callbacks(args: argparse.Namespace, env) -> list:
+    from lerax.callback import (
+        ConsoleBackend,
+        LoggingCallback,
+        SaveCheckpoints,
+        SQLiteBackend,
+        TensorBoardBackend,
+        WandbBackend,
+    )
+
+    backends = [ConsoleBackend()]
+    if not args.no_db:
+        backends.append(SQLiteBackend(path=args.db))
+    if args.tensorboard is not None:
+        backends.append(TensorBoardBackend(log_dir=args.tensorboard))
+    if args.wandb is not None:
+        backends.append(WandbBackend(project=args.wandb))
+    callbacks = [LoggingCallback(backends, env=env, log_interval=args.log_every)]
+    if args.checkpoint is not None:
+        callbacks.append(SaveCheckpoints(args.checkpoint, frequency=args.checkpoint_every))
+    return callbacks
 
 
 def train(args: argparse.Namespace) -> int:
@@ -39,26 +71,28 @@ def train(args: argparse.Namespace) -> int:
 
     from lerax import env as envs
     from lerax.algorithm import PPO
-    from lerax.callback import PrintProgress
+    from lerax.checkpoint import load
     from lerax.policy import MLPActorCriticPolicy, evaluate_policy
 
     env = getattr(envs, args.env)()
     policy_key, train_key, eval_key = jr.split(jr.key(args.seed), 3)
-    policy = MLPActorCriticPolicy(env=env, key=policy_key)
     algorithm = PPO(num_envs=args.num_envs)
+    callbacks = build_callbacks(args, env)
     print(
         f"lerax: training {type(algorithm).__name__} on {env.name} for {args.timesteps} steps "
         f"(seed {args.seed}, {args.num_envs} envs, JAX on {jax.default_backend()})",
         flush=True,
     )
     start = time.perf_counter()
-    policy = algorithm.learn(
-        env,
-        policy,
-        total_timesteps=args.timesteps,
-        key=train_key,
-        callback=PrintProgress(every=args.print_every),
-    )
+    if args.resume is not None:
+        state = algorithm.with_callbacks(load(args.resume), callbacks)
+        print(f"lerax: resuming from {args.resume} at iteration {int(state.iteration)}")
+        state = algorithm.train(state, callback=callbacks)
+    else:
+        policy = MLPActorCriticPolicy(env=env, key=policy_key)
+        state = algorithm.init(env, policy, args.timesteps, key=train_key, callback=callbacks)
+        state = algorithm.train(state, callback=callbacks)
+    policy = state.policy
     elapsed = time.perf_counter() - start
     returns, _ = jax.jit(
         lambda p, k: evaluate_policy(env, p, num_episodes=args.eval_episodes, key=k)
@@ -68,9 +102,10 @@ def train(args: argparse.Namespace) -> int:
     output.parent.mkdir(parents=True, exist_ok=True)
     eqx.tree_serialise_leaves(output, policy)
     print(
-        f"lerax: trained in {elapsed:.1f}s (compilation included); deterministic evaluation "
-        f"over {args.eval_episodes} episodes: mean return {returns.mean():.1f} "
-        f"(min {returns.min():.1f}, max {returns.max():.1f}); policy saved to {output}",
+        f"lerax: {int(state.num_timesteps)} steps in {elapsed:.1f}s (compilation included); "
+        f"deterministic evaluation over {args.eval_episodes} episodes: mean return "
+        f"{returns.mean():.1f} (min {returns.min():.1f}, max {returns.max():.1f}); "
+        f"policy saved to {output}",
         flush=True,
     )
     return 0

@@ -15,6 +15,8 @@ from jaxtyping import Array, Int, Key, PyTree
 from lerax import host
 from lerax.callback import (
     AbstractCallback,
+    EmptyCallbackState,
+    EmptyCallbackStepState,
     IterationContext,
     ResetContext,
     TrainingContext,
@@ -199,6 +201,40 @@ class AbstractAlgorithm(eqx.Module):
         jax.effects_barrier()
         return state
 
+    def with_callbacks(
+        self,
+        state: TrainState,
+        callback: AbstractCallback | list[AbstractCallback] | None,
+    ) -> TrainState:
+        """Give `state` fresh states for another set of callbacks.
+
+        Use it to continue a run (e.g. loaded from a checkpoint) with callbacks
+        other than the ones it was started with. Only the callbacks' states change;
+        since callbacks draw from their own key stream, what is trained does not.
+        """
+        callback = as_callback(callback)
+        total = state.total_iterations * self.steps_per_iteration
+        if isinstance(total, jax.core.Tracer):
+            raise TypeError("with_callbacks needs a concrete TrainState (call it outside jit).")
+        return _with_callbacks(self, state, int(total), callback)
+
+    def _fresh_callback_states(self, state: TrainState, total_timesteps: int, callback):
+        ctx = ResetContext(
+            env=state.env,
+            policy=state.policy,
+            total_timesteps=total_timesteps,
+            num_envs=self.num_envs,
+        )
+        reset_key, step_key, callback_key = jr.split(state.callback_key, 3)
+        return dataclasses.replace(
+            state,
+            callback_state=callback.reset(ctx, key=reset_key),
+            callback_step_state=jax.vmap(lambda k: callback.step_reset(ctx, key=k))(
+                jr.split(step_key, self.num_envs)
+            ),
+            callback_key=callback_key,
+        )
+
     # ------------------------------------------------------------------ the loop
 
     def _register_receivers(
@@ -229,25 +265,17 @@ class AbstractAlgorithm(eqx.Module):
             jr.split(reset_key, self.num_envs)
         )
         opt_state, algorithm_state = self.init_algorithm(env, policy, key=algo_key)
-        ctx = ResetContext(
-            env=env, policy=policy, total_timesteps=total_timesteps, num_envs=self.num_envs
-        )
-        cb_reset_key, cb_step_key, callback_key = jr.split(callback_key, 3)
-        callback_state = callback.reset(ctx, key=cb_reset_key)
-        callback_step_state = jax.vmap(lambda k: callback.step_reset(ctx, key=k))(
-            jr.split(cb_step_key, self.num_envs)
-        )
         total_iterations = max(total_timesteps // self.steps_per_iteration, 1)
         zero = jnp.zeros((), jnp.int32)
-        return TrainState(
+        state = TrainState(
             env=env,
             policy=policy,
             opt_state=opt_state,
             env_state=env_state,
             observation=observation,
             algorithm_state=algorithm_state,
-            callback_state=callback_state,
-            callback_step_state=callback_step_state,
+            callback_state=EmptyCallbackState(),
+            callback_step_state=EmptyCallbackStepState(),
             iteration=zero,
             num_timesteps=zero,
             num_episodes=zero,
@@ -256,6 +284,7 @@ class AbstractAlgorithm(eqx.Module):
             key=train_key,
             callback_key=callback_key,
         )
+        return self._fresh_callback_states(state, total_timesteps, callback)
 
     def _training_context(
         self, state: TrainState, total_timesteps: Int[Array, ""]
@@ -352,6 +381,11 @@ def _check_timesteps(total_timesteps: Any) -> int:
 @eqx.filter_jit
 def _init(algorithm, env, policy, total_timesteps, key, callback):
     return algorithm._init_state(env, policy, total_timesteps, key, callback)
+
+
+@eqx.filter_jit
+def _with_callbacks(algorithm, state, total_timesteps, callback):
+    return algorithm._fresh_callback_states(state, total_timesteps, callback)
 
 
 @eqx.filter_jit
