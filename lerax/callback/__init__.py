@@ -14,6 +14,10 @@ from ._partial import AbstractStatelessCallback as AbstractStatelessCallback
 from ._partial import AbstractStepCallback as AbstractStepCallback
 from ._partial import AbstractTrainingCallback as AbstractTrainingCallback
 from ._print_progress import PrintProgress as PrintProgress
+from ._progress_bar import ProgressBarCallback as ProgressBarCallback
+from ._progress_bar import ProgressBarState as ProgressBarState
+from ._record_videos import RecordVideos as RecordVideos
+from ._record_videos import RecordVideosState as RecordVideosState
 from ._save_checkpoints import SaveCheckpoints as SaveCheckpoints
 from ._save_checkpoints import SaveCheckpointsState as SaveCheckpointsState
 from ._state import AbstractCallbackState as AbstractCallbackState

@@ -48,7 +48,15 @@ def run_if_due(due, run, skip, operands):
 
     One run: a `lax.cond`. Under `vmap` (any depth) the batching rule turns the
     per-member flag into ONE unbatched "any member due" predicate around the vmapped
-    `run`, and keeps `run`'s results for the due members only.
+    `run`, and keeps `run`'s results for the due members only (a plain `lax.cond`
+    would become a select computing `run` for every member every time).
+
+    Args:
+        due: Scalar boolean.
+        run: Function of `operands`.
+        skip: Function of `operands` with the same output structure as `run`.
+        operands: A pytree of arrays; `run` and `skip` must not close over traced
+            values.
     """
 
     @custom_vmap
@@ -63,12 +71,19 @@ def run_if_due(due, run, skip, operands):
         skip_rows = jax.vmap(skip, in_axes=axes, axis_size=axis_size)
         due_rows = due if due_batched else jnp.broadcast_to(due, (axis_size,))
 
-        def run_due_rows(operands):
+        def run_due_rows(args):
+            rows, operands = args
             ran, skipped = run_rows(operands), skip_rows(operands)
-            pick = lambda r, k: jnp.where(due_rows.reshape((-1,) + (1,) * (r.ndim - 1)), r, k)  # noqa: E731
+            pick = lambda r, k: jnp.where(rows.reshape((-1,) + (1,) * (r.ndim - 1)), r, k)  # noqa: E731
             return jax.tree.map(pick, ran, skipped)
 
-        out = run_if_due(jnp.any(due_rows), run_due_rows, skip_rows, operands)
+        def skip_all_rows(args):
+            return skip_rows(args[1])
+
+        # The per-row flags travel as an operand: a custom_vmap function may not close
+        # over values batched by an enclosing vmap.
+        args = (due_rows, operands)
+        out = run_if_due(jnp.any(due_rows), run_due_rows, skip_all_rows, args)
         return out, jax.tree.map(lambda _: True, out)
 
     return gated(due, operands)

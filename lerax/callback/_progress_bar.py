@@ -29,7 +29,7 @@ class ProgressBarState(AbstractCallbackState):
 
 class ProgressBarCallback(AbstractCallback[ProgressBarState, EmptyCallbackStepState]):
     """Show training progress: timesteps done out of the planned total, percentage,
-    steps per second, elapsed time and ETA.
+    steps per second and ETA (plain text also gives the elapsed time).
 
     One host crossing when training starts, one every `refresh_every` iterations and
     one when it ends; under `jax.vmap(learn)` each is ONE host call carrying every
@@ -41,11 +41,13 @@ class ProgressBarCallback(AbstractCallback[ProgressBarState, EmptyCallbackStepSt
     Display:
 
     * `stream` is a terminal and `rich` is installed: a live `rich` bar, redrawn on
-      a background timer (the receiver only records numbers and returns);
+      a background timer (the receiver only records numbers and returns). It does
+      not capture stdout/stderr, so other output to the terminal while it is live
+      may be drawn over;
     * otherwise (a file, a pipe, CI logs, `io.StringIO`, or no `rich`): plain text
       without escape codes, one line at the start, one each time a unit passes a
       multiple of 10%, and a final line, e.g.
-      `PPO CartPole-v1: 4096/4096 steps (100%) | 52,000 steps/s | 0:00:01 | done`.
+      `PPO CartPole-v1: 4096/4096 steps (100%) | 52,000 steps/s | 0:00:01 elapsed | done`.
 
     Under `vmap`: with `per_member=True`, one bar (or one series of lines) per
     member, labelled `seed_<i>` (nested vmaps: `<i>_<j>`). With `per_member=False`
@@ -57,11 +59,13 @@ class ProgressBarCallback(AbstractCallback[ProgressBarState, EmptyCallbackStepSt
 
     Closing: the bar is closed by the training-end event, also when a callback
     stopped training early (the last line then says `stopped early`). If the
-    program never reaches its end (interrupted, or killed by an error), the bar is
-    closed (cursor restored, last line marked `interrupted`) when the next training
-    with a callback of the same configuration starts or, at the latest, when the
-    interpreter exits (`atexit`). A process killed outright closes nothing: the
-    terminal keeps the last line drawn.
+    program never reaches its end (KeyboardInterrupt, an error raised while it
+    runs or before `learn` returns), the bar stays at its last value and is closed
+    (cursor restored, marked `interrupted`) when the next run with a
+    `ProgressBarCallback` of the same `refresh_every` registers its receiver or, at
+    the latest, when the interpreter exits (`atexit`). Events arriving after that
+    are ignored. A process killed outright closes nothing: the terminal keeps the
+    last line drawn.
 
     Two progress bars with the same `refresh_every` in one callback list share their
     host channel; use one.

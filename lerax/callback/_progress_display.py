@@ -250,24 +250,23 @@ def _rich_progress(stream: IO[str]) -> Any:
         return None
     try:
         from rich.console import Console
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeElapsedColumn,
-        )
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+        from rich.table import Column
     except ImportError:
         return None
+    # The numbers keep their width; on a narrow terminal the label is shortened.
     return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
+        TextColumn(
+            "{task.description}",
+            table_column=Column(ratio=2, overflow="ellipsis", no_wrap=True),
+        ),
+        BarColumn(bar_width=None, table_column=Column(ratio=1)),
         TextColumn("{task.fields[percent]}"),
         MofNCompleteColumn(),
         TextColumn("{task.fields[rate]} steps/s"),
-        TimeElapsedColumn(),  # ticks on rich's timer, between crossings too
         TextColumn("ETA {task.fields[eta]}"),
         console=Console(file=stream),
+        expand=True,
         auto_refresh=True,
         refresh_per_second=4,
         redirect_stdout=False,

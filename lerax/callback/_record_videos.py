@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -17,12 +18,21 @@ from ._abstract import AbstractCallback
 from ._context import IterationContext, ResetContext, StepContext, TrainingContext
 from ._host_only import HostOnly
 from ._state import AbstractCallbackState, EmptyCallbackStepState
-from ._video_writer import EPISODE, FINAL, STEP, VideoWriter, check_video_support
-from .logging._episode_video import render_until_done
+from ._video_writer import (
+    EPISODE,
+    FINAL,
+    STEP,
+    VideoWriter,
+    check_video_support,
+    existing_videos,
+)
+from .logging._episode_video import episode_limit, render_until_done
 from .logging._video import render_episode
 
 METHODS = ("episode", "step")
 DEFAULT_EPISODE_LIMIT = 1000
+
+_OWNERS: dict[str, weakref.ref] = {}  # <root>/<dirname> -> the callback that wrote there
 
 
 class RecordVideosState(AbstractCallbackState):
@@ -40,11 +50,12 @@ class RecordVideosState(AbstractCallbackState):
 class RecordVideos(AbstractCallback[RecordVideosState, EmptyCallbackStepState]):
     """Record videos of the policy being trained, as mp4 files.
 
-    Videos are written to `<root>/<dirname>/videos/` (next to `SaveCheckpoints`'s
-    `<root>/<dirname>/saves/`); under `jax.vmap(learn)` each member writes to its
-    own `seed_<i>/` folder in it (nested vmaps: `<i>_<j>/`). Every video shows the
-    policy's DETERMINISTIC action (`predict` without a key) in a fresh environment
-    reset with the callbacks' own key, not the training envs' exploratory steps.
+    Videos are written to `<root>/<dirname>/videos/`, next to `SaveCheckpoints`'s
+    `<root>/<dirname>/saves/`; under `jax.vmap(learn)` each member writes to
+    `<root>/<dirname>/seed_<i>/videos/` (nested vmaps: `<i>_<j>/videos/`), next to
+    that member's `saves/`. Every video shows the policy's DETERMINISTIC action
+    (`predict` without a key) in a fresh environment reset with the callbacks' own
+    key, not the training envs' exploratory steps.
 
     Methods (what `frequency` counts):
 
@@ -73,18 +84,27 @@ class RecordVideos(AbstractCallback[RecordVideosState, EmptyCallbackStepState]):
     training-end crossing waits for them, so every file exists when `learn`
     returns.
 
-    Overwriting: `learn` raises `FileExistsError` before the program runs if
-    `<root>/<dirname>/videos` already holds files, unless `force=True` (then files
-    of the same name are overwritten). Constructing the callback has no side
-    effect; the folder is created with the first video. `root`, `force` and `fps`
-    are host-only: changing them does not recompile the training program.
+    Overwriting: `learn` (or `train`) raises `FileExistsError` before the program
+    runs if a `videos` folder of `<root>/<dirname>` (plain or per member) already
+    holds files, unless `force=True` (files of the same name are then overwritten)
+    or this same callback object wrote them earlier in this process (so
+    `algo.train(state, k, callback=cb)` in chunks continues into one folder; the
+    iteration and step numbers continue, `-final.mp4` is the latest chunk's).
+    Constructing the callback has no side effect; folders are created with the
+    first video. `root`, `force` and `fps` are host-only: changing them does not
+    recompile the training program.
+
+    Two `RecordVideos` with the same `dirname`, `method` and `frequency` in one
+    callback list share their host channel (and would write the same files); use
+    one.
 
     Args:
         dirname: Name of the run's folder in `root`, e.g. `"ppo-cartpole"`.
         method: `"episode"` or `"step"` (see above).
         frequency: Iterations (`"episode"`) or env steps (`"step"`) between videos.
         force: Allow writing into a `videos` folder that already holds files.
-        root: Parent folder of `dirname`.
+        root: Parent folder of `dirname` (a relative path resolves against the
+            working directory when training starts).
         num_steps: Step cap of an episode (`"episode"`, final video) and length of
             a clip (`"step"`); default: the env's `max_episode_steps`, else 1000.
         width: Frame width in pixels (even: H.264 needs even sizes).
@@ -167,25 +187,31 @@ class RecordVideos(AbstractCallback[RecordVideosState, EmptyCallbackStepState]):
         return self._host.value[2]
 
     @property
-    def directory(self) -> Path:
-        """`<root>/<dirname>/videos`."""
-        return Path(self.root, self.dirname, "videos")
-
-    @property
     def _channel(self) -> str:
         return f"lerax.RecordVideos({self.dirname!r}, {self.method}, {self.frequency})"
 
     # ----------------------------------------------------------- host side
 
     def host_receivers(self, run: dict[str, Any]) -> dict[str, Any]:
+        """Check the output folder and open this run's writer.
+
+        Raises:
+            ImportError: if imageio or imageio-ffmpeg is missing.
+            FileExistsError: if a `videos` folder of `<root>/<dirname>` holds files,
+                `force` is False and this callback object did not write them.
+        """
         check_video_support()
-        directory = self.directory
-        if not self.force and directory.is_dir() and any(directory.iterdir()):
-            raise FileExistsError(
-                f"RecordVideos: '{directory}' already holds files. Change `dirname`, move or "
-                "delete the folder, or pass force=True to overwrite."
-            )
-        return {self._channel: VideoWriter(directory, str(run.get("env") or "env"), self.fps)}
+        base = Path(self.root, self.dirname).absolute()
+        owner = _OWNERS.get(str(base))
+        if not self.force and (owner is None or owner() is not self):
+            existing = existing_videos(base)
+            if existing:
+                raise FileExistsError(
+                    f"RecordVideos: '{existing[0]}' already holds files. Change `dirname`, "
+                    "move or delete the folder, or pass force=True to overwrite."
+                )
+        _OWNERS[str(base)] = weakref.ref(self)
+        return {self._channel: VideoWriter(base, str(run.get("env") or "env"), self.fps)}
 
     def config(self) -> dict[str, Any]:
         return {
@@ -248,7 +274,7 @@ class RecordVideos(AbstractCallback[RecordVideosState, EmptyCallbackStepState]):
     def on_step(self, ctx: StepContext, *, key: Key[Array, ""]) -> EmptyCallbackStepState:
         return ctx.state
 
-    def on_training_start(self, ctx: TrainingContext, *, key: Key[Array, ""]):
+    def on_training_start(self, ctx: TrainingContext, *, key: Key[Array, ""]) -> RecordVideosState:
         return RecordVideosState(last_timesteps=ctx.num_timesteps, ack=ctx.state.ack)
 
     def on_iteration(self, ctx: IterationContext, *, key: Key[Array, ""]) -> RecordVideosState:
@@ -266,14 +292,3 @@ class RecordVideos(AbstractCallback[RecordVideosState, EmptyCallbackStepState]):
 
     def continue_training(self, ctx: IterationContext, *, key: Key[Array, ""]) -> Bool[Array, ""]:
         return jnp.asarray(True)
-
-
-def episode_limit(env: AbstractEnv) -> int | None:
-    """The smallest `max_episode_steps` along `env` and the envs it wraps, if any."""
-    limits = []
-    while env is not None:
-        limit = getattr(env, "max_episode_steps", None)
-        if isinstance(limit, int) and not isinstance(limit, bool):
-            limits.append(limit)
-        env = getattr(env, "env", None)
-    return min(limits) if limits else None

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import atexit
 import os
-import queue
 import re
 import sys
 import threading
@@ -13,6 +12,8 @@ import weakref
 from pathlib import Path
 
 import numpy as np
+
+from lerax.host import BackgroundWorker
 
 from ._host_only import member_label
 from .logging._wandb import encode_mp4
@@ -64,78 +65,74 @@ def write_mp4(path: Path, frames: np.ndarray, fps: float) -> None:
 class VideoWriter:
     """Receives the video crossings of one training run and writes them as mp4.
 
-    The receiver copies the valid frames, queues them and returns at once; one
-    worker thread writes the files in order. The training-end crossing (the final
-    episode) waits until every queued video is on disk, so `learn` returns after
-    the last file is written. Videos queued by a run that never reached its end are
-    written when the interpreter exits (`atexit`).
+    The receiver copies the valid frames, hands them to a `BackgroundWorker` and
+    returns at once; the worker writes the files in order. The training-end
+    crossing (the final episode) waits until every queued video is on disk, so
+    `learn` returns after the last file is written. Videos queued by a run that
+    never reached its end are written when the interpreter exits (`atexit`).
 
     A failing write is reported once on stderr; later videos of this run are then
     skipped and training goes on.
 
     Args:
-        directory: `<root>/<dirname>/videos`; under `vmap` each member writes to
-            its own `seed_<i>` (nested: `<i>_<j>`) folder in it.
+        base: `<root>/<dirname>`. A plain run writes to `<base>/videos/`; under
+            `vmap` each member writes to `<base>/seed_<i>/videos/` (nested vmaps:
+            `<base>/<i>_<j>/videos/`).
         prefix: File name prefix (the env's name).
         fps: Playback frames per second.
     """
 
-    def __init__(self, directory: Path, prefix: str, fps: float):
-        self.directory = directory
+    def __init__(self, base: Path, prefix: str, fps: float):
+        self.base = base
         self.prefix = safe_prefix(prefix)
         self.fps = fps
-        self.queue: queue.Queue = queue.Queue()
-        self.worker: threading.Thread | None = None
+        self.worker = BackgroundWorker("lerax-videos")
         self.failure: str | None = None
 
     def path(self, member: tuple[int, ...], kind: int, number: int) -> Path:
         """Where the video of `member` (an index tuple; `()` for a plain run) goes."""
-        folder = self.directory / member_label(member) if member else self.directory
-        return folder / video_name(self.prefix, kind, number)
+        return self.base / member_label(member) / "videos" / video_name(self.prefix, kind, number)
 
     def __call__(self, rows: dict[str, np.ndarray], index: np.ndarray) -> None:
+        global _atexit_registered
+        with _atexit_lock:
+            _writers.add(self)
+            if not _atexit_registered:
+                atexit.register(_wait_all)
+                _atexit_registered = True
         final = False
         for r in range(index.shape[0]):
             member = tuple(int(i) for i in index[r])
             kind = int(rows["kind"][r])
             num_frames = int(rows["num_frames"][r])
             frames = np.array(rows["frames"][r][:num_frames], dtype=np.uint8)
-            self._submit(self.path(member, kind, int(rows["number"][r])), frames)
+            self.worker.submit(self._write, self.path(member, kind, int(rows["number"][r])), frames)
             final = final or kind == FINAL
         if final:
             self.wait()
 
     def wait(self) -> None:
         """Block until every queued video is written (or skipped after a failure)."""
-        self.queue.join()
+        self.worker.drain()
 
-    def _submit(self, path: Path, frames: np.ndarray) -> None:
-        global _atexit_registered
-        if self.worker is None or not self.worker.is_alive():
-            self.worker = threading.Thread(target=self._work, name="lerax-videos", daemon=True)
-            self.worker.start()
-            with _atexit_lock:
-                _writers.add(self)
-                if not _atexit_registered:
-                    atexit.register(_wait_all)
-                    _atexit_registered = True
-        self.queue.put((path, frames))
+    def _write(self, path: Path, frames: np.ndarray) -> None:
+        if self.failure is not None:
+            return
+        try:
+            write_mp4(path, frames, self.fps)
+        except Exception as error:  # noqa: BLE001 - report once, never stop training
+            self.failure = f"{type(error).__name__}: {error}"
+            print(
+                f"lerax: RecordVideos could not write {path}; later videos of this run "
+                f"are skipped, training continues.\n{traceback.format_exc()}",
+                file=sys.stderr,
+            )
 
-    def _work(self) -> None:
-        while True:
-            path, frames = self.queue.get()
-            try:
-                if self.failure is None:
-                    write_mp4(path, frames, self.fps)
-            except Exception as error:  # noqa: BLE001 - report once, never kill training
-                self.failure = f"{type(error).__name__}: {error}"
-                print(
-                    f"lerax: RecordVideos could not write {path}; later videos of this run "
-                    f"are skipped, training continues.\n{traceback.format_exc()}",
-                    file=sys.stderr,
-                )
-            finally:
-                self.queue.task_done()
+
+def existing_videos(base: Path) -> list[Path]:
+    """The `videos` folders under `base` (plain or per member) that hold files."""
+    folders = [base / "videos", *base.glob("*/videos")] if base.is_dir() else []
+    return [f for f in folders if f.is_dir() and any(f.iterdir())]
 
 
 def _wait_all() -> None:

@@ -157,7 +157,8 @@ def test_aggregate_bar_counts_members_that_stopped():
     assert lines[-1].endswith("done")
 
 
-def test_rich_bar_marks_a_member_that_stopped_early():
+def test_rich_bar_marks_a_member_that_stopped_early(monkeypatch):
+    monkeypatch.setenv("COLUMNS", "120")  # rich shortens labels on narrow terminals
     stream = FakeTerminal()
     cb = ProgressBarCallback(per_member=True, refresh_every=2, stream=stream)
     _register(cb)

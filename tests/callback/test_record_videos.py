@@ -15,9 +15,9 @@ iio = pytest.importorskip("imageio.v3")
 pytest.importorskip("imageio_ffmpeg")
 
 from lerax.algorithm import PPO  # noqa: E402
-from lerax.callback._record_videos import RecordVideos, episode_limit  # noqa: E402
+from lerax.callback._record_videos import RecordVideos  # noqa: E402
 from lerax.callback._video_writer import FINAL, VideoWriter  # noqa: E402
-from lerax.callback.logging._episode_video import render_until_done  # noqa: E402
+from lerax.callback.logging._episode_video import episode_limit, render_until_done  # noqa: E402
 from lerax.callback.logging._video import render_episode  # noqa: E402
 from lerax.env import CartPole, TimeLimit  # noqa: E402
 from lerax.policy import MLPActorCriticPolicy  # noqa: E402
@@ -117,7 +117,7 @@ def test_both_methods_in_a_vmapped_learn_write_one_folder_per_member(tmp_path):
     for member in ("seed_0", "seed_1"):
         # "episode", frequency 2: iterations 2 and 4, plus the final episode; every
         # episode lasts 6 steps: 7 frames
-        folder = tmp_path / "episodes" / "videos" / member
+        folder = tmp_path / "episodes" / member / "videos"
         names = sorted(p.name for p in folder.iterdir())
         assert names == [
             "CartPole-v1-final.mp4",
@@ -131,7 +131,7 @@ def test_both_methods_in_a_vmapped_learn_write_one_folder_per_member(tmp_path):
         assert imageio.get_reader(folder / names[0]).get_meta_data()["fps"] == 25.0
         # "step", frequency 50 env steps, 32 per iteration: 50 and 100 are passed at
         # 64 and 128 steps; a clip is num_steps=10 frames (episodes auto-reset)
-        folder = tmp_path / "steps" / "videos" / member
+        folder = tmp_path / "steps" / member / "videos"
         assert sorted(p.name for p in folder.iterdir()) == [
             "CartPole-v1-final.mp4",
             "CartPole-v1-step-128.mp4",
@@ -139,31 +139,31 @@ def test_both_methods_in_a_vmapped_learn_write_one_folder_per_member(tmp_path):
         ]
         assert _frames(folder / "CartPole-v1-step-64.mp4").shape == (10, H, W, 3)
         assert _frames(folder / "CartPole-v1-final.mp4").shape == (7, H, W, 3)
-    assert sorted(p.name for p in (tmp_path / "steps" / "videos").iterdir()) == [
-        "seed_0",
-        "seed_1",
-    ]
+    assert sorted(p.name for p in (tmp_path / "steps").iterdir()) == ["seed_0", "seed_1"]
 
 
-def test_existing_files_raise_unless_force(tmp_path):
-    videos = tmp_path / "episodes" / "videos"
-    videos.mkdir(parents=True)
+def test_existing_files_raise_unless_force_or_written_by_the_same_callback(tmp_path):
+    (tmp_path / "episodes" / "videos").mkdir(parents=True)
     # an empty folder is no conflict; same program as the previous test (no retrace)
-    _learn(_callbacks(tmp_path))
-    final = videos / "seed_0" / "CartPole-v1-final.mp4"
+    callbacks = _callbacks(tmp_path)
+    _learn(callbacks)
+    final = tmp_path / "episodes" / "seed_0" / "videos" / "CartPole-v1-final.mp4"
+    first = final.read_bytes()
+    _learn(callbacks)  # the same objects continue in their folders (chunked training)
     final.write_bytes(b"stale")
     with pytest.raises(FileExistsError, match="force=True"):
         _learn(_callbacks(tmp_path))
     assert final.read_bytes() == b"stale", "nothing ran"
     _learn(_callbacks(tmp_path, force=True))
+    assert final.read_bytes() == first, "same seeds, same video"
     assert _frames(final).shape == (7, H, W, 3)
-    assert not [p for p in videos.rglob(".*")], "no partial files left"
+    assert not list(tmp_path.rglob(".*")), "no partial files left"
 
 
 def test_a_failing_write_is_reported_once_and_training_goes_on(tmp_path, capfd):
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("")
-    writer = VideoWriter(blocker / "videos", "Env", 50.0)
+    writer = VideoWriter(blocker, "Env", 50.0)
     rows = {
         "kind": np.array([0, FINAL]),
         "number": np.array([1, 1]),
@@ -173,9 +173,9 @@ def test_a_failing_write_is_reported_once_and_training_goes_on(tmp_path, capfd):
     writer(rows, np.array([[0], [1]]))  # returns once both are handled
     assert writer.failure is not None
     assert capfd.readouterr().err.count("RecordVideos could not write") == 1
-    assert writer.path((1,), FINAL, 0) == blocker / "videos" / "seed_1" / "Env-final.mp4"
-    assert writer.path((0, 2), 1, 64).name == "Env-step-64.mp4"
-    assert writer.path((0, 2), 1, 64).parent.name == "0_2"
+    assert writer.path((), 0, 3) == blocker / "videos" / "Env-iteration-3.mp4"
+    assert writer.path((1,), FINAL, 0) == blocker / "seed_1" / "videos" / "Env-final.mp4"
+    assert writer.path((0, 2), 1, 64) == blocker / "0_2" / "videos" / "Env-step-64.mp4"
 
 
 def test_bad_method_lists_the_choices():
@@ -220,5 +220,4 @@ def test_host_only_settings_do_not_change_the_program(tmp_path):
         "height": 400,
         "fps": 10.0,
     }
-    assert a.directory == tmp_path / "run" / "videos"
     assert not (tmp_path / "run").exists()
