@@ -32,6 +32,7 @@ import numpy as np
 
 from lerax.checkpoint._format import dump_structure, is_spec
 from lerax.checkpoint._save import write_checkpoint
+from lerax.host import member_label
 from lerax.host._worker import BackgroundWorker
 from lerax.space import AbstractSpace
 
@@ -81,15 +82,6 @@ def claim_directory(callback: Any, base: Path) -> Path:
     return base
 
 
-def member_dir(member: tuple[int, ...]) -> str:
-    """`""` for a plain run, `seed_<i>` under one vmap, `<i>_<j>` under nested vmaps."""
-    if not member:
-        return ""
-    if len(member) == 1:
-        return f"seed_{member[0]}"
-    return "_".join(str(i) for i in member)
-
-
 def env_dirname(env: str | None) -> str:
     """`CartPole-v1` -> `CartPole`; characters unsafe in file names become `_`."""
     name = re.sub(r"-v\d+$", "", env or "Env")
@@ -124,7 +116,7 @@ class CheckpointSession:
     # ---------------------------------------------------------- jobs (worker thread)
 
     def _saves(self, member: tuple[int, ...]) -> Path:
-        return self.base / member_dir(member) / "saves"
+        return self.base / member_label(member) / "saves"
 
     def _guard(self, what: str, fn, *args) -> bool:
         if self.failed is not None:

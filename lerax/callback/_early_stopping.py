@@ -18,6 +18,7 @@ from ._stopping_common import (
     StopPrinter,
     StopReason,
     as_scalar_array,
+    check_int,
     iteration_mean_return,
     show_scalar,
     stop_fields,
@@ -78,10 +79,7 @@ class EarlyStopping(AbstractCallback[EarlyStoppingState, EpisodeWindowStepState]
 
     def __init__(self, target: Float[ArrayLike, ""], *, patience: int = 3):
         self.target = as_scalar_array("EarlyStopping", "target", target)
-        if isinstance(patience, bool) or not isinstance(patience, int):
-            raise TypeError(f"EarlyStopping: `patience` must be an int >= 1, got {patience!r}.")
-        if patience < 1:
-            raise ValueError(f"EarlyStopping: `patience` must be an int >= 1, got {patience}.")
+        check_int("EarlyStopping", "patience", patience)
         self.patience = patience
 
     _channel = "lerax.EarlyStopping"

@@ -22,7 +22,7 @@ from ._gating import run_if_due, select_tree, sends_only_when
 from ._list import CallbackList, CallbackListState, CallbackListStepState
 from ._partial import AbstractStatelessCallback
 from ._state import AbstractCallbackState
-from ._stopping_common import EVAL_MEAN_RETURN
+from ._stopping_common import EVAL_MEAN_RETURN, check_int, member_prefix
 
 
 class EvalCallbackState(AbstractCallbackState):
@@ -120,14 +120,10 @@ class EvalCallback(AbstractCallback[EvalCallbackState, CallbackListStepState]):
             raise TypeError(
                 f"EvalCallback: `eval_env` must be an AbstractEnv, got {type(eval_env).__name__}."
             )
-        sizes = {"every": every, "num_episodes": num_episodes, "max_steps": max_steps}
-        for name, value in sizes.items():
-            if value is None and name == "max_steps":
-                continue
-            if isinstance(value, bool) or not isinstance(value, int):
-                raise TypeError(f"EvalCallback: `{name}` must be an int >= 1, got {value!r}.")
-            if value < 1:
-                raise ValueError(f"EvalCallback: `{name}` must be an int >= 1, got {value}.")
+        check_int("EvalCallback", "every", every)
+        check_int("EvalCallback", "num_episodes", num_episodes)
+        if max_steps is not None:
+            check_int("EvalCallback", "max_steps", max_steps)
         if not isinstance(deterministic, bool):
             raise TypeError(
                 f"EvalCallback: `deterministic` must be True or False, got {deterministic!r}."
@@ -146,16 +142,11 @@ class EvalCallback(AbstractCallback[EvalCallbackState, CallbackListStepState]):
         self.num_episodes = num_episodes
         self.deterministic = deterministic
         self.max_steps = max_steps
-        self.callback_on_new_best = (
-            _NoChild() if callback_on_new_best is None else callback_on_new_best
-        )
-        self.callback_after_eval = (
-            _NoChild() if callback_after_eval is None else callback_after_eval
-        )
+        none = _NoChild()
+        self.callback_on_new_best = none if callback_on_new_best is None else callback_on_new_best
+        self.callback_after_eval = none if callback_after_eval is None else callback_after_eval
 
-    @property
-    def _channel(self) -> str:
-        return f"lerax.EvalCallback({self.eval_env.name}, num_episodes={self.num_episodes})"
+    _channel = "lerax.EvalCallback"
 
     @property
     def _children(self) -> CallbackList:
@@ -229,6 +220,7 @@ class EvalCallback(AbstractCallback[EvalCallbackState, CallbackListStepState]):
             "mean": mean,
             "std": std,
             "new_best": new_best,
+            "episodes": jnp.int32(self.num_episodes),
         }
         ack = host.send(self._channel, payload, due=due)
         return EvalCallbackState(
@@ -270,7 +262,7 @@ class EvalCallback(AbstractCallback[EvalCallbackState, CallbackListStepState]):
 
     def host_receivers(self, run: dict[str, Any]) -> dict[str, Any]:
         return {
-            self._channel: _EvalPrinter(self.num_episodes),
+            self._channel: _print_evaluations,
             **self._children.host_receivers(run),
         }
 
@@ -320,18 +312,13 @@ def _evaluate(env, policy, num_episodes, deterministic, max_steps, *, key):
     return jnp.mean(returns), jnp.std(returns)
 
 
-class _EvalPrinter:
-    def __init__(self, num_episodes: int):
-        self.num_episodes = num_episodes
-
-    def __call__(self, rows: dict[str, np.ndarray], index: np.ndarray) -> None:
-        for r in range(index.shape[0]):
-            who = "" if index.shape[1] == 0 else f"[{'/'.join(map(str, index[r]))}] "
-            best = " (new best)" if bool(rows["new_best"][r]) else ""
-            print(
-                f"{who}eval after iteration {int(rows['iteration'][r])} "
-                f"({int(rows['timesteps'][r])} steps): mean return {float(rows['mean'][r]):.2f}"
-                f" +/- {float(rows['std'][r]):.2f} over {self.num_episodes} episodes{best}",
-                file=sys.stdout,
-                flush=True,
-            )
+def _print_evaluations(rows: dict[str, np.ndarray], index: np.ndarray) -> None:
+    for r in range(index.shape[0]):
+        print(
+            f"{member_prefix(index, r)}eval after iteration {int(rows['iteration'][r])} "
+            f"({int(rows['timesteps'][r])} steps): mean return {float(rows['mean'][r]):.2f} "
+            f"+/- {float(rows['std'][r]):.2f} over {int(rows['episodes'][r])} episodes"
+            + (" (new best)" if bool(rows["new_best"][r]) else ""),
+            file=sys.stdout,
+            flush=True,
+        )

@@ -13,6 +13,7 @@ from ._abstract import AbstractCallback
 from ._context import IterationContext, ResetContext, StepContext, TrainingContext
 from ._gating import select_tree, sends_only_when
 from ._state import AbstractCallbackState, AbstractCallbackStepState
+from ._stopping_common import check_int
 
 
 class EveryNState(AbstractCallbackState):
@@ -76,12 +77,8 @@ class EveryN(AbstractCallback[EveryNState, AbstractCallbackStepState]):
                 f"got iterations={iterations!r}, timesteps={timesteps!r}."
             )
         for name, value in (("iterations", iterations), ("timesteps", timesteps)):
-            if value is None:
-                continue
-            if isinstance(value, bool) or not isinstance(value, int):
-                raise TypeError(f"EveryN: `{name}` must be an int >= 1, got {value!r}.")
-            if value < 1:
-                raise ValueError(f"EveryN: `{name}` must be an int >= 1, got {value}.")
+            if value is not None:
+                check_int("EveryN", name, value)
         self.callback = callback
         self.iterations = iterations
         self.timesteps = timesteps

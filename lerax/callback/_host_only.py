@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any, Generic, TypeVar
 
+from lerax.host import member_label as member_label  # re-exported for the callbacks
+
 T = TypeVar("T")
 
 
@@ -34,13 +36,3 @@ class HostOnly(Generic[T]):
 
     def __repr__(self) -> str:
         return f"HostOnly({self.value!r})"
-
-
-def member_label(index: tuple[int, ...]) -> str:
-    """A member's name: `""` for a plain run, `seed_<i>` under one `vmap`, `<i>_<j>`
-    under nested `vmap`s (the convention of `LoggingCallback`'s run names)."""
-    if not index:
-        return ""
-    if len(index) == 1:
-        return f"seed_{index[0]}"
-    return "_".join(str(i) for i in index)

@@ -18,7 +18,7 @@ from lerax.space import AbstractSpace
 from ._context import IterationContext, ResetContext
 from ._partial import AbstractIterationCallback
 from ._state import AbstractCallbackState
-from ._stopping_common import StopReason, stop_fields
+from ._stopping_common import StopReason, member_prefix, stop_fields
 
 PARAMETERS = "parameters"
 """The name `NaNGuard` gives to "some policy parameter is not finite"."""
@@ -165,11 +165,10 @@ class NaNGuard(AbstractIterationCallback[NaNGuardState]):
 
 def _print_non_finite(rows: dict[str, np.ndarray], index: np.ndarray) -> None:
     for r in range(index.shape[0]):
-        who = "" if index.shape[1] == 0 else f"[{'/'.join(map(str, index[r]))}] "
         names = _name_tables[int(rows["names"][r])]
         bad = [n for n, b in zip(names, rows["bad"][r], strict=True) if b]
         print(
-            f"{who}NaNGuard: non-finite {', '.join(bad)} after iteration "
+            f"{member_prefix(index, r)}NaNGuard: non-finite {', '.join(bad)} after iteration "
             f"{int(rows['iteration'][r])} ({int(rows['timesteps'][r])} steps); training stops.",
             file=sys.stdout,
             flush=True,

@@ -17,6 +17,7 @@ from ._stopping_common import (
     EpisodeWindowStepState,
     StopPrinter,
     StopReason,
+    check_int,
     iteration_mean_return,
     stop_fields,
 )
@@ -77,16 +78,8 @@ class StopOnNoImprovement(AbstractCallback[StopOnNoImprovementState, EpisodeWind
     min_iterations: int = eqx.field(static=True, default=0)
 
     def __check_init__(self):
-        for name, low in (("patience", 1), ("min_iterations", 0)):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int):
-                raise TypeError(
-                    f"StopOnNoImprovement: `{name}` must be an int >= {low}, got {value!r}."
-                )
-            if value < low:
-                raise ValueError(
-                    f"StopOnNoImprovement: `{name}` must be an int >= {low}, got {value}."
-                )
+        check_int("StopOnNoImprovement", "patience", self.patience)
+        check_int("StopOnNoImprovement", "min_iterations", self.min_iterations, low=0)
 
     _channel = "lerax.StopOnNoImprovement"
 

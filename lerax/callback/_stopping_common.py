@@ -134,11 +134,10 @@ class StopPrinter:
 
     def __call__(self, rows: dict[str, np.ndarray], index: np.ndarray) -> None:
         for r in range(index.shape[0]):
-            who = "" if index.shape[1] == 0 else f"[{'/'.join(map(str, index[r]))}] "
             row = {k: np.asarray(v)[r] for k, v in rows.items()}
             print(
-                f"{who}{self.name}: {self.describe(row)}; training stops after iteration "
-                f"{int(row['iteration'])} ({int(row['timesteps'])} steps).",
+                f"{member_prefix(index, r)}{self.name}: {self.describe(row)}; training stops "
+                f"after iteration {int(row['iteration'])} ({int(row['timesteps'])} steps).",
                 file=sys.stdout,
                 flush=True,
             )
@@ -180,3 +179,22 @@ def show_scalar(value: Array) -> str:
     if isinstance(value, jax.core.Tracer):
         return "<traced>"
     return f"{value.item():g}"
+
+
+def check_int(owner: str, name: str, value: object, *, low: int = 1) -> None:
+    """Raise unless `value` is an int (not a bool) `>= low`.
+
+    Raises:
+        TypeError: if it is not an int.
+        ValueError: if it is below `low`.
+    """
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{owner}: `{name}` must be an int >= {low}, got {value!r}.")
+    if value < low:
+        raise ValueError(f"{owner}: `{name}` must be an int >= {low}, got {value}.")
+
+
+def member_prefix(index: np.ndarray, row: int) -> str:
+    """`"[i] "` (`"[i/j] "` for nested vmaps) naming the member of a host row; empty
+    for a plain run."""
+    return "" if index.shape[1] == 0 else f"[{'/'.join(map(str, index[row]))}] "

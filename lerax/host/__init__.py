@@ -4,6 +4,7 @@ from ._crossing import active_scope as active_scope
 from ._crossing import member_scope as member_scope
 from ._crossing import member_witness as member_witness
 from ._crossing import send as send
+from ._naming import member_label as member_label
 from ._registry import failure as failure
 from ._registry import host_calls as host_calls
 from ._registry import register as register

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from lerax.host import BackgroundWorker
+from lerax.host import BackgroundWorker, member_label
 
 if TYPE_CHECKING:
     from ._callback import LoggingCallback
@@ -45,18 +45,6 @@ def session_for(callback: LoggingCallback, run: dict[str, Any]) -> LoggingSessio
     else:
         session.run = run
     return session
-
-
-def member_suffix(index: tuple) -> str:
-    """`""` for a plain run, `/seed_<i>` for one vmap, `/<i>_<j>` for nested vmaps,
-    `/aggregate` for the across-members view."""
-    if not index:
-        return ""
-    if index == ("aggregate",):
-        return "/aggregate"
-    if len(index) == 1:
-        return f"/seed_{index[0]}"
-    return "/" + "_".join(str(i) for i in index)
 
 
 class LoggingSession:
@@ -147,7 +135,8 @@ class LoggingSession:
                 "member_index": member,
                 "num_members": num_members,
             }
-            name = self.base_name + member_suffix(member)
+            label = member_label(member)
+            name = f"{self.base_name}/{label}" if label else self.base_name
             opened = []
             for i, template in enumerate(self.callback.backends):
                 backend = copy.copy(template)
