@@ -58,7 +58,8 @@ class EarlyStopping(AbstractCallback[EarlyStoppingState, EpisodeWindowStepState]
     single env with one episode per iteration gives velora's per-episode rule.)
 
     Used as a child of `EvalCallback`, the measured value is instead the mean return
-    of each evaluation, and the streak counts consecutive evaluations.
+    of the evaluations it runs on (all of them as `callback_after_eval`, the new
+    bests as `callback_on_new_best`), and the streak counts consecutive ones.
 
     When it triggers it prints one line on the host. The decision is sticky: a
     later `train` call on the stopped state stops again after one iteration.

@@ -14,11 +14,11 @@ from jaxtyping import Array, Bool, Float, Int, Key
 
 from lerax import host
 from lerax.env import AbstractEnv
-from lerax.policy import AbstractPolicy, evaluate_policy
+from lerax.policy import AbstractPolicy
 
 from ._abstract import AbstractCallback
 from ._context import IterationContext, ResetContext, StepContext, TrainingContext
-from ._gating import run_if_due, select_tree, sends_only_when
+from ._gating import evaluate_when_due, select_tree, sends_only_when
 from ._list import CallbackList, CallbackListState, CallbackListStepState
 from ._partial import AbstractStatelessCallback
 from ._state import AbstractCallbackState
@@ -81,7 +81,10 @@ class EvalCallback(AbstractCallback[EvalCallbackState, CallbackListStepState]):
     `eval/mean_return`, `eval/std_return` and `eval/best_mean_return`, and the
     stopping callbacks (`EarlyStopping`, `StopOnNoImprovement`) then measure the
     evaluations instead of the training episodes. Their states live in this
-    callback's state; their host sends are gated off when they do not run.
+    callback's state; their host sends are gated off when they do not run. To log
+    the evaluations with a `LoggingCallback`, make it (or a `CallbackList` holding
+    it) the `callback_after_eval`: it then logs `train/eval/mean_return` etc. at
+    every evaluation.
 
     Args:
         eval_env: The evaluation environment (its array parameters are dynamic).
@@ -187,18 +190,15 @@ class EvalCallback(AbstractCallback[EvalCallbackState, CallbackListStepState]):
         s = ctx.state
         due = ctx.iteration_count % self.every == 0
         eval_key = jr.fold_in(s.key, s.num_evals)
-        dynamic, static = eqx.partition((self.eval_env, ctx.policy), eqx.is_array)
-        settings = (self.num_episodes, self.deterministic, self.max_steps)
-
-        def run(operands):
-            env, policy = eqx.combine(operands[0], static)
-            return _evaluate(env, policy, *settings, key=jr.wrap_key_data(operands[1]))
-
-        def skip(operands):
-            nan = jnp.asarray(jnp.nan, jnp.float32)
-            return nan, nan
-
-        mean, std = run_if_due(due, run, skip, (dynamic, jr.key_data(eval_key)))
+        mean, std = evaluate_when_due(
+            due,
+            self.eval_env,
+            ctx.policy,
+            num_episodes=self.num_episodes,
+            deterministic=self.deterministic,
+            max_steps=self.max_steps,
+            key=eval_key,
+        )
         new_best = due & (mean > s.best_mean_return)
         log = {
             **ctx.training_log,
@@ -298,18 +298,6 @@ _CHILDREN = ("callback_on_new_best", "callback_after_eval")
 
 class _NoChild(AbstractStatelessCallback):
     """Stands for a missing child callback."""
-
-
-def _evaluate(env, policy, num_episodes, deterministic, max_steps, *, key):
-    returns, _ = evaluate_policy(
-        env,
-        policy,
-        num_episodes=num_episodes,
-        key=key,
-        deterministic=deterministic,
-        max_steps=max_steps,
-    )
-    return jnp.mean(returns), jnp.std(returns)
 
 
 def _print_evaluations(rows: dict[str, np.ndarray], index: np.ndarray) -> None:

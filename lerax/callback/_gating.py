@@ -4,31 +4,23 @@ from __future__ import annotations
 
 import contextlib
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
+import jax.random as jr
 from jax.custom_batching import custom_vmap
-from jaxtyping import Array, Bool, PyTree
+from jaxtyping import Array, Bool, Float, Key, PyTree
 
 from lerax import host
-
-
-def enclosing_active() -> Bool[Array, ""]:
-    """The innermost `lerax.host.active_scope` flag (True outside any scope).
-
-    `active_scope` gates sends with its innermost flag only, so a callback that opens
-    its own scope ANDs this in to keep stopped vmapped members silent.
-    """
-    from lerax.host import _crossing
-
-    stack = getattr(_crossing, "_active_stack", [])
-    return jnp.asarray(stack[-1]) if stack else jnp.asarray(True)
+from lerax.env import AbstractEnv
+from lerax.policy import AbstractPolicy, evaluate_policy
 
 
 @contextlib.contextmanager
 def sends_only_when(flag: Bool[Array, ""]):
-    """While tracing, let `host.send` cross only when `flag` (and the enclosing scope)
-    holds."""
-    with host.active_scope(jnp.asarray(flag, bool) & enclosing_active()):
+    """While tracing, let `host.send` cross only when `flag` (and the enclosing scope,
+    which `host.active_scope` ANDs in) holds."""
+    with host.active_scope(jnp.asarray(flag, bool)):
         yield
 
 
@@ -87,3 +79,36 @@ def run_if_due(due, run, skip, operands):
         return out, jax.tree.map(lambda _: True, out)
 
     return gated(due, operands)
+
+
+def evaluate_when_due(
+    due: Bool[Array, ""],
+    env: AbstractEnv,
+    policy: AbstractPolicy,
+    *,
+    num_episodes: int,
+    deterministic: bool,
+    max_steps: int | None,
+    key: Key[Array, ""],
+) -> tuple[Float[Array, ""], Float[Array, ""]]:
+    """`evaluate_policy`'s mean and std return when `due` (NaN otherwise), computed
+    only when due (see `run_if_due`)."""
+    dynamic, static = eqx.partition((env, policy), eqx.is_array)
+
+    def run(operands):
+        env, policy = eqx.combine(operands[0], static)
+        returns, _ = evaluate_policy(
+            env,
+            policy,
+            num_episodes=num_episodes,
+            key=jr.wrap_key_data(operands[1]),
+            deterministic=deterministic,
+            max_steps=max_steps,
+        )
+        return jnp.mean(returns), jnp.std(returns)
+
+    def skip(operands):
+        nan = jnp.asarray(jnp.nan, jnp.float32)
+        return nan, nan
+
+    return run_if_due(due, run, skip, (dynamic, jr.key_data(key)))

@@ -74,7 +74,10 @@ def active_scope(active: Bool[Array, ""]):
     stopped (their results are discarded); `send` ANDs its `due` with the innermost
     active flag so a stopped member never emits again.
     """
-    _active_stack.append(jnp.asarray(active, dtype=bool))
+    active = jnp.asarray(active, dtype=bool)
+    if _active_stack:  # nested scopes (a wrapper inside the loop body) AND together
+        active = active & _active_stack[-1]
+    _active_stack.append(active)
     try:
         yield
     finally:
