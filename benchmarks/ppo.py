@@ -125,9 +125,11 @@ def first_call(make):
 
 
 def one_run(fn, seed):
-    start = time.perf_counter()
+    """(wall seconds, process CPU seconds) of one call; CPU time is far less sensitive
+    to other processes' load on a shared machine than wall time."""
+    start, cpu = time.perf_counter(), time.process_time()
     jax.block_until_ready(fn(jr.key(seed)))
-    return time.perf_counter() - start
+    return time.perf_counter() - start, time.process_time() - cpu
 
 
 def main():
@@ -158,16 +160,27 @@ def main():
     # Interleave run by run (A B C D A B C D ...) so that load from other processes
     # hits every contender alike; ratios are taken per round of one run each.
     results = {name: [] for name in contenders}
+    cpu = {name: [] for name in contenders}
     for r in range(args.rounds * args.repeats):
         for name, fn in fns.items():
-            results[name].append(one_run(fn, seed=r + 1))
+            wall, cpu_s = one_run(fn, seed=r + 1)
+            results[name].append(wall)
+            cpu[name].append(cpu_s)
     base = "lerax PPO"
-    print("\n| implementation | first call (s) | steady state (s) | steps/s | ratio to lerax |")
-    print("|---|---|---|---|---|")
+    print(
+        "\n| implementation | first call (s) | steady state (s) | steps/s | "
+        "CPU s per call | wall ratio to lerax | CPU ratio to lerax |"
+    )
+    print("|---|---|---|---|---|---|---|")
     for name in contenders:
         t = float(np.median(results[name]))
+        c = float(np.median(cpu[name]))
         ratio = t / float(np.median(results[base]))
-        print(f"| {name} | {firsts[name]:.2f} | {t:.3f} | {TIMESTEPS / t:,.0f} | {ratio:.3f} |")
+        cpu_ratio = c / float(np.median(cpu[base]))
+        print(
+            f"| {name} | {firsts[name]:.2f} | {t:.3f} | {TIMESTEPS / t:,.0f} | {c:.3f} | "
+            f"{ratio:.3f} | {cpu_ratio:.3f} |"
+        )
     lx = np.asarray(results[base])
     print("\nMedian of per-round ratios (each round runs every contender once, side by side):")
     for name in contenders:

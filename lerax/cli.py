@@ -33,6 +33,22 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--checkpoint", default=None, metavar="DIR", help="SaveCheckpoints dirname")
     train.add_argument("--checkpoint-every", type=int, default=100, metavar="N")
     train.add_argument("--resume", type=Path, default=None, metavar="PATH", help="checkpoint dir")
+    train.add_argument(
+        "--early-stop",
+        type=float,
+        default=None,
+        metavar="TARGET",
+        help="stop when the episodic return reaches TARGET 3 iterations in a row",
+    )
+    train.add_argument(
+        "--eval-every",
+        type=int,
+        default=None,
+        metavar="N",
+        help="greedy evaluation (8 episodes) every N iterations",
+    )
+    train.add_argument("--video", default=None, metavar="DIR", help="RecordVideos dirname")
+    train.add_argument("--video-every", type=int, default=100, metavar="N")
     train.add_argument("--eval-episodes", type=int, default=20)
     train.add_argument(
         "--output", type=Path, default=None, help="policy file (default: <env>_<algo>.eqx)"
@@ -43,7 +59,10 @@ def build_parser() -> argparse.ArgumentParser:
 def build_callbacks(args: argparse.Namespace, env) -> list:
     from lerax.callback import (
         ConsoleBackend,
+        EarlyStopping,
+        EvalCallback,
         LoggingCallback,
+        RecordVideos,
         SaveCheckpoints,
         SQLiteBackend,
         TensorBoardBackend,
@@ -60,6 +79,12 @@ def build_callbacks(args: argparse.Namespace, env) -> list:
     callbacks = [LoggingCallback(backends, env=env, log_interval=args.log_every)]
     if args.checkpoint is not None:
         callbacks.append(SaveCheckpoints(args.checkpoint, frequency=args.checkpoint_every))
+    if args.early_stop is not None:
+        callbacks.append(EarlyStopping(args.early_stop))
+    if args.eval_every is not None:
+        callbacks.append(EvalCallback(env, every=args.eval_every, num_episodes=8))
+    if args.video is not None:
+        callbacks.append(RecordVideos(args.video, frequency=args.video_every))
     return callbacks
 
 
@@ -94,6 +119,8 @@ def train(args: argparse.Namespace) -> int:
         state = algorithm.train(state, callback=callbacks)
     policy = state.policy
     elapsed = time.perf_counter() - start
+    if bool(state.stopped):
+        print(f"lerax: stopped early by a callback after {int(state.iteration)} iterations")
     returns, _ = jax.jit(
         lambda p, k: evaluate_policy(env, p, num_episodes=args.eval_episodes, key=k)
     )(policy, eval_key)
