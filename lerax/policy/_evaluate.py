@@ -25,7 +25,8 @@ def evaluate_policy(
     """Run `num_episodes` episodes in parallel (vmapped) and return their returns.
 
     Each episode runs until it terminates or is truncated, or for at most `max_steps`
-    steps (default: the env's `max_episode_steps`, else 1000). Jittable, vmappable.
+    steps (default: the env's `max_episode_steps`, else 1000). The loop ends as soon
+    as every episode has ended, so short episodes cost little. Jittable, vmappable.
 
     Args:
         env: The environment.
@@ -40,28 +41,40 @@ def evaluate_policy(
     """
     if max_steps is None:
         max_steps = int(getattr(env, "max_episode_steps", 1000))
+    reset_key, run_key = jr.split(key)
+    env_state, observation = jax.vmap(lambda k: env.reset(key=k))(jr.split(reset_key, num_episodes))
+    zeros = jnp.zeros(num_episodes)
 
-    def episode(k):
-        reset_key, run_key = jr.split(k)
-        env_state, observation = env.reset(key=reset_key)
+    def step(carry):
+        t, env_state, observation, total, length, done = carry
+        keys = jr.split(jr.fold_in(run_key, t), (2, num_episodes))
 
-        def step(carry, t):
-            env_state, observation, total, length, done = carry
-            act_key, env_key = jr.split(jr.fold_in(run_key, t))
-            action = policy.predict(observation, key=None if deterministic else act_key)
-            env_state, observation, reward, terminated, truncated, _ = env.step(
-                env_state, _clip(env, action), key=env_key
-            )
-            total = total + jnp.where(done, 0.0, reward)
-            length = length + jnp.where(done, 0, 1)
-            done = done | terminated | truncated
-            return (env_state, observation, total, length, done), None
+        def one(s, o, act_key, env_key):
+            action = policy.predict(o, key=None if deterministic else act_key)
+            return env.step(s, _clip(env, action), key=env_key)
 
-        init = (env_state, observation, jnp.zeros(()), jnp.zeros((), jnp.int32), jnp.asarray(False))
-        (_, _, total, length, _), _ = jax.lax.scan(step, init, jnp.arange(max_steps))
-        return total, length
+        env_state, observation, reward, terminated, truncated, _ = jax.vmap(one)(
+            env_state, observation, keys[0], keys[1]
+        )
+        total = total + jnp.where(done, 0.0, reward)
+        length = length + jnp.where(done, 0, 1)
+        done = done | terminated | truncated
+        return t + 1, env_state, observation, total, length, done
 
-    return jax.vmap(episode)(jr.split(key, num_episodes))
+    def running(carry):
+        t, *_, done = carry
+        return (t < max_steps) & ~jnp.all(done)
+
+    init = (
+        jnp.zeros((), jnp.int32),
+        env_state,
+        observation,
+        zeros,
+        zeros.astype(jnp.int32),
+        jnp.zeros(num_episodes, bool),
+    )
+    _, _, _, total, length, _ = jax.lax.while_loop(running, step, init)
+    return total, length
 
 
 def _clip(env: AbstractEnv, action: Array) -> Array:

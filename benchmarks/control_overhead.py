@@ -1,0 +1,109 @@
+"""Training-control callbacks: overhead and the wall time early stopping saves.
+
+PPO CartPole (4 envs x 128 steps, 4 epochs x 4 minibatches, 2**17 steps), side by
+side in one process, contenders interleaved run by run:
+
+* plain `learn`;
+* `learn` with [EarlyStopping(1e9) (never triggers), ProgressBarCallback,
+  SaveCheckpoints(frequency=50), EvalCallback(every=20, num_episodes=8)]
+  (target <= 1.10x plain);
+* `learn` with EarlyStopping(475) on the documented seed vs the full budget
+  (target: at least 30% less wall time).
+
+    python benchmarks/control_overhead.py [--repeats 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import shutil
+import tempfile
+import time
+
+import jax
+import jax.random as jr
+import numpy as np
+
+from lerax.algorithm import PPO
+from lerax.callback import EarlyStopping, EvalCallback, ProgressBarCallback, SaveCheckpoints
+from lerax.env import CartPole
+from lerax.policy import MLPActorCriticPolicy
+
+TIMESTEPS = 2**17
+EARLY_STOP_SEED = 3  # PPO() reaches 475 three iterations in a row well before 2**17 steps
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args()
+    env = CartPole()
+    policy = MLPActorCriticPolicy(env=env, key=jr.key(0))
+    algo = PPO()
+    root = tempfile.mkdtemp(prefix="lerax-control-")
+    os.chdir(root)
+    stream = io.StringIO()
+
+    def control(k):
+        shutil.rmtree(os.path.join(root, "checkpoints"), ignore_errors=True)
+        callbacks = [
+            EarlyStopping(1e9),
+            ProgressBarCallback(stream=stream),
+            SaveCheckpoints("bench", frequency=50),
+            EvalCallback(env, every=20, num_episodes=8),
+        ]
+        return algo.learn(env, policy, TIMESTEPS, key=k, callback=callbacks)
+
+    def plain(k):
+        return algo.learn(env, policy, TIMESTEPS, key=k)
+
+    def state_of(callbacks, key):
+        state = algo.init(env, policy, TIMESTEPS, key=key, callback=callbacks)
+        return algo.train(state, callback=callbacks)
+
+    cases = {"plain": plain, "4 control callbacks": control}
+    for fn in cases.values():
+        jax.block_until_ready(fn(jr.key(0)))
+    wall = {n: [] for n in cases}
+    for r in range(args.repeats):
+        for name, fn in cases.items():
+            start = time.perf_counter()
+            jax.block_until_ready(fn(jr.key(r + 1)))
+            wall[name].append(time.perf_counter() - start)
+    ratios = np.asarray(wall["4 control callbacks"]) / np.asarray(wall["plain"])
+    print(f"JAX {jax.__version__} on {jax.default_backend()}, {os.cpu_count()} CPUs")
+    print("\n| case | median wall (s) | ratio to plain |")
+    print("|---|---|---|")
+    print(f"| plain learn | {np.median(wall['plain']):.3f} | 1.000 |")
+    print(
+        f"| + EarlyStopping(never), ProgressBar, SaveCheckpoints(50), Eval(20, 8 eps) | "
+        f"{np.median(wall['4 control callbacks']):.3f} | {np.median(ratios):.3f} |"
+    )
+
+    # Early stopping: same compiled program shape as the full run (train after init).
+    stop = [EarlyStopping(475.0)]
+    key = jr.key(EARLY_STOP_SEED)
+    jax.block_until_ready(state_of(stop, key).policy)
+    jax.block_until_ready(state_of(None, key).policy)
+    full, early, iterations = [], [], None
+    for _ in range(args.repeats):
+        start = time.perf_counter()
+        jax.block_until_ready(state_of(None, key).policy)
+        full.append(time.perf_counter() - start)
+        start = time.perf_counter()
+        stopped = state_of(stop, key)
+        jax.block_until_ready(stopped.policy)
+        early.append(time.perf_counter() - start)
+        iterations = int(stopped.iteration)
+    saving = 1 - np.median(early) / np.median(full)
+    print(
+        f"\nEarlyStopping(475) on seed {EARLY_STOP_SEED}: stopped after {iterations} of "
+        f"{TIMESTEPS // 512} iterations; {np.median(early):.3f}s vs {np.median(full):.3f}s for "
+        f"the full budget: {100 * saving:.0f}% less wall time"
+    )
+
+
+if __name__ == "__main__":
+    main()
