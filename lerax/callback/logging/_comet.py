@@ -170,6 +170,9 @@ class CometBackend(AbstractLoggingBackend):
     def close(self) -> None:
         experiment, self._experiment = self._experiment, None
         if experiment is not None:
+            # Comet writes offline messages asynchronously; under load `end()` alone
+            # may archive before every message (even the run name) is written.
+            experiment.flush()
             experiment.end()
 
     def _live(self) -> Any:
