@@ -62,6 +62,7 @@ def build_callbacks(args: argparse.Namespace, env) -> list:
         EarlyStopping,
         EvalCallback,
         LoggingCallback,
+        PrintProgress,
         RecordVideos,
         SaveCheckpoints,
         SQLiteBackend,
@@ -69,14 +70,22 @@ def build_callbacks(args: argparse.Namespace, env) -> list:
         WandbBackend,
     )
 
-    backends = [ConsoleBackend()]
+    try:
+        backends = [ConsoleBackend()]
+    except ImportError:  # plain `pip install -e .` has no rich: plain progress lines instead
+        backends = []
+    console = bool(backends)
     if not args.no_db:
         backends.append(SQLiteBackend(path=args.db))
     if args.tensorboard is not None:
         backends.append(TensorBoardBackend(log_dir=args.tensorboard))
     if args.wandb is not None:
         backends.append(WandbBackend(project=args.wandb))
-    callbacks = [LoggingCallback(backends, env=env, log_interval=args.log_every)]
+    callbacks = []
+    if backends:
+        callbacks.append(LoggingCallback(backends, env=env, log_interval=args.log_every))
+    if not console:
+        callbacks.append(PrintProgress(every=args.log_every))
     if args.checkpoint is not None:
         callbacks.append(SaveCheckpoints(args.checkpoint, frequency=args.checkpoint_every))
     if args.early_stop is not None:

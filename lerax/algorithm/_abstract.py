@@ -96,7 +96,10 @@ class AbstractAlgorithm(eqx.Module):
             if isinstance(value, jax.core.Tracer):
                 continue
             if isinstance(value, jax.Array) and value.ndim == 0:
+                is_float32 = value.dtype == jnp.float32
                 value = value.item()
+                if is_float32:  # 2.5e-4 rather than 0.0002500000118743628
+                    value = float(f"{value:.7g}")
             if isinstance(value, (int, float, bool, str)):
                 out[field.name] = value
         return out

@@ -46,3 +46,6 @@ from .logging import LoggingCallbackStepState as LoggingCallbackStepState
 from .logging import SQLiteBackend as SQLiteBackend
 from .logging import TensorBoardBackend as TensorBoardBackend
 from .logging import WandbBackend as WandbBackend
+from .logging import list_runs as list_runs
+from .logging import load_metrics as load_metrics
+from .logging import load_metrics_dataframe as load_metrics_dataframe

@@ -240,8 +240,12 @@ class LoggingCallback(AbstractCallback[LoggingCallbackState, LoggingCallbackStep
             "episode/return_ema": ema_return,
             "episode/length_ema": ema_length,
             "episode/return_mean": mean_return,
-            "episode/return_min": jnp.min(jnp.where(in_window, steps.window_return_min, jnp.inf)),
-            "episode/return_max": jnp.max(jnp.where(in_window, steps.window_return_max, -jnp.inf)),
+            "episode/return_min": jnp.where(
+                has_episodes, jnp.min(jnp.where(in_window, steps.window_return_min, jnp.inf)), nan
+            ),
+            "episode/return_max": jnp.where(
+                has_episodes, jnp.max(jnp.where(in_window, steps.window_return_max, -jnp.inf)), nan
+            ),
             "episode/length_mean": jnp.sum(jnp.where(in_window, steps.window_length_sum, 0.0))
             / count,
             "episode/count": count,
