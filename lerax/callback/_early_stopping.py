@@ -10,10 +10,10 @@ from jaxtyping import Array, ArrayLike, Bool, Float, Int, Key
 
 from lerax import host
 
-from ._abstract import AbstractCallback
-from ._context import IterationContext, ResetContext, StepContext, TrainingContext
+from ._context import IterationContext, ResetContext, StepContext
 from ._state import AbstractCallbackState
 from ._stopping_common import (
+    AbstractEpisodeStoppingCallback,
     EpisodeWindowStepState,
     StopPrinter,
     StopReason,
@@ -45,7 +45,7 @@ class EarlyStoppingState(AbstractCallbackState):
     ack: Int[Array, ""]
 
 
-class EarlyStopping(AbstractCallback[EarlyStoppingState, EpisodeWindowStepState]):
+class EarlyStopping(AbstractEpisodeStoppingCallback[EarlyStoppingState]):
     """Stop training when the episodic return reaches `target` `patience` times in a row.
 
     "In a row" with vectorised envs: the rule is evaluated once per iteration on
@@ -131,15 +131,6 @@ class EarlyStopping(AbstractCallback[EarlyStoppingState, EpisodeWindowStepState]
             reason=reason,
             ack=s.ack + ack,
         )
-
-    def on_training_start(self, ctx: TrainingContext, *, key: Key[Array, ""]):
-        return ctx.state
-
-    def on_training_end(self, ctx: TrainingContext, *, key: Key[Array, ""]):
-        return ctx.state
-
-    def continue_training(self, ctx: IterationContext, *, key: Key[Array, ""]) -> Bool[Array, ""]:
-        return ~ctx.state.stopped
 
     def host_receivers(self, run: dict[str, Any]) -> dict[str, Any]:
         return {self._channel: StopPrinter("EarlyStopping", _describe)}

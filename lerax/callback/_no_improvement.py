@@ -10,10 +10,10 @@ from jaxtyping import Array, Bool, Float, Int, Key
 
 from lerax import host
 
-from ._abstract import AbstractCallback
-from ._context import IterationContext, ResetContext, StepContext, TrainingContext
+from ._context import IterationContext, ResetContext, StepContext
 from ._state import AbstractCallbackState
 from ._stopping_common import (
+    AbstractEpisodeStoppingCallback,
     EpisodeWindowStepState,
     StopPrinter,
     StopReason,
@@ -47,7 +47,7 @@ class StopOnNoImprovementState(AbstractCallbackState):
     ack: Int[Array, ""]
 
 
-class StopOnNoImprovement(AbstractCallback[StopOnNoImprovementState, EpisodeWindowStepState]):
+class StopOnNoImprovement(AbstractEpisodeStoppingCallback[StopOnNoImprovementState]):
     """Stop training when the best mean episodic return has not improved for `patience`
     consecutive evaluations after `min_iterations`.
 
@@ -138,15 +138,6 @@ class StopOnNoImprovement(AbstractCallback[StopOnNoImprovementState, EpisodeWind
             reason=reason,
             ack=s.ack + ack,
         )
-
-    def on_training_start(self, ctx: TrainingContext, *, key: Key[Array, ""]):
-        return ctx.state
-
-    def on_training_end(self, ctx: TrainingContext, *, key: Key[Array, ""]):
-        return ctx.state
-
-    def continue_training(self, ctx: IterationContext, *, key: Key[Array, ""]) -> Bool[Array, ""]:
-        return ~ctx.state.stopped
 
     def host_receivers(self, run: dict[str, Any]) -> dict[str, Any]:
         return {self._channel: StopPrinter("StopOnNoImprovement", _describe)}

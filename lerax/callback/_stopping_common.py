@@ -6,13 +6,15 @@ from __future__ import annotations
 import enum
 import sys
 from collections.abc import Callable
+from typing import Generic
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jaxtyping import Array, ArrayLike, Bool, Float, Int
+from jaxtyping import Array, ArrayLike, Bool, Float, Int, Key
 
-from ._context import IterationContext
+from ._abstract import AbstractCallback, StateType
+from ._context import IterationContext, TrainingContext
 from ._state import AbstractCallbackStepState
 
 EVAL_MEAN_RETURN = "eval/mean_return"
@@ -198,3 +200,23 @@ def member_prefix(index: np.ndarray, row: int) -> str:
     """`"[i] "` (`"[i/j] "` for nested vmaps) naming the member of a host row; empty
     for a plain run."""
     return "" if index.shape[1] == 0 else f"[{'/'.join(map(str, index[row]))}] "
+
+
+class AbstractEpisodeStoppingCallback(
+    AbstractCallback[StateType, EpisodeWindowStepState], Generic[StateType]
+):
+    """A stopping rule judged on the episodes finished each iteration.
+
+    Subclasses implement `reset`, `step_reset`, `on_step` and `on_iteration`; their
+    state has a `stopped` flag, which `continue_training` reads. The training-start
+    and training-end hooks are no-ops.
+    """
+
+    def on_training_start(self, ctx: TrainingContext, *, key: Key[Array, ""]) -> StateType:
+        return ctx.state
+
+    def on_training_end(self, ctx: TrainingContext, *, key: Key[Array, ""]) -> StateType:
+        return ctx.state
+
+    def continue_training(self, ctx: IterationContext, *, key: Key[Array, ""]) -> Bool[Array, ""]:
+        return ~ctx.state.stopped
