@@ -112,15 +112,20 @@ def train(args: argparse.Namespace) -> int:
     policy_key, train_key, eval_key = jr.split(jr.key(args.seed), 3)
     algorithm = PPO(num_envs=args.num_envs)
     callbacks = build_callbacks(args, env)
+    budget = "the checkpoint's remaining" if args.resume else str(args.timesteps)
     print(
-        f"lerax: training {type(algorithm).__name__} on {env.name} for {args.timesteps} steps "
+        f"lerax: training {type(algorithm).__name__} on {env.name} for {budget} steps "
         f"(seed {args.seed}, {args.num_envs} envs, JAX on {jax.default_backend()})",
         flush=True,
     )
     start = time.perf_counter()
     if args.resume is not None:
         state = algorithm.with_callbacks(load(args.resume), callbacks)
-        print(f"lerax: resuming from {args.resume} at iteration {int(state.iteration)}")
+        planned = int(state.total_iterations) * algorithm.steps_per_iteration
+        print(
+            f"lerax: resuming from {args.resume} at iteration {int(state.iteration)} "
+            f"({int(state.num_timesteps)} of {planned} planned steps done)"
+        )
         state = algorithm.train(state, callback=callbacks)
     else:
         policy = MLPActorCriticPolicy(env=env, key=policy_key)
