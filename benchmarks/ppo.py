@@ -3,8 +3,8 @@
 Workload (all three): 4 envs x 128 steps, 4 epochs x 4 minibatches, separate actor and
 critic MLPs 64x64 tanh, lr 2.5e-4, 2**17 timesteps. lerax and the hand-written baseline
 anneal the learning rate linearly; rejax 0.1.3 has no annealing switch (constant lr).
-rejax's periodic evaluation is pushed to the end (eval_freq = total_timesteps, initial
-evaluation skipped) so it adds one evaluation only.
+rejax is built by `ppo_baselines.make_rejax_ppo` (same config as `ppo_baselines.py`): its
+periodic evaluation is disabled so it adds no work inside the timed call.
 
 Also measured: lerax with one no-op callback of each kind attached (stateless, step,
 iteration, training), which must cost <= 1.02x lerax without callbacks.
@@ -89,27 +89,9 @@ def lerax_train(callbacks=None):
 
 
 def rejax_train():
-    from rejax import PPO as RejaxPPO
+    from ppo_baselines import make_rejax_ppo
 
-    algo = RejaxPPO.create(
-        env="CartPole-v1",
-        num_envs=4,
-        num_steps=128,
-        num_epochs=4,
-        num_minibatches=4,
-        learning_rate=2.5e-4,
-        max_grad_norm=0.5,
-        total_timesteps=TIMESTEPS,
-        eval_freq=TIMESTEPS,
-        skip_initial_evaluation=True,
-        gamma=0.99,
-        gae_lambda=0.95,
-        clip_eps=0.2,
-        ent_coef=0.01,
-        vf_coef=0.5,
-        agent_kwargs={"activation": "tanh", "hidden_layer_sizes": (64, 64)},
-    )
-    train = jax.jit(algo.train)
+    train = jax.jit(make_rejax_ppo(total_timesteps=TIMESTEPS).train)
     return lambda key: train(key)
 
 

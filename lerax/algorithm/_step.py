@@ -12,10 +12,9 @@ import jax
 from jaxtyping import Array, Bool, Float, Int, Key, PyTree
 
 from lerax.callback import AbstractCallback, AbstractCallbackStepState, StepContext
-from lerax.env import AbstractEnv
+from lerax.env import AbstractEnv, to_env_action
 from lerax.env.wrapper import AutoReset
 from lerax.policy import AbstractPolicy
-from lerax.space import Box
 
 
 class Transition(eqx.Module):
@@ -27,12 +26,6 @@ class Transition(eqx.Module):
     next_observation: Array
     terminated: Bool[Array, " num_envs"]
     truncated: Bool[Array, " num_envs"]
-
-
-def to_env_action(env: AbstractEnv, action: Array) -> Array:
-    """Clip a policy's action into a Box action space (Gaussian policies overshoot)."""
-    space = env.action_space
-    return space.clip(action) if isinstance(space, Box) else action
 
 
 def step_envs(

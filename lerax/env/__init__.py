@@ -2,6 +2,7 @@
 
 from ._abstract import AbstractEnv as AbstractEnv
 from ._abstract import AbstractEnvState as AbstractEnvState
+from ._action import to_env_action as to_env_action
 from .classic_control import Acrobot as Acrobot
 from .classic_control import CartPole as CartPole
 from .classic_control import MountainCar as MountainCar

@@ -7,8 +7,7 @@ import jax.numpy as jnp
 import jax.random as jr
 from jaxtyping import Array, Float, Int, Key
 
-from lerax.env import AbstractEnv
-from lerax.space import Box
+from lerax.env import AbstractEnv, to_env_action
 
 from ._abstract import AbstractPolicy
 
@@ -51,7 +50,7 @@ def evaluate_policy(
 
         def one(s, o, act_key, env_key):
             action = policy.predict(o, key=None if deterministic else act_key)
-            return env.step(s, _clip(env, action), key=env_key)
+            return env.step(s, to_env_action(env, action), key=env_key)
 
         env_state, observation, reward, terminated, truncated, _ = jax.vmap(one)(
             env_state, observation, keys[0], keys[1]
@@ -75,8 +74,3 @@ def evaluate_policy(
     )
     _, _, _, total, length, _ = jax.lax.while_loop(running, step, init)
     return total, length
-
-
-def _clip(env: AbstractEnv, action: Array) -> Array:
-    space = env.action_space
-    return space.clip(action) if isinstance(space, Box) else action

@@ -55,9 +55,10 @@ class AbstractLoggingBackend(abc.ABC):
 
     def config(self) -> dict[str, Any]:
         """The backend's constructor configuration (for logs and checkpoints)."""
-        return {"type": type(self).__name__, **{
-            k: v for k, v in vars(self).items() if not k.startswith("_")
-        }}
+        return {
+            "type": type(self).__name__,
+            **{k: v for k, v in vars(self).items() if not k.startswith("_")},
+        }
 
 
 def require(module: str, extra: str, owner: str):

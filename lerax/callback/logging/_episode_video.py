@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import jax.random as jr
 from jaxtyping import Array, Int, Key, UInt8
 
-from lerax.env import AbstractEnv
+from lerax.env import AbstractEnv, to_env_action
 from lerax.policy import AbstractPolicy
 
 
@@ -50,7 +50,7 @@ def render_until_done(
 
     def step(carry, t):
         state, observation, done = carry
-        action = env.action_space.clip(policy.predict(observation))
+        action = to_env_action(env, policy.predict(observation))
         new_state, new_observation, _, terminated, truncated, _ = env.step(
             state, action, key=jr.fold_in(run_key, t)
         )

@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import jax.random as jr
 from jaxtyping import Array, Key, UInt8
 
-from lerax.env import AbstractEnv
+from lerax.env import AbstractEnv, to_env_action
 from lerax.env.wrapper import AutoReset
 from lerax.policy import AbstractPolicy
 
@@ -33,7 +33,7 @@ def render_episode(
     def step(carry, t):
         state, observation = carry
         frame = env.render(state.env_state, width=width, height=height)
-        action = env.action_space.clip(policy.predict(observation))
+        action = to_env_action(env, policy.predict(observation))
         state, observation, *_ = wrapped.step(state, action, key=jr.fold_in(run_key, t))
         return (state, observation), frame
 
