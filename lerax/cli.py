@@ -3,6 +3,12 @@
 By default a run logs through `LoggingCallback([ConsoleBackend(), SQLiteBackend()])`
 (progress and metrics in the terminal, every metric in `lerax_runs.db`), then
 evaluates the trained policy and saves it.
+
+Populations: `--seeds 8` trains 8 seeds and `--sweep learning_rate=1e-3,3e-4`
+(repeatable: the grid of every combination) trains every value, each with `--seeds`
+seeds, as ONE program (`lerax.population.train_population`): one log run per member,
+aggregate runs across seeds (mean, min, max, IQM), one checkpoint directory per
+member. `--shard seeds|envs` splits the seeds or the envs over all devices.
 """
 
 from __future__ import annotations
@@ -50,6 +56,22 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--video", default=None, metavar="DIR", help="RecordVideos dirname")
     train.add_argument("--video-every", type=int, default=100, metavar="N")
     train.add_argument("--eval-episodes", type=int, default=20)
+    train.add_argument(
+        "--seeds", type=int, default=1, metavar="N", help="train N seeds at once (vmapped)"
+    )
+    train.add_argument(
+        "--sweep",
+        action="append",
+        default=[],
+        metavar="NAME=V1,V2",
+        help="sweep a hyper-parameter (repeatable: grid); env parameters as env/NAME",
+    )
+    train.add_argument(
+        "--shard",
+        choices=("seeds", "envs"),
+        default=None,
+        help="split the seeds or the envs over all devices",
+    )
     train.add_argument(
         "--output", type=Path, default=None, help="policy file (default: <env>_<algo>.eqx)"
     )
@@ -111,6 +133,8 @@ def train(args: argparse.Namespace) -> int:
     env = getattr(envs, args.env)()
     policy_key, train_key, eval_key = jr.split(jr.key(args.seed), 3)
     algorithm = PPO(num_envs=args.num_envs)
+    if args.seeds != 1 or args.sweep or args.shard is not None:
+        return train_population_command(args, env, algorithm, train_key, eval_key)
     callbacks = build_callbacks(args, env)
     budget = "the checkpoint's remaining" if args.resume else str(args.timesteps)
     print(
@@ -147,6 +171,88 @@ def train(args: argparse.Namespace) -> int:
         f"deterministic evaluation over {args.eval_episodes} episodes: mean return "
         f"{returns.mean():.1f} (min {returns.min():.1f}, max {returns.max():.1f}); "
         f"policy saved to {output}",
+        flush=True,
+    )
+    return 0
+
+
+def train_population_command(args: argparse.Namespace, env, algorithm, train_key, eval_key) -> int:
+    """`--seeds` / `--sweep` / `--shard`: train the population, evaluate every member,
+    print each config's mean and IQM over seeds, save the best member's policy."""
+    import equinox as eqx
+    import jax
+    import jax.random as jr
+    import numpy as np
+
+    from lerax.callback.logging._aggregate import interquartile_mean
+    from lerax.policy import MLPActorCriticPolicy, evaluate_policy
+    from lerax.population import parse_sweep, train_population
+
+    if args.resume is not None:
+        print("lerax: --resume continues one run; it cannot be combined with --seeds/--sweep")
+        return 2
+    if args.seeds < 1:
+        print(f"lerax: --seeds must be >= 1, got {args.seeds}")
+        return 2
+    try:
+        sweep = parse_sweep(args.sweep) or None
+    except ValueError as error:
+        print(f"lerax: {error}")
+        return 2
+    callbacks = build_callbacks(args, env)
+    configs = int(np.prod([len(v) for v in sweep.values()])) if sweep else 1
+    print(
+        f"lerax: training {type(algorithm).__name__} on {env.name} for {args.timesteps} steps "
+        f"per member: {configs} config(s) x {args.seeds} seed(s) in one program "
+        f"(JAX on {jax.default_backend()}, {jax.device_count()} device(s), "
+        f"shard={args.shard})",
+        flush=True,
+    )
+    start = time.perf_counter()
+    try:
+        population = train_population(
+            algorithm,
+            env,
+            lambda k: MLPActorCriticPolicy(env=env, key=k),
+            args.timesteps,
+            key=train_key,
+            num_seeds=args.seeds,
+            sweep=sweep,
+            callback=callbacks,
+            shard=args.shard,
+        )
+    except (TypeError, ValueError) as error:
+        print(f"lerax: {error}")
+        return 2
+    elapsed = time.perf_counter() - start
+    depth, members = len(population.axes), int(np.prod(population.shape))
+    policies = jax.tree.map(
+        lambda x: x.reshape((-1,) + x.shape[depth:]) if eqx.is_array(x) else x, population.policy
+    )
+
+    def evaluate(policy, key):
+        return evaluate_policy(env, policy, num_episodes=args.eval_episodes, key=key)[0].mean()
+
+    scores = eqx.filter_jit(eqx.filter_vmap(evaluate))(policies, jr.split(eval_key, members))
+    scores = np.asarray(scores)
+    scores = scores.reshape(configs, args.seeds)
+    for c in range(configs):
+        label = ", ".join(f"{k}={float(v[c]):g}" for k, v in population.sweep.items()) or "seeds"
+        print(
+            f"lerax: {label}: evaluation return over {args.seeds} seed(s): mean "
+            f"{scores[c].mean():.1f}, IQM {interquartile_mean(scores[c]):.1f}, "
+            f"min {scores[c].min():.1f}, max {scores[c].max():.1f}"
+        )
+    best = int(np.argmax(scores.ravel()))
+    index = np.unravel_index(best, population.shape)
+    output = args.output or Path(f"{args.env}_{args.algorithm}.eqx")
+    output.parent.mkdir(parents=True, exist_ok=True)
+    eqx.tree_serialise_leaves(output, population.member(*(int(i) for i in index)).policy)
+    stopped = int(np.asarray(population.stopped).sum())
+    print(
+        f"lerax: {members} members in {elapsed:.1f}s (compilation included), {stopped} stopped "
+        f"early; best member {tuple(int(i) for i in index)} (return {scores.ravel()[best]:.1f}) "
+        f"saved to {output}",
         flush=True,
     )
     return 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import abc
+import contextlib
 import dataclasses
 from typing import Any
 
@@ -27,6 +28,7 @@ from lerax.env.wrapper import AutoReset
 from lerax.policy import AbstractPolicy
 
 from ._members import any_member, keep_stopped
+from ._sharding import check_env_sharding, constrain_envs
 from ._train_state import AbstractAlgorithmState, TrainState
 
 
@@ -127,6 +129,7 @@ class AbstractAlgorithm(eqx.Module):
         *,
         key: Key[Array, ""],
         callback: AbstractCallback | list[AbstractCallback] | None = None,
+        env_sharding: jax.sharding.NamedSharding | None = None,
     ) -> AbstractPolicy:
         """Train `policy` on `env` for `total_timesteps` env steps and return it.
 
@@ -137,6 +140,9 @@ class AbstractAlgorithm(eqx.Module):
                 whole number of iterations (at least one).
             key: PRNG key of the run.
             callback: None, a callback, or a list of callbacks.
+            env_sharding: Shard the `num_envs` axis across devices, e.g.
+                `NamedSharding(mesh, PartitionSpec("envs"))` (see
+                `lerax.algorithm._sharding`); None keeps the default placement.
 
         Returns:
             The trained policy.
@@ -148,9 +154,11 @@ class AbstractAlgorithm(eqx.Module):
         """
         callback = as_callback(callback)
         total_timesteps = _check_timesteps(total_timesteps)
-        self._register_receivers(callback, env, total_timesteps)
-        state = _learn(self, env, policy, total_timesteps, key, callback)
-        jax.effects_barrier()
+        crossings = self._register_receivers(callback, env, total_timesteps)
+        env_sharding = check_env_sharding(env_sharding, self.num_envs)
+        with _switching(crossings):
+            state = _learn(self, env, policy, total_timesteps, key, callback, env_sharding)
+            jax.effects_barrier()
         return state.policy
 
     def init(
@@ -161,6 +169,7 @@ class AbstractAlgorithm(eqx.Module):
         *,
         key: Key[Array, ""],
         callback: AbstractCallback | list[AbstractCallback] | None = None,
+        env_sharding: jax.sharding.NamedSharding | None = None,
     ) -> TrainState:
         """Create the `TrainState` of a new run (envs reset, callback states reset).
 
@@ -172,7 +181,8 @@ class AbstractAlgorithm(eqx.Module):
         """
         callback = as_callback(callback)
         total_timesteps = _check_timesteps(total_timesteps)
-        return _init(self, env, policy, total_timesteps, key, callback)
+        env_sharding = check_env_sharding(env_sharding, self.num_envs)
+        return _init(self, env, policy, total_timesteps, key, callback, env_sharding)
 
     def train(
         self,
@@ -180,6 +190,7 @@ class AbstractAlgorithm(eqx.Module):
         num_iterations: int | Int[Array, ""] | None = None,
         *,
         callback: AbstractCallback | list[AbstractCallback] | None = None,
+        env_sharding: jax.sharding.NamedSharding | None = None,
     ) -> TrainState:
         """Continue a run for `num_iterations` more iterations (default: until the
         planned `state.total_iterations`), or until a callback stops it.
@@ -199,9 +210,13 @@ class AbstractAlgorithm(eqx.Module):
         total = state.total_iterations * self.steps_per_iteration
         if isinstance(total, jax.core.Tracer):
             total = None
-        self._register_receivers(callback, state.env, None if total is None else int(total))
-        state = _train(self, state, until, callback)
-        jax.effects_barrier()
+        crossings = self._register_receivers(
+            callback, state.env, None if total is None else int(total)
+        )
+        env_sharding = check_env_sharding(env_sharding, self.num_envs)
+        with _switching(crossings):
+            state = _train(self, state, until, callback, env_sharding)
+            jax.effects_barrier()
         return state
 
     def with_callbacks(
@@ -242,7 +257,8 @@ class AbstractAlgorithm(eqx.Module):
 
     def _register_receivers(
         self, callback: AbstractCallback, env: AbstractEnv, total_timesteps: int | None
-    ) -> None:
+    ) -> bool:
+        """Register the callbacks' host receivers; True if there are any."""
         run = {
             "algorithm": type(self).__name__,
             "env": env.name,
@@ -251,8 +267,10 @@ class AbstractAlgorithm(eqx.Module):
             "hyperparameters": self.hyperparameters(),
             "callback": callback.config(),
         }
-        for channel, receiver in callback.host_receivers(run).items():
+        receivers = callback.host_receivers(run)
+        for channel, receiver in receivers.items():
             host.register(channel, receiver)
+        return bool(receivers)
 
     def _init_state(
         self,
@@ -306,27 +324,36 @@ class AbstractAlgorithm(eqx.Module):
             train_state=state,
         )
 
-    def _run(self, state: TrainState, until: Int[Array, ""], callback: AbstractCallback):
+    def _run(
+        self,
+        state: TrainState,
+        until: Int[Array, ""],
+        callback: AbstractCallback,
+        env_sharding: jax.sharding.NamedSharding | None = None,
+    ):
         budget = state.total_iterations * self.steps_per_iteration
 
         start_key, callback_key = jr.split(state.callback_key)
+        callback_state = callback.on_training_start(
+            self._training_context(state, budget), key=start_key
+        )
         state = dataclasses.replace(
             state,
             callback_key=callback_key,
             stopped=jnp.asarray(False),
-            callback_state=callback.on_training_start(
-                self._training_context(state, budget), key=start_key
-            ),
+            callback_state=callback_state,
+            env=callback.update_env(state.env, callback_state),
         )
 
         def active(s: TrainState):
             return ~s.stopped & (s.iteration < until)
 
         def body(s: TrainState) -> TrainState:
+            s = constrain_envs(s, env_sharding)
             is_active = active(s)
             with host.active_scope(is_active):
                 new = self._one_iteration(s, callback, budget)
-            return keep_stopped(~is_active, s, new)
+            return constrain_envs(keep_stopped(~is_active, s, new), env_sharding)
 
         state = jax.lax.while_loop(lambda s: any_member(active(s)), body, state)
 
@@ -345,6 +372,7 @@ class AbstractAlgorithm(eqx.Module):
         state, training_log = self.iteration(
             state, callback, key=iteration_key, callback_key=step_cb_key
         )
+        training_log = {**training_log, **callback.log_values(state.callback_state)}
         state = dataclasses.replace(
             state, iteration=state.iteration + 1, key=key, callback_key=callback_key
         )
@@ -366,8 +394,17 @@ class AbstractAlgorithm(eqx.Module):
             dataclasses.replace(ctx, state=callback_state), key=stop_cb_key
         )
         return dataclasses.replace(
-            state, callback_state=callback_state, stopped=~jnp.asarray(go_on, dtype=bool)
+            state,
+            env=callback.update_env(state.env, callback_state),
+            callback_state=callback_state,
+            stopped=~jnp.asarray(go_on, dtype=bool),
         )
+
+
+def _switching(crossings: bool):
+    """While a program with host crossings runs, keep them from waiting behind
+    host-side writer threads for the GIL (see `lerax.host.responsive_switching`)."""
+    return host.responsive_switching() if crossings else contextlib.nullcontext()
 
 
 def _check_timesteps(total_timesteps: Any) -> int:
@@ -382,8 +419,9 @@ def _check_timesteps(total_timesteps: Any) -> int:
 
 
 @eqx.filter_jit
-def _init(algorithm, env, policy, total_timesteps, key, callback):
-    return algorithm._init_state(env, policy, total_timesteps, key, callback)
+def _init(algorithm, env, policy, total_timesteps, key, callback, env_sharding=None):
+    state = algorithm._init_state(env, policy, total_timesteps, key, callback)
+    return constrain_envs(state, env_sharding)
 
 
 @eqx.filter_jit
@@ -392,13 +430,14 @@ def _with_callbacks(algorithm, state, total_timesteps, callback):
 
 
 @eqx.filter_jit
-def _train(algorithm, state, until, callback):
+def _train(algorithm, state, until, callback, env_sharding=None):
     with host.member_scope(host.member_witness(algorithm, state, until, callback)):
-        return algorithm._run(state, until, callback)
+        return algorithm._run(constrain_envs(state, env_sharding), until, callback, env_sharding)
 
 
 @eqx.filter_jit
-def _learn(algorithm, env, policy, total_timesteps, key, callback):
+def _learn(algorithm, env, policy, total_timesteps, key, callback, env_sharding=None):
     with host.member_scope(host.member_witness(algorithm, env, policy, key, callback)):
         state = algorithm._init_state(env, policy, total_timesteps, key, callback)
-        return algorithm._run(state, state.total_iterations, callback)
+        state = constrain_envs(state, env_sharding)
+        return algorithm._run(state, state.total_iterations, callback, env_sharding)

@@ -46,3 +46,12 @@ def compute_gae(
         backward, jnp.zeros_like(last_value), (deltas, not_done), reverse=True
     )
     return advantages, advantages + values
+
+
+def explained_variance(
+    values: Float[Array, "..."], returns: Float[Array, "..."]
+) -> Float[Array, ""]:
+    """`1 - Var(returns - values) / Var(returns)`: 1 for a perfect critic, 0 for one
+    no better than a constant; NaN when the returns do not vary."""
+    var_returns = jnp.var(returns)
+    return jnp.where(var_returns == 0, jnp.nan, 1.0 - jnp.var(returns - values) / var_returns)

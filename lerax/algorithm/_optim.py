@@ -32,6 +32,18 @@ def adam_with_clipping(max_grad_norm: Float[Array, ""], eps: float = 1e-5):
     return optax.chain(optax.clip_by_global_norm(max_grad_norm), optax.scale_by_adam(eps=eps))
 
 
+def rmsprop_with_clipping(
+    max_grad_norm: Float[Array, ""], decay: float = 0.99, eps: float = 1e-5
+) -> optax.GradientTransformation:
+    """Global-norm clipping then RMSprop's scaling as PyTorch (and so Stable-Baselines3's
+    A2C) computes it: `g / (sqrt(v) + eps)` with `v` starting at 0, no momentum; the
+    step size is applied separately (`apply_scaled_update`)."""
+    return optax.chain(
+        optax.clip_by_global_norm(max_grad_norm),
+        optax.scale_by_rms(decay=decay, eps=eps, eps_in_sqrt=False),
+    )
+
+
 def apply_scaled_update(optimizer, grads, opt_state, module, learning_rate):
     """One optimiser step: `module += -learning_rate * optimizer(grads)`."""
     updates, opt_state = optimizer.update(grads, opt_state, eqx.filter(module, eqx.is_array))

@@ -17,7 +17,7 @@ from lerax.policy import AbstractActorCriticPolicy
 
 from ._abstract import AbstractAlgorithm
 from ._checks import as_hyperparameter, check_int, check_range
-from ._gae import compute_gae
+from ._gae import compute_gae, explained_variance
 from ._optim import adam_with_clipping, apply_scaled_update, linear_annealing, trainable
 from ._rollout import Rollout, bootstrap_truncated, collect_rollout
 from ._train_state import EmptyAlgorithmState, TrainState
@@ -127,7 +127,7 @@ class PPO(AbstractAlgorithm):
             key=update_key,
         )
         metrics["learning_rate"] = learning_rate
-        metrics["explained_variance"] = _explained_variance(rollout.value, returns)
+        metrics["explained_variance"] = explained_variance(rollout.value, returns)
         return dataclasses.replace(state, policy=policy, opt_state=opt_state), metrics
 
     def _update(self, policy, opt_state, rollout: Rollout, advantages, returns, lr, *, key):
@@ -186,8 +186,3 @@ class PPO(AbstractAlgorithm):
             ),
         }
         return loss, metrics
-
-
-def _explained_variance(values, returns) -> Float[Array, ""]:
-    var_returns = jnp.var(returns)
-    return jnp.where(var_returns == 0, jnp.nan, 1.0 - jnp.var(returns - values) / var_returns)

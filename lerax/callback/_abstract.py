@@ -11,6 +11,8 @@ import equinox as eqx
 import numpy as np
 from jaxtyping import Array, Bool, Key
 
+from lerax.env import AbstractEnv
+
 from ._context import IterationContext, ResetContext, StepContext, TrainingContext
 from ._state import AbstractCallbackState, AbstractCallbackStepState
 
@@ -42,6 +44,10 @@ class AbstractCallback(eqx.Module, Generic[StateType, StepStateType]):
     the algorithm's update, then `on_iteration`, then `continue_training` (whose
     context carries the state `on_iteration` just returned). Training stops after the
     iteration in which any callback's `continue_training` returned False.
+
+    Two optional hooks have defaults that do nothing: `update_env` lets a callback
+    change the environment trained on (curricula), `log_values` lets it report
+    scalars with the algorithm's training metrics.
     """
 
     @abc.abstractmethod
@@ -122,6 +128,45 @@ class AbstractCallback(eqx.Module, Generic[StateType, StepStateType]):
         Returns:
             A scalar boolean array; False stops training after this iteration.
         """
+
+    def update_env(self, env: AbstractEnv, state: StateType) -> AbstractEnv:
+        """The environment to train on next, given this callback's per-run state.
+
+        The driver calls it at the start of `train` (and `learn`), after
+        `on_training_start`, and after every iteration, with the state that
+        iteration's `on_iteration` returned; the env it returns is stored in the
+        `TrainState` and used by every env (`num_envs`) from the next iteration on.
+        Callbacks run in list order, each receiving the env the previous one returned.
+
+        The env is carried through the compiled loop, so only array VALUES may change:
+        the returned env must have the same structure, shapes and dtypes. The default
+        returns `env` unchanged.
+
+        Args:
+            env: The current environment.
+            state: This callback's per-run state.
+
+        Returns:
+            The environment for the next iteration.
+        """
+        return env
+
+    def log_values(self, state: StateType) -> dict[str, Array]:
+        """Scalars to report with the algorithm's training metrics.
+
+        Called once per iteration, before `on_iteration`, with this callback's per-run
+        state as the previous iteration left it; the entries are merged into
+        `IterationContext.training_log` (so `LoggingCallback` logs them as
+        `train/<key>`). Keys must not collide with other callbacks' keys, and values
+        should be finite (`NaNGuard` checks them). The default reports nothing.
+
+        Args:
+            state: This callback's per-run state.
+
+        Returns:
+            A flat dict of scalar arrays.
+        """
+        return {}
 
     def host_receivers(self, run: dict[str, Any]) -> dict[str, Callable[[Any, np.ndarray], None]]:
         """The host-side receivers this callback sends to, keyed by channel name.

@@ -9,6 +9,8 @@ import equinox as eqx
 import jax.numpy as jnp
 from jaxtyping import Array, Bool, Int, Key
 
+from lerax.env import AbstractEnv
+
 from ._abstract import AbstractCallback
 from ._context import IterationContext, ResetContext, StepContext, TrainingContext
 from ._gating import select_tree, sends_only_when
@@ -41,8 +43,9 @@ class EveryN(AbstractCallback[EveryNState, AbstractCallbackStepState]):
     `jnp.where`, so it works per member under `vmap`), the wrapped callback's host
     sends are gated off (`lerax.host.active_scope`), and `continue_training` answers
     True. The wrapped `on_iteration` is still traced and computed every iteration;
-    only its effect is discarded. Step hooks (`step_reset`, `on_step`) and the
-    start/end hooks pass through unchanged, every time.
+    only its effect is discarded. Step hooks (`step_reset`, `on_step`), the
+    start/end hooks, `update_env` and `log_values` pass through unchanged, every time
+    (the wrapped state only changes when due).
 
     Args:
         callback: The callback to wrap.
@@ -132,6 +135,12 @@ class EveryN(AbstractCallback[EveryNState, AbstractCallbackStepState]):
                 dataclasses.replace(ctx, state=ctx.state.inner), key=key
             )
         return jnp.where(due, jnp.asarray(go_on, bool), True)
+
+    def update_env(self, env: AbstractEnv, state: EveryNState) -> AbstractEnv:
+        return self.callback.update_env(env, state.inner)
+
+    def log_values(self, state: EveryNState) -> dict[str, Array]:
+        return self.callback.log_values(state.inner)
 
     def host_receivers(self, run: dict[str, Any]) -> dict[str, Any]:
         return self.callback.host_receivers(run)

@@ -10,6 +10,8 @@ import jax.numpy as jnp
 import jax.random as jr
 from jaxtyping import Array, Bool, Key
 
+from lerax.env import AbstractEnv
+
 from ._abstract import AbstractCallback
 from ._context import IterationContext, ResetContext, StepContext, TrainingContext
 from ._state import AbstractCallbackState, AbstractCallbackStepState
@@ -31,7 +33,8 @@ class CallbackList(AbstractCallback[CallbackListState, CallbackListStepState]):
     """Run several callbacks as one.
 
     Each child receives its own state and its own key (split from the list's key by
-    position); `continue_training` is the AND of the children's answers.
+    position); `continue_training` is the AND of the children's answers; `update_env`
+    applies the children's env updates in order; `log_values` merges their values.
 
     Args:
         callbacks: The callbacks, in the order their hooks run.
@@ -114,6 +117,23 @@ class CallbackList(AbstractCallback[CallbackListState, CallbackListStepState]):
                 dataclasses.replace(ctx, state=s, step_state=ss), key=k
             )
         return go_on
+
+    def update_env(self, env: AbstractEnv, state: CallbackListState) -> AbstractEnv:
+        for cb, s in zip(self.callbacks, state.states, strict=True):
+            env = cb.update_env(env, s)
+        return env
+
+    def log_values(self, state: CallbackListState) -> dict[str, Array]:
+        values: dict[str, Array] = {}
+        for cb, s in zip(self.callbacks, state.states, strict=True):
+            for name, value in cb.log_values(s).items():
+                if name in values:
+                    raise ValueError(
+                        f"CallbackList: two callbacks report the log value {name!r}; give "
+                        "them distinct names."
+                    )
+                values[name] = value
+        return values
 
     def host_receivers(self, run: dict[str, Any]) -> dict[str, Any]:
         receivers: dict[str, Any] = {}

@@ -108,9 +108,10 @@ def _weakly_typed(value: np.ndarray) -> jax.Array:
     return jnp.broadcast_to(zero, value.shape).at[...].set(value)
 
 
-def check_like(tree: Any, like: Any) -> None:
+def check_like(tree: Any, like: Any, *, owner: str = "lerax.checkpoint.load") -> None:
     """Raise `ValueError` naming the first difference between `tree` and `like`
-    (structure, array shapes and dtypes, static configuration)."""
+    (structure, array shapes and dtypes, static configuration); messages start with
+    `owner`."""
     got, got_def = jax.tree_util.tree_flatten_with_path(tree)
     want, want_def = jax.tree_util.tree_flatten_with_path(like)
     got_paths = [jax.tree_util.keystr(p) for p, _ in got]
@@ -119,7 +120,7 @@ def check_like(tree: Any, like: Any) -> None:
         missing = [p for p in want_paths if p not in set(got_paths)]
         extra = [p for p in got_paths if p not in set(want_paths)]
         raise ValueError(
-            "lerax.checkpoint.load: the checkpoint does not match `like`: "
+            f"{owner}: the checkpoint does not match `like`: "
             f"in `like` but not in the checkpoint: {missing[:5]}; in the checkpoint "
             f"but not in `like`: {extra[:5]}."
         )
@@ -130,12 +131,12 @@ def check_like(tree: Any, like: Any) -> None:
         b_desc = (tuple(b.shape), str(b.dtype))
         if a_desc != b_desc:
             raise ValueError(
-                f"lerax.checkpoint.load: leaf `{path}` is {a_desc[1]}{list(a_desc[0])} in "
+                f"{owner}: leaf `{path}` is {a_desc[1]}{list(a_desc[0])} in "
                 f"the checkpoint but {b_desc[1]}{list(b_desc[0])} in `like`."
             )
     if got_def != want_def:
         raise ValueError(
-            "lerax.checkpoint.load: the checkpoint does not match `like`: same arrays "
+            f"{owner}: the checkpoint does not match `like`: same arrays "
             f"but a different static configuration at `{_static_difference(tree, like, '')}` "
             "(a static field such as an activation, a flag or an env setting)."
         )

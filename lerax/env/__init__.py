@@ -3,6 +3,9 @@
 from ._abstract import AbstractEnv as AbstractEnv
 from ._abstract import AbstractEnvState as AbstractEnvState
 from ._action import to_env_action as to_env_action
+from .adapter import BraxEnv as BraxEnv
+from .adapter import GymnasiumEnv as GymnasiumEnv
+from .adapter import GymnaxEnv as GymnaxEnv
 from .classic_control import Acrobot as Acrobot
 from .classic_control import CartPole as CartPole
 from .classic_control import MountainCar as MountainCar

@@ -5,8 +5,13 @@ from ._crossing import member_scope as member_scope
 from ._crossing import member_witness as member_witness
 from ._crossing import send as send
 from ._naming import member_label as member_label
+from ._query import QueryDepthError as QueryDepthError
+from ._query import query as query
+from ._query import respond as respond
+from ._query import unrespond as unrespond
 from ._registry import failure as failure
 from ._registry import host_calls as host_calls
 from ._registry import register as register
 from ._registry import unregister as unregister
+from ._switching import responsive_switching as responsive_switching
 from ._worker import BackgroundWorker as BackgroundWorker

@@ -10,6 +10,9 @@ goes through `send`. Design, from the measurements in ARCHITECTURE.md:
 * The gate (`due`) is evaluated inside the unbatched base implementation as a
   `lax.cond` on "any row due": no vmapped `cond` ever holds the io effect, and no
   payload crosses when nothing is due.
+* The payload, member index and due flags cross packed into ONE byte buffer
+  (`_packing.py`): `io_callback` moves each operand with its own `device_put`
+  (~0.1 ms each on the CPU), so one operand per event instead of thirty.
 * The host side receives numpy arrays with a leading row axis, the `(rows, depth)`
   member index, never calls JAX, and never raises into XLA: a failing receiver is
   reported once and disabled (see `_registry.py`).
@@ -29,6 +32,7 @@ from jax.custom_batching import custom_vmap
 from jax.experimental import io_callback
 from jaxtyping import Array, Bool, Int, PyTree
 
+from ._packing import Layout, pack, unpack
 from ._registry import deliver
 
 _active_stack: list[Bool[Array, ""]] = []
@@ -149,12 +153,11 @@ def _host_call(channel, compute, rows, index, due_rows):
         rows, index, due_rows = operands
         if compute is not None:
             rows = jax.vmap(compute)(rows)
+        buffer, layout = pack((rows, index, due_rows))
         return io_callback(
-            _receive(channel),
+            _receive(channel, layout),
             jax.ShapeDtypeStruct((), jnp.int32),
-            rows,
-            index,
-            due_rows,
+            buffer,
             ordered=False,
         )
 
@@ -164,11 +167,12 @@ def _host_call(channel, compute, rows, index, due_rows):
     return jax.lax.cond(jnp.any(due_rows), call, skip, (rows, index, due_rows))
 
 
-def _receive(channel: str):
-    def receive(rows, index, due_rows) -> np.ndarray:
+def _receive(channel: str, layout: Layout):
+    def receive(buffer) -> np.ndarray:
+        rows, index, due_rows = unpack(buffer, layout)
         due_rows = np.asarray(due_rows, dtype=bool)
-        rows = jax.tree.map(lambda x: np.asarray(x)[due_rows], rows)
-        deliver(channel, rows, np.asarray(index)[due_rows])
+        rows = jax.tree.map(lambda x: x[due_rows], rows)
+        deliver(channel, rows, index[due_rows])
         return np.zeros((), np.int32)
 
     return receive

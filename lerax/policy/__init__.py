@@ -4,6 +4,11 @@ from ._abstract import AbstractActorCriticPolicy as AbstractActorCriticPolicy
 from ._abstract import AbstractPolicy as AbstractPolicy
 from ._actor_critic import MLPActorCriticPolicy as MLPActorCriticPolicy
 from ._evaluate import evaluate_policy as evaluate_policy
+from ._export import deserialize_inference as deserialize_inference
+from ._export import export_inference as export_inference
+from ._export import serialize_inference as serialize_inference
+from ._io import load_policy as load_policy
+from ._io import save_policy as save_policy
 from ._mlp import MLP as MLP
 from ._q import MLPQPolicy as MLPQPolicy
 from ._sac import MLPSACPolicy as MLPSACPolicy
@@ -19,5 +24,10 @@ __all__ = [
     "MLPSACPolicy",
     "SACActor",
     "SACCritic",
+    "deserialize_inference",
     "evaluate_policy",
+    "export_inference",
+    "load_policy",
+    "save_policy",
+    "serialize_inference",
 ]

@@ -81,6 +81,12 @@ class LoggingCallback(AbstractCallback[LoggingCallbackState, LoggingCallbackStep
         video_width: Frame width in pixels.
         video_height: Frame height in pixels.
         video_fps: Playback frames per second.
+        group_axes: Under nested `vmap`s, how many outer member axes identify a group
+            (e.g. a hyper-parameter value, with seeds inside): each group of two or
+            more members gets its own aggregate run `<name>/aggregate_<i>`, recording
+            the hyper-parameters its members share. 0 (default): one aggregate run over
+            every member. Aggregates hold `<metric>/mean`, `/min`, `/max` and `/iqm`
+            (interquartile mean); see `lerax.callback.logging._aggregate`.
     """
 
     backends: tuple[AbstractLoggingBackend, ...] = eqx.field(static=True)
@@ -96,6 +102,7 @@ class LoggingCallback(AbstractCallback[LoggingCallbackState, LoggingCallbackStep
     video_height: int = eqx.field(static=True)
     video_fps: float = eqx.field(static=True)
     run_id: str = eqx.field(static=True)
+    group_axes: int = eqx.field(static=True, default=0)
 
     def __init__(
         self,
@@ -111,6 +118,8 @@ class LoggingCallback(AbstractCallback[LoggingCallbackState, LoggingCallbackStep
         video_width: int = 640,
         video_height: int = 480,
         video_fps: float = 50.0,
+        *,
+        group_axes: int = 0,
     ):
         backends = (backend,) if isinstance(backend, AbstractLoggingBackend) else backend
         if not isinstance(backends, Sequence) or not backends:
@@ -141,6 +150,7 @@ class LoggingCallback(AbstractCallback[LoggingCallbackState, LoggingCallbackStep
             ("video_num_steps", video_num_steps, 1),
             ("video_width", video_width, 1),
             ("video_height", video_height, 1),
+            ("group_axes", group_axes, 0),
         ):
             if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
                 raise ValueError(
@@ -161,6 +171,7 @@ class LoggingCallback(AbstractCallback[LoggingCallbackState, LoggingCallbackStep
         self.video_height = video_height
         self.video_fps = float(video_fps)
         self.run_id = uuid.uuid4().hex
+        self.group_axes = group_axes
 
     # ----------------------------------------------------------- channels
 
@@ -312,6 +323,7 @@ class LoggingCallback(AbstractCallback[LoggingCallbackState, LoggingCallbackStep
             "video_width": self.video_width,
             "video_height": self.video_height,
             "video_fps": self.video_fps,
+            "group_axes": self.group_axes,
         }
 
     def __repr__(self) -> str:

@@ -81,7 +81,7 @@ class ConsoleBackend(AbstractLoggingBackend):
         shown = (
             self.show_members
             or not member
-            or member == ("aggregate",)
+            or member[:1] == ("aggregate",)
             or int(metadata.get("num_members") or 1) <= 1
         )
         stream = self._stream if self._stream is not None else sys.stdout

@@ -24,6 +24,8 @@ import numpy as np
 
 from lerax.host import BackgroundWorker, member_label
 
+from . import _aggregate
+
 if TYPE_CHECKING:
     from ._callback import LoggingCallback
 
@@ -170,10 +172,12 @@ class LoggingSession:
                 hparams = self._hparams({k: v[r] for k, v in rows["hparams"].items()})
                 for i, b in enumerate(backends):
                     self._guard(i, b, "log_hparams", b.log_hparams, hparams)
-        if num > 1 and ("aggregate",) not in self.members:
-            backends = self._backends(("aggregate",), num)
-            for i, b in enumerate(backends):
-                self._guard(i, b, "log_hparams", b.log_hparams, self._hparams({}))
+        group_axes = getattr(self.callback, "group_axes", 0)
+        for key, group in _aggregate.groups(index, group_axes).items():  # see _aggregate.py
+            if group.size > 1 and key not in self.members:
+                shared = _aggregate.shared_values(rows["hparams"], group) if len(key) > 1 else {}
+                for i, b in enumerate(self._backends(key, num)):
+                    self._guard(i, b, "log_hparams", b.log_hparams, self._hparams(shared))
 
     def _log(self, rows: dict[str, Any], index: np.ndarray, now: float) -> None:
         num = index.shape[0]
@@ -196,17 +200,14 @@ class LoggingSession:
             scalars["time/steps_per_second"] = float(rates[r])
             for i, b in enumerate(self._backends(member, num)):
                 self._guard(i, b, "log_scalars", b.log_scalars, scalars, step)
-        if num > 1:
-            table["time/steps_per_second"] = rates
-            aggregate = {}
-            for k, v in table.items():
-                finite = v[np.isfinite(v)]
-                if finite.size:
-                    aggregate[f"{k}/mean"] = float(finite.mean())
-                    aggregate[f"{k}/min"] = float(finite.min())
-                    aggregate[f"{k}/max"] = float(finite.max())
-            for i, b in enumerate(self._backends(("aggregate",), num)):
-                self._guard(i, b, "log_scalars", b.log_scalars, aggregate, int(steps.max()))
+        table["time/steps_per_second"] = rates
+        group_axes = getattr(self.callback, "group_axes", 0)
+        for key, group in _aggregate.groups(index, group_axes).items():  # see _aggregate.py
+            if key in self.members and index.shape[1] > 0:
+                aggregate = _aggregate.aggregate_scalars(table, group)
+                step = int(steps[group].max())
+                for i, b in enumerate(self.members[key]):
+                    self._guard(i, b, "log_scalars", b.log_scalars, aggregate, step)
 
     def _video(self, rows: dict[str, Any], index: np.ndarray) -> None:
         num = index.shape[0]

@@ -1,0 +1,102 @@
+"""Across-members statistics of a vmapped population (host side).
+
+One host call of a log event carries the rows of every member that was due, with
+each row's member index tuple. From those rows the logging session derives the
+aggregate runs:
+
+* `group_axes=0` (default): ONE aggregate run over every member, `<name>/aggregate`;
+* `group_axes=g`: members sharing their first `g` indices form a group (under
+  `vmap(vmap(learn))` over hyper-parameter values x seeds, `g=1` groups the seeds of
+  one hyper-parameter value) and each group of two or more members gets its own run
+  `<name>/aggregate_<i>` (`aggregate_<i>_<j>` for `g=2`). When the index has at most
+  `g` axes, grouping falls back to one aggregate over every member.
+
+Each aggregate run logs, for every scalar, `<metric>/mean`, `<metric>/min`,
+`<metric>/max` and `<metric>/iqm`, over the members of the group present in the
+event whose value is finite. The interquartile mean is the mean of the middle half
+of the sorted values: `floor(n / 4)` values are cut from each end, as rliable's
+`trim_mean(x, 0.25)` does; it is the mean for fewer than four values.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+STATISTICS = ("mean", "min", "max", "iqm")
+
+
+def interquartile_mean(values: np.ndarray) -> float:
+    """Mean of the middle half of `values` (25% trimmed from each end).
+
+    Args:
+        values: A 1-D array of finite numbers, at least one.
+
+    Returns:
+        The interquartile mean as a Python float.
+    """
+    ordered = np.sort(np.asarray(values, np.float64).ravel())
+    cut = ordered.size // 4
+    return float(ordered[cut : ordered.size - cut].mean())
+
+
+def summarize(values: np.ndarray) -> dict[str, float]:
+    """`{"mean", "min", "max", "iqm"}` over the finite entries of `values`
+    (empty when none is finite)."""
+    values = np.asarray(values, np.float64)
+    finite = values[np.isfinite(values)]
+    if not finite.size:
+        return {}
+    return {
+        "mean": float(finite.mean()),
+        "min": float(finite.min()),
+        "max": float(finite.max()),
+        "iqm": interquartile_mean(finite),
+    }
+
+
+def aggregate_key(member: tuple[int, ...], group_axes: int) -> tuple:
+    """The aggregate run a member belongs to: `("aggregate",)` or `("aggregate", *group)`.
+
+    `lerax.host.member_label` names them `aggregate` and `aggregate_<i>[_<j>...]`.
+    """
+    depth = min(group_axes, max(len(member) - 1, 0))
+    return ("aggregate", *member[:depth])
+
+
+def groups(index: np.ndarray, group_axes: int) -> dict[tuple, np.ndarray]:
+    """Row numbers of each aggregate run present in one event.
+
+    Args:
+        index: `(rows, depth)` member index of the event's rows.
+        group_axes: Leading index axes that identify a group.
+
+    Returns:
+        `{aggregate key: int64 row numbers}`, in order of first appearance.
+    """
+    out: dict[tuple, list[int]] = {}
+    for r, row in enumerate(np.asarray(index)):
+        member = tuple(int(i) for i in row)
+        out.setdefault(aggregate_key(member, group_axes), []).append(r)
+    return {key: np.asarray(rows, np.int64) for key, rows in out.items()}
+
+
+def aggregate_scalars(table: dict[str, np.ndarray], rows: np.ndarray) -> dict[str, float]:
+    """`<metric>/<statistic>` over the given rows of a `{metric: per-row values}` table."""
+    out: dict[str, float] = {}
+    for key, values in table.items():
+        for statistic, value in summarize(np.asarray(values)[rows]).items():
+            out[f"{key}/{statistic}"] = value
+    return out
+
+
+def shared_values(per_row: dict[str, Any], rows: np.ndarray) -> dict[str, Any]:
+    """The per-row values that are equal over `rows` (one value each): a group's
+    swept hyper-parameters, recorded once with its aggregate run."""
+    out: dict[str, Any] = {}
+    for key, values in per_row.items():
+        selected = np.asarray(values)[rows]
+        if selected.size and np.all(selected == selected[0]):
+            out[key] = selected[0]
+    return out
