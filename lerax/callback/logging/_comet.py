@@ -148,7 +148,7 @@ class CometBackend(AbstractLoggingBackend):
             )
             return
         kind = "OfflineExperiment" if self.offline else "Experiment"
-        experiment = getattr(comet_ml, kind)(**settings)
+        experiment = _new_experiment(getattr(comet_ml, kind), settings)
         self._experiment = experiment
         experiment.set_name(default_name(self.experiment_name, name, metadata, suffix))
         tags = [str(metadata[k]) for k in ("algorithm", "env") if metadata.get(k) is not None]
@@ -179,6 +179,25 @@ class CometBackend(AbstractLoggingBackend):
         if self._experiment is None:
             raise RuntimeError("CometBackend is not open; call open(name) first")
         return self._experiment
+
+
+def _new_experiment(kind: Any, settings: dict[str, Any]) -> Any:
+    """Create a Comet experiment without ending the ones already open.
+
+    Comet keeps one "global" experiment per process and ENDS it whenever another is
+    created, so the member runs of a vmapped population (open side by side) lost
+    whatever the earlier members had not yet written. The global slot is emptied
+    while ours is created and given back afterwards: no experiment is ended behind
+    anyone's back, ours included.
+    """
+    from comet_ml.config import get_global_experiment, set_global_experiment
+
+    previous = get_global_experiment()
+    set_global_experiment(None)
+    try:
+        return kind(**settings)
+    finally:
+        set_global_experiment(previous)
 
 
 def default_name(given: str | None, run: str, metadata: dict[str, Any], suffix: str) -> str:

@@ -27,14 +27,9 @@ os.environ["COMET_ERROR_TRACKING_ENABLE"] = "false"
 
 METADATA = {"algorithm": "PPO", "env": "CartPole-v1", "total_timesteps": 512}
 
-# Known bug (open): Comet keeps one live experiment per process; creating the second
-# member's OfflineExperiment can end the first one, whose archive is then empty. It shows
-# under CPU load (about 1 run in 3 with 6 parallel processes on 2 cores), so the tests of
-# two concurrent member runs are expected failures until CometBackend is fixed.
-CONCURRENT_MEMBERS_BUG = pytest.mark.xfail(
-    reason="Comet ends the previous live experiment when another starts (data loss)",
-    strict=False,
-)
+# Regression: Comet keeps one "global" experiment per process and ends it when another
+# is created, so a vmapped population's first member lost its data (under load, the
+# archive was empty). The fixture below opens two members side by side.
 
 
 def read_archive(path: str) -> dict:
@@ -83,7 +78,6 @@ def offline_runs(tmp_path_factory):
     return folder, sorted(runs, key=lambda run: run.get("name", ""))
 
 
-@CONCURRENT_MEMBERS_BUG
 def test_names_tags_params_and_metrics(offline_runs):
     _, runs = offline_runs
     assert [run["name"] for run in runs] == [
@@ -100,7 +94,6 @@ def test_names_tags_params_and_metrics(offline_runs):
         assert {k for k, _, _ in run["metrics"]} <= {"episode/return", "process duration"}
 
 
-@CONCURRENT_MEMBERS_BUG
 def test_video_asset_in_archive(offline_runs):
     _, runs = offline_runs
     assert runs[0]["uploads"] == []
@@ -111,7 +104,6 @@ def test_video_asset_in_archive(offline_runs):
     assert runs[1]["files"][upload["file_path"]][4:8] == b"ftyp"  # an MP4 container
 
 
-@CONCURRENT_MEMBERS_BUG
 def test_experiment_key_continues_an_experiment(offline_runs, tmp_path):
     _, runs = offline_runs
     key = runs[0]["experiment"]["offline_id"]
@@ -174,3 +166,16 @@ def test_missing_package_names_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "comet_ml", None)
     with pytest.raises(ImportError, match=r"lerax\[comet\]"):
         CometBackend("p", offline=True)
+
+
+def test_opening_a_member_leaves_the_other_members_alive(tmp_path):
+    template = CometBackend("lerax-test", offline=True, offline_directory=tmp_path)
+    members = [copy.copy(template) for _ in range(3)]
+    for i, backend in enumerate(members):
+        backend.open(f"run/seed_{i}", metadata={**METADATA, "member_index": (i,)})
+    try:
+        assert [backend.experiment.alive for backend in members] == [True, True, True]
+    finally:
+        for backend in members:
+            backend.close()
+    assert len(glob.glob(str(tmp_path / "*.zip"))) == 3
