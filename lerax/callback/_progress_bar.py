@@ -22,18 +22,25 @@ class ProgressBarState(AbstractCallbackState):
 
     Attributes:
         ack: Host acknowledgements (keeps crossings in program order).
+        next_update: The iteration of the next update of a host-paced bar.
     """
 
     ack: Int[Array, ""]
+    next_update: Int[Array, ""]
 
 
 class ProgressBarCallback(AbstractCallback[ProgressBarState, EmptyCallbackStepState]):
     """Show training progress: timesteps done out of the planned total, percentage,
     steps per second and ETA (plain text also gives the elapsed time).
 
-    One host crossing when training starts, one every `refresh_every` iterations and
-    one when it ends; under `jax.vmap(learn)` each is ONE host call carrying every
-    member. The bar opens when the program reaches training start (compilation is
+    One host crossing when training starts, one per update and one when it ends;
+    under `jax.vmap(learn)` each is ONE host call carrying every member. By default
+    (`refresh_every=None`) the bar is host-paced: each update tells the program how
+    many iterations to run before the next one, from the measured iteration rate, so
+    that it updates about `updates_per_second` times a second whatever the speed of
+    an iteration (a fast CartPole run crosses a few dozen times, not once per
+    iteration). `refresh_every=n` updates every n iterations instead. The bar opens
+    when the program reaches training start (compilation is
     not counted in the rate or the ETA). The total is the run's planned budget
     (`total_timesteps` rounded down to whole iterations); `train(state, n)` shows its
     own bar starting from the state's timesteps.
@@ -75,28 +82,46 @@ class ProgressBarCallback(AbstractCallback[ProgressBarState, EmptyCallbackStepSt
 
     Args:
         per_member: One bar per vmapped member instead of one for the population.
-        refresh_every: Iterations between updates (>= 1).
+        refresh_every: Iterations between updates (>= 1), or None (default) for a
+            host-paced bar.
+        updates_per_second: Wanted update rate of a host-paced bar (> 0).
         stream: Where to draw; `None` means `sys.stderr` at the time training starts
             (stdout stays free for the program's own output).
 
     Raises:
-        ValueError: if `refresh_every` is not an int >= 1.
+        ValueError: if `refresh_every` is not None or an int >= 1, or
+            `updates_per_second` is not > 0.
         TypeError: if `per_member` is not a bool or `stream` has no `write`.
     """
 
-    refresh_every: int = eqx.field(static=True)
-    _host: HostOnly[tuple[bool, IO[str] | None]] = eqx.field(static=True)
+    refresh_every: int | None = eqx.field(static=True)
+    _host: HostOnly[tuple[bool, IO[str] | None, float]] = eqx.field(static=True)
 
     def __init__(
-        self, *, per_member: bool = False, refresh_every: int = 1, stream: IO[str] | None = None
+        self,
+        *,
+        per_member: bool = False,
+        refresh_every: int | None = None,
+        updates_per_second: float = 10.0,
+        stream: IO[str] | None = None,
     ):
-        if (
+        if refresh_every is not None and (
             isinstance(refresh_every, bool)
             or not isinstance(refresh_every, int)
             or refresh_every < 1
         ):
             raise ValueError(
-                f"ProgressBarCallback: `refresh_every` must be an int >= 1, got {refresh_every!r}."
+                "ProgressBarCallback: `refresh_every` must be None (host-paced) or an int "
+                f">= 1, got {refresh_every!r}."
+            )
+        if (
+            isinstance(updates_per_second, bool)
+            or not isinstance(updates_per_second, (int, float))
+            or not updates_per_second > 0
+        ):
+            raise ValueError(
+                "ProgressBarCallback: `updates_per_second` must be a number > 0, "
+                f"got {updates_per_second!r}."
             )
         if not isinstance(per_member, bool):
             raise TypeError(
@@ -108,7 +133,7 @@ class ProgressBarCallback(AbstractCallback[ProgressBarState, EmptyCallbackStepSt
                 f"`write` method, got {stream!r}."
             )
         self.refresh_every = refresh_every
-        self._host = HostOnly((per_member, stream))
+        self._host = HostOnly((per_member, stream, float(updates_per_second)))
 
     @property
     def per_member(self) -> bool:
@@ -130,7 +155,11 @@ class ProgressBarCallback(AbstractCallback[ProgressBarState, EmptyCallbackStepSt
         close_stale(self._channel)
         label = " ".join(str(run[k]) for k in ("algorithm", "env") if run.get(k))
         display = ProgressDisplay(
-            self._channel, label or "training", stream=self.stream, per_member=self.per_member
+            self._channel,
+            label or "training",
+            stream=self.stream,
+            per_member=self.per_member,
+            updates_per_second=self._host.value[2],
         )
         return {self._channel: display}
 
@@ -139,6 +168,7 @@ class ProgressBarCallback(AbstractCallback[ProgressBarState, EmptyCallbackStepSt
             "type": "ProgressBarCallback",
             "per_member": self.per_member,
             "refresh_every": self.refresh_every,
+            "updates_per_second": self._host.value[2],
         }
 
     # ----------------------------------------------------------- hooks
@@ -155,7 +185,8 @@ class ProgressBarCallback(AbstractCallback[ProgressBarState, EmptyCallbackStepSt
         return host.send(self._channel, payload, due=due)
 
     def reset(self, ctx: ResetContext, *, key: Key[Array, ""]) -> ProgressBarState:
-        return ProgressBarState(ack=jnp.zeros((), jnp.int32))
+        zero = jnp.zeros((), jnp.int32)
+        return ProgressBarState(ack=zero, next_update=zero)
 
     def step_reset(self, ctx: ResetContext, *, key: Key[Array, ""]) -> EmptyCallbackStepState:
         return EmptyCallbackStepState()
@@ -164,14 +195,25 @@ class ProgressBarCallback(AbstractCallback[ProgressBarState, EmptyCallbackStepSt
         return ctx.state
 
     def on_training_start(self, ctx: TrainingContext, *, key: Key[Array, ""]) -> ProgressBarState:
-        return ProgressBarState(ack=ctx.state.ack + self._send(ctx, START, False))
+        reply = self._send(ctx, START, False)
+        return ProgressBarState(
+            ack=ctx.state.ack + reply, next_update=ctx.iteration_count + jnp.maximum(reply, 1)
+        )
 
     def on_iteration(self, ctx: IterationContext, *, key: Key[Array, ""]) -> ProgressBarState:
-        due = ctx.iteration_count % self.refresh_every == 0
-        return ProgressBarState(ack=ctx.state.ack + self._send(ctx, ITERATION, False, due))
+        if self.refresh_every is None:
+            due = ctx.iteration_count >= ctx.state.next_update
+        else:
+            due = ctx.iteration_count % self.refresh_every == 0
+        reply = self._send(ctx, ITERATION, False, due)
+        next_update = jnp.where(
+            due, ctx.iteration_count + jnp.maximum(reply, 1), ctx.state.next_update
+        )
+        return ProgressBarState(ack=ctx.state.ack + reply, next_update=next_update)
 
     def on_training_end(self, ctx: TrainingContext, *, key: Key[Array, ""]) -> ProgressBarState:
-        return ProgressBarState(ack=ctx.state.ack + self._send(ctx, END, ctx.stopped))
+        reply = self._send(ctx, END, ctx.stopped)
+        return ProgressBarState(ack=ctx.state.ack + reply, next_update=ctx.state.next_update)
 
     def continue_training(self, ctx: IterationContext, *, key: Key[Array, ""]) -> Bool[Array, ""]:
         return jnp.asarray(True)

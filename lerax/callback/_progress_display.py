@@ -81,8 +81,17 @@ class ProgressDisplay:
         per_member: One bar per vmapped member instead of one for the population.
     """
 
-    def __init__(self, channel: str, label: str, *, stream: IO[str] | None, per_member: bool):
+    def __init__(
+        self,
+        channel: str,
+        label: str,
+        *,
+        stream: IO[str] | None,
+        per_member: bool,
+        updates_per_second: float = 10.0,
+    ):
         self.channel = channel
+        self.pace = Pace(updates_per_second)
         self.label = label
         self.stream = sys.stderr if stream is None else stream
         self.per_member = per_member
@@ -95,10 +104,12 @@ class ProgressDisplay:
 
     # ------------------------------------------------------------ receiver
 
-    def __call__(self, rows: dict[str, np.ndarray], index: np.ndarray) -> None:
+    def __call__(self, rows: dict[str, np.ndarray], index: np.ndarray) -> int:
+        """Record and draw one event; return the iterations to wait before the next
+        update (used when the bar is host-paced, see `Pace`)."""
         with self.lock:
             if self.closed:
-                return
+                return 1
             event = int(rows["event"][0])
             for r in range(index.shape[0]):
                 self.members[tuple(int(i) for i in index[r])] = _Member(
@@ -114,6 +125,8 @@ class ProgressDisplay:
             else:
                 self._draw(final=True)
                 self._close("done")
+            iteration = max(int(i) for i in rows["iteration"]) if index.shape[0] else 0
+            return self.pace(iteration, time.perf_counter(), restart=event == START)
 
     def close(self, reason: str = "interrupted") -> None:
         """Close the display (idempotent); its last line says `reason`."""
@@ -235,6 +248,31 @@ class ProgressDisplay:
         elif reason != "done":
             for unit in self._units():
                 self._line(unit, reason)
+
+
+class Pace:
+    """How many iterations a host-paced bar should skip between updates.
+
+    From the iterations per second measured between the last two updates, the
+    interval that gives about `updates_per_second` updates (at least 1 iteration).
+    A bar does not need more updates than a person can read, and each update is a
+    crossing the compiled program waits for.
+
+    Args:
+        updates_per_second: The wanted update rate (> 0).
+    """
+
+    def __init__(self, updates_per_second: float):
+        self.updates_per_second = updates_per_second
+        self.last: tuple[int, float] | None = None
+
+    def __call__(self, iteration: int, now: float, *, restart: bool = False) -> int:
+        """Record an update at `iteration`, time `now` (s); return the next interval."""
+        last, self.last = self.last, (iteration, now)
+        if restart or last is None or iteration <= last[0] or now <= last[1]:
+            return 1
+        per_second = (iteration - last[0]) / (now - last[1])
+        return int(min(max(round(per_second / self.updates_per_second), 1), 1_000_000))
 
 
 def _final_status(unit: _Unit) -> str:

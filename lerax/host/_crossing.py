@@ -17,7 +17,9 @@ goes through `send`. Design, from the measurements in ARCHITECTURE.md:
   member index, never calls JAX, and never raises into XLA: a failing receiver is
   reported once and disabled (see `_registry.py`).
 * Each crossing returns an int32 acknowledgement that callers thread into their
-  carried state, so crossings run in program order.
+  carried state, so crossings run in program order. It is the receiver's int reply
+  (0 by default): the host can pace the program, e.g. tell a progress bar how many
+  iterations to skip before its next update.
 """
 
 from __future__ import annotations
@@ -108,7 +110,9 @@ def send(
             cost nothing on the iterations where nothing is sent.
 
     Returns:
-        An int32 acknowledgement (unbatched); thread it into state to keep order.
+        An int32 acknowledgement (unbatched; the same for every vmapped member): the
+        receiver's int reply, 0 when it returned none or nothing crossed. Thread it
+        into state to keep crossings in order.
     """
     payload = jax.tree.map(jnp.asarray, payload)
     rows = jax.tree.map(lambda x: x[None], payload)
@@ -172,7 +176,6 @@ def _receive(channel: str, layout: Layout):
         rows, index, due_rows = unpack(buffer, layout)
         due_rows = np.asarray(due_rows, dtype=bool)
         rows = jax.tree.map(lambda x: x[due_rows], rows)
-        deliver(channel, rows, index[due_rows])
-        return np.zeros((), np.int32)
+        return np.asarray(deliver(channel, rows, index[due_rows]), np.int32)
 
     return receive

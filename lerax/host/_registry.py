@@ -3,7 +3,9 @@
 A receiver is a plain Python callable `receiver(rows, index)` where `rows` is the
 payload pytree of numpy arrays with a leading row axis (one row per vmapped member
 that was due) and `index` is an int32 array `(rows, depth)` holding each row's
-member index tuple (depth 0 for a plain, unvmapped run).
+member index tuple (depth 0 for a plain, unvmapped run). A receiver may return an
+int: `send` returns it on the device (0 otherwise), so the host can pace the
+program (see `ProgressBarCallback`).
 
 Receivers never raise into XLA: an exception is reported once on stderr, the
 receiver is disabled for the rest of the process (or until registered again), and
@@ -51,15 +53,23 @@ def failure(channel: str) -> str | None:
     return _failed.get(channel)
 
 
-def deliver(channel: str, rows: Any, index: np.ndarray) -> None:
-    """Hand one crossing to its receiver; called from the io_callback."""
+def deliver(channel: str, rows: Any, index: np.ndarray) -> int:
+    """Hand one crossing to its receiver; called from the io_callback.
+
+    Returns:
+        The receiver's reply if it returned an int (the value `send` returns on the
+        device, e.g. how many iterations to wait before the next update), else 0.
+    """
     with _lock:
         _counts[channel] = _counts.get(channel, 0) + 1
         receiver = None if channel in _failed else _receivers.get(channel)
     if receiver is None:
-        return
+        return 0
     try:
-        receiver(rows, index)
+        reply = receiver(rows, index)
+        if isinstance(reply, (int, np.integer)) and not isinstance(reply, bool):
+            return int(np.clip(reply, 0, np.iinfo(np.int32).max))
+        return 0
     except Exception as error:  # noqa: BLE001 - isolate: never raise into XLA
         message = f"{type(error).__name__}: {error}"
         with _lock:
@@ -69,3 +79,4 @@ def deliver(channel: str, rows: Any, index: np.ndarray) -> None:
             f"training continues.\n{traceback.format_exc()}",
             file=sys.stderr,
         )
+        return 0

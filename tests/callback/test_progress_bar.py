@@ -14,7 +14,7 @@ from lerax import host
 from lerax.algorithm import PPO
 from lerax.callback import TrainingContext
 from lerax.callback._progress_bar import ProgressBarCallback, ProgressBarState
-from lerax.callback._progress_display import END, ITERATION, START, close_all
+from lerax.callback._progress_display import END, ITERATION, START, Pace, close_all
 from lerax.env import CartPole
 from lerax.policy import MLPActorCriticPolicy
 
@@ -37,7 +37,7 @@ def _learn(callback, key=None):
 
 def test_plain_text_in_a_real_learn_reports_every_10_percent_and_the_end():
     stream = io.StringIO()
-    _learn(ProgressBarCallback(stream=stream))
+    _learn(ProgressBarCallback(refresh_every=1, stream=stream))
     lines = stream.getvalue().splitlines()
     assert "\x1b" not in stream.getvalue()
     assert lines[0].startswith("PPO CartPole-v1: 0/320 steps (0%)") and "started" in lines[0]
@@ -58,11 +58,11 @@ def test_rich_bar_on_a_terminal_is_drawn_and_stopped():
 
 def test_vmap_over_seeds_one_aggregate_bar_or_one_bar_per_member():
     keys = jr.split(jr.key(3), 3)
-    channel = ProgressBarCallback()._channel
+    channel = ProgressBarCallback(refresh_every=1)._channel
     for per_member in (False, True):
         stream = io.StringIO()
         before = host.host_calls(channel)
-        cb = ProgressBarCallback(per_member=per_member, stream=stream)
+        cb = ProgressBarCallback(per_member=per_member, refresh_every=1, stream=stream)
         jax.vmap(lambda k, cb=cb: _learn(cb, k))(keys)
         # one host call per event for the whole population: start, 10 iterations, end
         assert host.host_calls(channel) - before == ITERATIONS + 2
@@ -217,4 +217,50 @@ def test_host_only_settings_do_not_change_the_program_and_config():
     same_program = jax.tree.structure(a) == jax.tree.structure(b)
     assert same_program, "stream and per_member are host-only: no retrace"
     assert jax.tree.structure(a) != jax.tree.structure(ProgressBarCallback(refresh_every=3))
-    assert a.config() == {"type": "ProgressBarCallback", "per_member": True, "refresh_every": 1}
+    assert a.config() == {
+        "type": "ProgressBarCallback",
+        "per_member": True,
+        "refresh_every": None,
+        "updates_per_second": 10.0,
+    }
+
+
+def test_pace_turns_the_measured_rate_into_an_update_interval():
+    pace = Pace(updates_per_second=10.0)
+    assert pace(0, 100.0, restart=True) == 1  # nothing measured yet
+    assert pace(1, 100.01) == 10  # 100 iterations/s -> every 10th for 10 updates/s
+    assert pace(11, 100.11) == 10
+    assert pace(21, 101.11) == 1  # slowed to 10 iterations/s
+    assert pace(22, 106.11) == 1  # slower than wanted: never below 1
+    assert pace(22, 107.0) == 1  # no progress measured
+    assert Pace(updates_per_second=0.5)(0, 0.0) == 1
+
+
+def test_host_paced_bar_crosses_less_often_than_every_iteration():
+    """At an (impossibly) slow wanted rate the host asks for a long interval after
+    its first measurement, so far fewer updates than iterations cross."""
+    env = CartPole()
+    algo = PPO(num_envs=2, num_steps=8, num_epochs=1, num_minibatches=1)
+    policy = MLPActorCriticPolicy(env=env, key=jr.key(0))
+    stream = io.StringIO()
+    cb = ProgressBarCallback(stream=stream, updates_per_second=1e-6)
+    before = host.host_calls(cb._channel)
+    state = algo.init(env, policy, 16 * 40, key=jr.key(1), callback=cb)
+    state = algo.train(state, callback=cb)
+    calls = host.host_calls(cb._channel) - before
+    assert int(state.iteration) == 40
+    # start (no rate yet: interval 1), the first update (rate measured: interval
+    # capped at 1e6 iterations), then only the end
+    assert calls == 3, calls
+    assert int(state.callback_state.states[0].next_update) > 40
+    assert stream.getvalue().splitlines()[-1].startswith("PPO CartPole-v1: 640/640 steps (100%)")
+
+
+def test_fixed_refresh_every_crosses_every_n_iterations():
+    env = CartPole()
+    algo = PPO(num_envs=2, num_steps=8, num_epochs=1, num_minibatches=1)
+    policy = MLPActorCriticPolicy(env=env, key=jr.key(0))
+    cb = ProgressBarCallback(stream=io.StringIO(), refresh_every=4)
+    before = host.host_calls(cb._channel)
+    algo.learn(env, policy, 16 * 40, key=jr.key(1), callback=cb)
+    assert host.host_calls(cb._channel) - before == 1 + 40 // 4 + 1

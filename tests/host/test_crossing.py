@@ -105,3 +105,13 @@ def test_responsive_switching_lowers_and_restores_the_interval():
             assert sys.getswitchinterval() == pytest.approx(min(1e-4, before))
         assert sys.getswitchinterval() == pytest.approx(min(1e-4, before))
     assert sys.getswitchinterval() == before
+
+
+def test_receiver_int_reply_comes_back_to_the_device_and_none_gives_zero():
+    name = f"test.crossing.reply.{uuid.uuid4().hex}"
+    host.register(name, lambda rows, index: int(rows.sum()) * 2)
+    send = jax.jit(jax.vmap(lambda x: host.send(name, x)))
+    np.testing.assert_array_equal(send(jnp.asarray([1, 2, 3], jnp.int32)), 12)
+    host.register(name, lambda rows, index: None)
+    np.testing.assert_array_equal(send(jnp.asarray([1, 2, 3], jnp.int32)), [0, 0, 0])
+    host.unregister(name)
