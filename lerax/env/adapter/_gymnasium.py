@@ -86,7 +86,9 @@ class GymnasiumHostEnv(AbstractEnv[GymnasiumHostState]):
             },
         )
         observation = reply["observation"]
-        return GymnasiumHostState(ticket=reply["ticket"], reset_observation=observation), observation
+        return GymnasiumHostState(
+            ticket=reply["ticket"], reset_observation=observation
+        ), observation
 
     def step(
         self, state: GymnasiumHostState, action: Array, *, key: Key[Array, ""]
@@ -257,7 +259,9 @@ class GymnasiumEnv(AbstractWrapper[WrapperState]):
         state, observation = self.env.reset(key=key)
         return WrapperState(state), observation
 
-    def reset_episode(self, state: WrapperState, *, key: Key[Array, ""]) -> tuple[WrapperState, Array]:
+    def reset_episode(
+        self, state: WrapperState, *, key: Key[Array, ""]
+    ) -> tuple[WrapperState, Array]:
         """Hand over the observation the host already reset to (no host crossing)."""
         del key  # the host reset was seeded from the step key
         return state, state.env_state.reset_observation

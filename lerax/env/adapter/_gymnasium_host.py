@@ -91,9 +91,7 @@ class GymnasiumHost:
         return env
 
     def _observation(self, observation: Any) -> np.ndarray:
-        return np.asarray(observation, dtype=self.observation_dtype).reshape(
-            self.observation_shape
-        )
+        return np.asarray(observation, dtype=self.observation_dtype).reshape(self.observation_shape)
 
     def _action(self, action: np.ndarray) -> Any:
         if self.action_dtype is None:
@@ -137,6 +135,8 @@ class GymnasiumHost:
             out["terminated"].append(bool(terminated))
             out["truncated"].append(bool(truncated))
             out["reset_observation"].append(reset_observation)
-        reply = {k: np.stack(v) if k.endswith("observation") else np.asarray(v) for k, v in out.items()}
+        reply = {
+            k: np.stack(v) if k.endswith("observation") else np.asarray(v) for k, v in out.items()
+        }
         reply["ticket"] = rows["ticket"] + 1
         return reply

@@ -76,9 +76,9 @@ def test_time_limit_is_truncation_not_termination(getkey):
         ro, rs, rr, rd, _ = raw.step_env(k, rs, a, params)
         return (s, rs), (o, ro, r, rr, te, tr, rd)
 
-    _, (o, ro, r, rr, te, tr, rd) = jax.jit(
-        lambda c, ks: jax.lax.scan(body, c, ks)
-    )((state, raw_state), jr.split(getkey(), 200))
+    _, (o, ro, r, rr, te, tr, rd) = jax.jit(lambda c, ks: jax.lax.scan(body, c, ks))(
+        (state, raw_state), jr.split(getkey(), 200)
+    )
     np.testing.assert_allclose(o, ro, rtol=1e-6)
     np.testing.assert_allclose(r, rr, rtol=1e-6)
     assert not np.asarray(te).any()
