@@ -91,10 +91,13 @@ class AbstractAlgorithm(eqx.Module):
         """
 
     def hyperparameters(self) -> dict[str, Any]:
-        """The algorithm's configuration as Python values (traced arrays left out)."""
+        """The algorithm's configuration as Python values (traced arrays left out).
+
+        Fields of injected components (e.g. `target_update`) are included as
+        `<field>/<name>`, with `<field>` giving the component's class name.
+        """
         out: dict[str, Any] = {}
-        for field in dataclasses.fields(self):
-            value = getattr(self, field.name)
+        for name, value in _config_items(self):
             if isinstance(value, jax.core.Tracer):
                 continue
             if isinstance(value, jax.Array) and value.ndim == 0:
@@ -103,20 +106,21 @@ class AbstractAlgorithm(eqx.Module):
                 if is_float32:  # 2.5e-4 rather than 0.0002500000118743628
                     value = float(f"{value:.7g}")
             if isinstance(value, (int, float, bool, str)):
-                out[field.name] = value
+                out[name] = value
         return out
 
     def hyperparameter_arrays(self, env: AbstractEnv) -> dict[str, Array]:
-        """Numeric hyper-parameters of the algorithm and the env as scalar arrays
-        (traced under `vmap`, so every member reports its own values)."""
+        """Numeric hyper-parameters of the algorithm (its components included, as in
+        `hyperparameters`) and the env as scalar arrays (traced under `vmap`, so every
+        member reports its own values)."""
         out: dict[str, Array] = {}
-        for prefix, module in (("", self), ("env/", env)):
-            for field in dataclasses.fields(module):
-                value = getattr(module, field.name)
-                if isinstance(value, (bool, int, float)) or (
-                    isinstance(value, jax.Array) and value.ndim == 0
-                ):
-                    out[prefix + field.name] = jnp.asarray(value)
+        items = [*_config_items(self)]
+        items += [("env/" + f.name, getattr(env, f.name)) for f in dataclasses.fields(env)]
+        for name, value in items:
+            if isinstance(value, (bool, int, float)) or (
+                isinstance(value, jax.Array) and value.ndim == 0
+            ):
+                out[name] = jnp.asarray(value)
         return out
 
     # ------------------------------------------------------------------ public API
@@ -399,6 +403,21 @@ class AbstractAlgorithm(eqx.Module):
             callback_state=callback_state,
             stopped=~jnp.asarray(go_on, dtype=bool),
         )
+
+
+def _config_items(algorithm: eqx.Module) -> list[tuple[str, Any]]:
+    """`(name, value)` of the algorithm's fields, one level into injected components
+    (`target_update` -> `target_update` = class name, `target_update/tau`, ...)."""
+    items: list[tuple[str, Any]] = []
+    for field in dataclasses.fields(algorithm):
+        value = getattr(algorithm, field.name)
+        if isinstance(value, eqx.Module) and dataclasses.is_dataclass(value):
+            items.append((field.name, type(value).__name__))
+            for inner in dataclasses.fields(value):
+                items.append((f"{field.name}/{inner.name}", getattr(value, inner.name)))
+        else:
+            items.append((field.name, value))
+    return items
 
 
 def _switching(crossings: bool):
