@@ -7,6 +7,7 @@ import jax.numpy as jnp
 import jax.random as jr
 from jaxtyping import Array, Bool, Float, Int, Key
 
+from lerax.checkpoint import AbstractReplayBuffer
 from lerax.space import AbstractSpace
 
 
@@ -30,7 +31,7 @@ class ReplayBatch(eqx.Module):
     terminated: Bool[Array, " batch_size"]
 
 
-class ReplayBuffer(eqx.Module):
+class ReplayBuffer(AbstractReplayBuffer):
     """The last `capacity` transitions, stored in preallocated arrays.
 
     Pure and fixed-shape: `add` and `sample` return new values and never change a

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from pathlib import Path
 from typing import Any
@@ -13,7 +12,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, Bool, Int, Key
 
 from lerax import host
-from lerax.checkpoint import BufferNotSaved
+from lerax.checkpoint import AbstractReplayBuffer, BufferNotSaved
 from lerax.checkpoint._save import split_state
 
 from ._abstract import AbstractCallback
@@ -54,9 +53,10 @@ class SaveCheckpoints(AbstractCallback[SaveCheckpointsState, EmptyCallbackStepSt
     callbacks' states from before their `on_iteration`; the final save holds the
     state after the last iteration. The training part (policy, optimizer, envs,
     counters, training key) is exact: resuming gives bitwise the run never stopped.
-    With `buffer=False` an `algorithm_state` holding arrays (a replay buffer) is
-    replaced by `lerax.checkpoint.BufferNotSaved`; `load(path, like=template)` takes
-    it from the template. An `algorithm_state` without arrays (PPO) is always saved.
+    With `buffer=False` every replay buffer (`lerax.checkpoint.AbstractReplayBuffer`)
+    is replaced by `lerax.checkpoint.BufferNotSaved`; `load(path, like=template)`
+    takes it from the template. The rest of the algorithm state (target networks,
+    entropy temperature, update counters) is always saved.
 
     Parameters cross to the host only when a save is due; a background thread
     writes, so the program is not held up by the disk, and training end waits until
@@ -172,10 +172,12 @@ class SaveCheckpoints(AbstractCallback[SaveCheckpointsState, EmptyCallbackStepSt
         return jnp.asarray(True)
 
     def _state_payload(self, train_state: Any) -> dict[str, Any]:
-        algorithm_state = train_state.algorithm_state
-        if not self.buffer and any(eqx.is_array(x) for x in jax.tree.leaves(algorithm_state)):
-            train_state = dataclasses.replace(
-                train_state, algorithm_state=BufferNotSaved(type(algorithm_state).__name__)
+        if not self.buffer:
+            is_buffer = lambda x: isinstance(x, AbstractReplayBuffer)  # noqa: E731
+            train_state = jax.tree.map(
+                lambda x: BufferNotSaved(type(x).__name__) if is_buffer(x) else x,
+                train_state,
+                is_leaf=is_buffer,
             )
         skeleton, leaves = split_state(train_state)
         return {

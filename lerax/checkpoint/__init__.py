@@ -5,6 +5,7 @@ without a template, ready for `algo.train(state, ...)` to continue the run exact
 `SaveCheckpoints` (in `lerax.callback`) saves from inside the compiled program.
 """
 
+from ._format import AbstractReplayBuffer as AbstractReplayBuffer
 from ._format import BufferNotSaved as BufferNotSaved
 from ._load import load as load
 from ._load import read_metadata as read_metadata

@@ -60,15 +60,21 @@ class LeafSpec:
     numpy: bool = False
 
 
-class BufferNotSaved(eqx.Module):
-    """Stands in for an algorithm state (replay buffer) that was not saved.
+class AbstractReplayBuffer(eqx.Module):
+    """Marks experience storage that `SaveCheckpoints(buffer=False)` leaves out of a
+    checkpoint (`lerax.algorithm.ReplayBuffer` is one)."""
 
-    `SaveCheckpoints(buffer=False)` replaces an `algorithm_state` holding arrays by
-    this marker. `load(path, like=template)` puts `template.algorithm_state` back;
-    `load(path)` returns the marker as it is.
+
+class BufferNotSaved(eqx.Module):
+    """Stands in for a replay buffer that was not saved.
+
+    `SaveCheckpoints(buffer=False)` replaces every `AbstractReplayBuffer` in the
+    state by this marker (target networks, entropy temperature and the rest of the
+    algorithm state are saved). `load(path, like=template)` puts the template's
+    buffer back in its place; `load(path)` returns the marker as it is.
 
     Attributes:
-        type_name: Class name of the algorithm state that was left out.
+        type_name: Class name of the buffer that was left out.
     """
 
     type_name: str = eqx.field(static=True)

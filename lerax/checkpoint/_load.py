@@ -38,8 +38,8 @@ def load(path: str | os.PathLike, *, like: Any = None) -> Any:
         path: A checkpoint directory.
         like: Optional template (e.g. `algo.init(...)`, or `jax.eval_shape` of it). The
             loaded state must have the same structure, static configuration, shapes
-            and dtypes, else `ValueError`. If the checkpoint left the replay buffer out
-            (`BufferNotSaved`), the template's `algorithm_state` is used instead.
+            and dtypes, else `ValueError`. If the checkpoint left a replay buffer out
+            (`BufferNotSaved`), the template's buffer is put in its place.
 
     Returns:
         The saved object, typically a `lerax.algorithm.TrainState`.
@@ -56,11 +56,21 @@ def load(path: str | os.PathLike, *, like: Any = None) -> Any:
 
         tree = jax.tree.map(restore, skeleton, is_leaf=is_spec)
     if like is not None:
-        saved = getattr(tree, "algorithm_state", None)
-        if isinstance(saved, BufferNotSaved) and hasattr(like, "algorithm_state"):
-            tree = dataclasses.replace(tree, algorithm_state=like.algorithm_state)
+        tree = _fill_buffers(tree, like)
         check_like(tree, like)
     return tree
+
+
+def _fill_buffers(tree: Any, like: Any) -> Any:
+    """`tree` with every `BufferNotSaved` replaced by what `like` holds there (left as
+    it is where the structures differ: `check_like` then says how)."""
+    marker = lambda x: isinstance(x, BufferNotSaved)  # noqa: E731
+    if not any(marker(x) for x in jax.tree.leaves(tree, is_leaf=marker)):
+        return tree
+    try:
+        return jax.tree.map(lambda t, x: x if marker(t) else t, tree, like, is_leaf=marker)
+    except (ValueError, TypeError):
+        return tree
 
 
 def read_metadata(path: str | os.PathLike) -> dict[str, Any]:

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from _callback_helpers import StopAtIteration
 
-from lerax.algorithm import PPO, AbstractAlgorithmState
+from lerax.algorithm import PPO
 from lerax.callback._checkpoint_writer import _STRUCTURES, env_dirname
 from lerax.callback._save_checkpoints import SaveCheckpoints
 from lerax.checkpoint import BufferNotSaved, load, read_metadata
@@ -237,27 +237,60 @@ def test_under_jit(tmp_path, monkeypatch):
     assert leaves_equal(load(f"{SAVES}/CartPole_final").policy, policy)
 
 
-class ReplayBuffer(AbstractAlgorithmState):
-    observations: jax.Array
+def _dqn_state():
+    from lerax.algorithm import DQN, HardUpdate
+    from lerax.policy import MLPQPolicy
+
+    algo = DQN(
+        buffer_size=50,
+        batch_size=8,
+        learning_starts=8,
+        train_freq=4,
+        target_update=HardUpdate(every=1),
+    )
+    policy = MLPQPolicy(env=ENV, key=jr.key(0))
+    return algo, algo.init(ENV, policy, 64, key=jr.key(7))
 
 
 @pytest.mark.parametrize("buffer", [False, True])
-def test_replay_buffer_crosses_only_with_buffer_true(buffer):
-    start = ALGO.init(ENV, POLICY, 6 * PER_ITERATION, key=jr.key(7))
-    state = dataclasses.replace(start, algorithm_state=ReplayBuffer(jnp.zeros((50, 4))))
+def test_only_the_replay_buffer_is_left_out_with_buffer_false(buffer, tmp_path):
+    algo, state = _dqn_state()
+    state = algo.train(state, 4)  # the target network differs from its fresh copy now
     payload = SaveCheckpoints("agent", buffer=buffer)._state_payload(state)
     skeleton = _STRUCTURES[int(payload["structure"])].skeleton
     shapes = [leaf.shape for leaf in payload["leaves"]]
+    buffer_shape = state.algorithm_state.buffer.observations.shape
     if buffer:
-        assert type(skeleton.algorithm_state) is ReplayBuffer
-        assert (50, 4) in shapes
+        assert type(skeleton.algorithm_state.buffer).__name__ == "ReplayBuffer"
+        assert buffer_shape in shapes
     else:
-        assert skeleton.algorithm_state == BufferNotSaved("ReplayBuffer")
-        assert (50, 4) not in shapes
+        assert skeleton.algorithm_state.buffer == BufferNotSaved("ReplayBuffer")
+        assert buffer_shape not in shapes
+    # the target network (learner state) is saved either way
+    assert type(skeleton.algorithm_state.learner).__name__ == "DQNLearnerState"
     # PPO's algorithm state holds no arrays: it is saved either way.
+    start = ALGO.init(ENV, POLICY, 6 * PER_ITERATION, key=jr.key(7))
     payload = SaveCheckpoints("agent", buffer=buffer)._state_payload(start)
     skeleton = _STRUCTURES[int(payload["structure"])].skeleton
     assert type(skeleton.algorithm_state) is type(start.algorithm_state)
+
+
+def test_load_like_fills_in_the_buffer_and_keeps_the_saved_target_network(tmp_path):
+    from lerax.checkpoint import save
+
+    algo, fresh = _dqn_state()
+    trained = algo.train(fresh, 4)
+    marked = jax.tree.map(
+        lambda x: BufferNotSaved("ReplayBuffer") if type(x).__name__ == "ReplayBuffer" else x,
+        trained,
+        is_leaf=lambda x: type(x).__name__ == "ReplayBuffer",
+    )
+    save(tmp_path / "ck", marked)
+    loaded = load(tmp_path / "ck", like=fresh)
+    assert leaves_equal(loaded.algorithm_state.buffer, fresh.algorithm_state.buffer)
+    assert leaves_equal(loaded.algorithm_state.learner, trained.algorithm_state.learner)
+    assert not leaves_equal(loaded.algorithm_state.learner, fresh.algorithm_state.learner)
+    assert leaves_equal(loaded.policy, trained.policy)
 
 
 def test_directory_names():
