@@ -222,11 +222,13 @@ def rejax_score(algo, train_state) -> float:
 # ----------------------------------------------------------------- Stable-Baselines3
 
 
-def sb3_run(which: str, steps: int) -> dict:
+def sb3_run(which: str, steps: int, threads: int = 1) -> dict:
     """Time one SB3 `learn` of `steps` env steps (CPU torch); also the time at which
     learning started, to extrapolate the per-step cost of the learning phase."""
     import gymnasium as gym
     import torch
+
+    torch.set_num_threads(threads)
     from stable_baselines3 import DQN, SAC
     from stable_baselines3.common.callbacks import BaseCallback
     from stable_baselines3.common.env_util import make_vec_env
@@ -238,11 +240,11 @@ def sb3_run(which: str, steps: int) -> dict:
             self.learning_starts, self.t_start, self.t_learning = learning_starts, None, None
 
         def _on_training_start(self):
-            self.t_start = time.perf_counter()
+            self.t_start = time.perf_counter(), time.process_time()
 
         def _on_step(self):
             if self.t_learning is None and self.num_timesteps >= self.learning_starts:
-                self.t_learning = time.perf_counter()
+                self.t_learning = time.perf_counter(), time.process_time()
             return True
 
     if which == "dqn":
@@ -289,25 +291,28 @@ def sb3_run(which: str, steps: int) -> dict:
     clock = Clock(c["learning_starts"])
     wall, cpu = time.perf_counter(), time.process_time()
     model.learn(total_timesteps=steps, callback=clock)
-    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    end = time.perf_counter(), time.process_time()
+    wall, cpu = end[0] - wall, end[1] - cpu
     eval_env = gym.make("CartPole-v1" if which == "dqn" else "Pendulum-v1")
     score, _ = evaluate_policy(model, eval_env, n_eval_episodes=20, deterministic=True)
     return {
         "steps": steps,
         "wall_s": wall,
         "cpu_s": cpu,
-        "random_phase_s": clock.t_learning - clock.t_start,
-        "learning_phase_s": time.perf_counter() - clock.t_learning,
+        "random_phase_s": clock.t_learning[0] - clock.t_start[0],
+        "learning_phase_s": end[0] - clock.t_learning[0],
+        "random_phase_cpu_s": clock.t_learning[1] - clock.t_start[1],
+        "learning_phase_cpu_s": end[1] - clock.t_learning[1],
         "score": float(score),
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
     }
 
 
-def sb3_main(sac_steps: int) -> None:
+def sb3_main(sac_steps: int, threads: int) -> None:
     out = {
-        "dqn": sb3_run("dqn", DQN_STEPS),
-        "sac": sb3_run("sac", sac_steps),
+        "dqn": sb3_run("dqn", DQN_STEPS, threads),
+        "sac": sb3_run("sac", sac_steps, threads),
     }
     print("SB3_JSON " + json.dumps(out))
 
@@ -318,15 +323,14 @@ def sb3_summary(results: dict) -> dict:
     for which, total, c in (("dqn", DQN_STEPS, DQN_CONFIG), ("sac", SAC_STEPS, SAC_CONFIG)):
         r = results[which]
         learning_steps = r["steps"] - c["learning_starts"]
-        per_step = r["wall_s"] / r["steps"]
         if r["steps"] >= total:
-            full, how = r["wall_s"], "measured"
+            full, full_cpu, how = r["wall_s"], r["cpu_s"], "measured"
         else:
-            per_learning_step = r["learning_phase_s"] / learning_steps
-            full = r["random_phase_s"] + per_learning_step * (total - c["learning_starts"])
+            scale = (total - c["learning_starts"]) / learning_steps
+            full = r["random_phase_s"] + r["learning_phase_s"] * scale
+            full_cpu = r["random_phase_cpu_s"] + r["learning_phase_cpu_s"] * scale
             how = f"extrapolated from {r['steps']:,} steps"
-            per_step = per_learning_step
-        summary[which] = dict(r, full_s=full, how=how, per_step_ms=per_step * 1e3)
+        summary[which] = dict(r, full_s=full, full_cpu_s=full_cpu, how=how)
     return summary
 
 
@@ -339,6 +343,13 @@ def main() -> None:
     parser.add_argument("--sb3", action="store_true", help="run only SB3 (in the SB3 venv)")
     parser.add_argument("--sb3-python", default="/tmp/sb3-venv/bin/python")
     parser.add_argument("--sb3-sac-steps", type=int, default=3_000)
+    parser.add_argument(
+        "--sb3-threads",
+        type=int,
+        default=1,
+        help="torch threads; 1 because on this shared 2-core machine 2 threads spent "
+        "most of their CPU time spinning (25x the CPU time per SAC step)",
+    )
     parser.add_argument("--skip-sb3", action="store_true")
     parser.add_argument("--only", choices=("dqn", "sac"), default=None)
     parser.add_argument(
@@ -360,7 +371,7 @@ def main() -> None:
         starts = {"dqn": DQN_STEPS, "sac": SAC_STEPS}
         args.skip_sb3 = True
     if args.sb3:
-        sb3_main(args.sb3_sac_steps)
+        sb3_main(args.sb3_sac_steps, args.sb3_threads)
         return
 
     import jax
@@ -424,6 +435,7 @@ def main() -> None:
     if not args.skip_sb3 and os.path.exists(args.sb3_python):
         cmd = [args.sb3_python, __file__, "--sb3", "--sb3-sac-steps", str(args.sb3_sac_steps)]
         cmd += ["--quick"] if args.quick else []
+        cmd += ["--sb3-threads", str(args.sb3_threads)]
         done = subprocess.run(cmd, capture_output=True, text=True, check=False)
         line = [x for x in done.stdout.splitlines() if x.startswith("SB3_JSON ")]
         if line:
@@ -448,7 +460,8 @@ def main() -> None:
             s = sb3[which]
             print(
                 f"| {row['title']} | SB3 {s['torch']} CPU ({s['how']}) | - | {s['full_s']:.1f} | "
-                f"{row['steps'] / s['full_s']:,.0f} | - | {row['wall']['lerax'] / s['full_s']:.4f}"
+                f"{row['steps'] / s['full_s']:,.0f} | {s['full_cpu_s']:.1f} | "
+                f"{row['wall']['lerax'] / s['full_s']:.4f}"
                 f" | {s['score']:.1f} (after {s['steps']:,} steps) |"
             )
     for which, row in rows.items():
@@ -459,7 +472,11 @@ def main() -> None:
             f"CPU {row['cpu']['lerax'] / row['cpu']['rejax']:.3f}"
         )
         if sb3 and which in sb3:
-            print(f"  SB3 / lerax: {sb3[which]['full_s'] / row['wall']['lerax']:.1f}x")
+            s = sb3[which]
+            print(
+                f"  SB3 / lerax: wall {s['full_s'] / row['wall']['lerax']:.1f}x, "
+                f"CPU {s['full_cpu_s'] / row['cpu']['lerax']:.1f}x"
+            )
     print(f"Peak RSS: {_timing.peak_rss_mib():.0f} MiB")
 
 

@@ -12,6 +12,7 @@ PRNG key arrays as their raw key data (the receiver sees the uint32 data).
 
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 import jax
@@ -87,7 +88,7 @@ def unpack(buffer: np.ndarray, layout: Layout) -> PyTree[np.ndarray]:
         )
     leaves = []
     for leaf in layout.leaves:
-        size = int(np.prod(leaf.shape, dtype=np.int64)) * leaf.dtype.itemsize
+        size = math.prod(leaf.shape) * leaf.dtype.itemsize
         chunk = buffer[leaf.offset : leaf.offset + size]
         leaves.append(chunk.view(leaf.dtype).reshape(leaf.shape))
     return jax.tree.unflatten(layout.treedef, leaves)

@@ -292,6 +292,7 @@ def _leaves_equal(a, b) -> bool:
 def test_save_checkpoints_writes_loadable_exact_states(output_run):
     run, setup = output_run, output_run.setup
     env_dir = setup.env.name.split("-v")[0]
+    middles = []
     for i, state in enumerate(run.members()):
         saves = run.root / "ckpt" / run.label(i) / "saves"
         names = sorted(p.name for p in saves.iterdir())
@@ -316,9 +317,21 @@ def test_save_checkpoints_writes_loadable_exact_states(output_run):
         middle = load(saves / f"{env_dir}_{SAVE_EVERY}")
         assert int(middle.iteration) == SAVE_EVERY
         assert int(middle.num_timesteps) == SAVE_EVERY * PER_ITERATION
-        # resuming the periodic save reproduces the end of the run exactly
-        resumed = setup.algo.train(setup.algo.with_callbacks(middle, None))
-        assert _leaves_equal(resumed.policy, state.policy)
+        middles.append(setup.algo.with_callbacks(middle, None))
+    # resuming the periodic saves (vmapped again under vmap) reproduces the end: bitwise
+    # under jit; under vmap the program without callbacks may fuse differently (A2C's
+    # did), so up to float error
+    if run.mode == "jit":
+        resumed = setup.algo.train(middles[0])
+        assert _leaves_equal(resumed.policy, run.state.policy)
+    else:
+        stacked = jax.tree.map(lambda *xs: jnp.stack(xs), *middles)
+        resumed = jax.vmap(lambda s: setup.algo.train(s))(stacked)
+        for a, b in zip(
+            jax.tree.leaves(resumed.policy), jax.tree.leaves(run.state.policy), strict=True
+        ):
+            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    assert _leaves_equal(resumed.num_timesteps, run.state.num_timesteps)
 
 
 def test_eval_callback_results_equal_evaluate_policy(output_run):
@@ -355,7 +368,7 @@ def test_progress_bar_reports_the_whole_budget(output_run):
     assert f"0/{total} steps (0%)" in lines[0]
     assert f"{total}/{total} steps (100%)" in lines[-1] and lines[-1].endswith("done")
     percents = [int(p) for p in re.findall(r"steps \((\d+)%\)", run.bar)]
-    assert percents == sorted(percents) and len(percents) >= 3
+    assert percents == sorted(percents) and percents[0] == 0 and percents[-1] == 100
 
 
 def test_record_videos_writes_decodable_mp4_files(output_run):
@@ -454,6 +467,11 @@ CODES = {
     "nan": StopReason.NON_FINITE,
 }
 
+# Short CartPole episodes: returns soon plateau at the limit, so StopOnNoImprovement's
+# rule (a strictly better mean) holds within the budget even while DQN improves.
+STOP_ENVS = {"PPO": TimeLimit(CartPole(), 10), "A2C": TimeLimit(CartPole(), 10)}
+STOP_ENVS |= {"DQN": TimeLimit(CartPole(), 10), "SAC": PENDULUM}
+
 _PROGRAMS: dict = {}
 
 
@@ -463,7 +481,7 @@ def _stopping_program(name: str, mode: str):
         setup = _setup(name)
 
         def run(key, target, n, nan_at):
-            env = NaNReward(setup.env, nan_at)
+            env = NaNReward(STOP_ENVS[name], nan_at)
             callbacks = [
                 Recorder(log_keys=setup.log_keys),
                 EarlyStopping(target, patience=ES_PATIENCE),
@@ -488,13 +506,14 @@ def _stopping_program(name: str, mode: str):
 def _expected_stops(setup: Setup, state, target, n) -> dict[str, int | None]:
     """First iteration at which each rule holds, from the recorder, in numpy."""
     rec = state.callback_state.states[0]
-    means, counts = np.asarray(rec.mean_return), np.asarray(rec.count)
-    non_finite = np.stack([~np.isfinite(np.asarray(rec.log[k])) for k in setup.log_keys]).any(0)
+    budget = slice(0, STOP_ITERATIONS)  # the recorder's later slots were never written
+    means, counts = np.asarray(rec.mean_return)[budget], np.asarray(rec.count)[budget]
+    logs = [np.asarray(rec.log[k])[budget] for k in setup.log_keys]
     return {
         "early": first(early_stopping_rule(means, counts, target, ES_PATIENCE)),
         "no_improvement": first(no_improvement_rule(means, counts, NI_PATIENCE, NI_MIN)),
-        "max_episodes": first(np.asarray(rec.num_episodes) >= n),
-        "nan": first(non_finite),
+        "max_episodes": first(np.asarray(rec.num_episodes)[budget] >= n),
+        "nan": first(np.stack([~np.isfinite(x) for x in logs]).any(0)),
     }
 
 
@@ -508,8 +527,9 @@ def test_stopping_callbacks_stop_at_the_iteration_their_rule_holds(name, mode, s
         batched = program(jnp.asarray(target), jnp.asarray(n), jnp.asarray(nan_at))
     for i, state in enumerate(_members(batched, mode)):
         expected = _expected_stops(setup, state, target, n)
-        stop = min(v for v in expected.values() if v is not None)
-        assert int(state.iteration) == stop and bool(state.stopped)
+        holding = [v for v in expected.values() if v is not None]
+        stop = min(holding, default=STOP_ITERATIONS)
+        assert int(state.iteration) == stop and bool(state.stopped) == bool(holding)
         assert expected[scenario] == stop, (scenario, expected)
         for rule in RULES:
             s = state.callback_state.states[STOPPERS[rule]]
