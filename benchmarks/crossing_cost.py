@@ -6,7 +6,9 @@ iteration ("end": depends on the iteration's result; "indep": depends only on th
 loop index). See benchmarks/README.md (logging overhead) for what it showed.
 
     python benchmarks/crossing_cost.py
-    XLA_FLAGS=--xla_cpu_use_thunk_runtime=false python benchmarks/crossing_cost.py
+
+(JAX 0.10.2 ignores `--xla_cpu_use_thunk_runtime`; what a crossing costs is explained
+in benchmarks/README.md, "Logging overhead".)
 """
 
 import time

@@ -125,29 +125,44 @@ def plot_ppo(table, output: Path) -> None:
 
 
 def plot_overheads(tables: list[tuple[str, list[list[str]]]], output: Path) -> None:
-    labels, ratios = [], []
+    """Ratios to plain training. A table is either `| case | ratio... |` columns (one bar
+    group per case, one bar per measurement column) or `| session | load | ratio |` rows
+    (one bar per session)."""
+    bars: list[tuple[str, list[tuple[str, float]]]] = []
     for prefix, table in tables:
-        for row in table[1:]:
-            labels.append(_wrap(f"{prefix}: {row[0]}".replace("`", ""), 38))
-            ratios.append(numbers(row[1])[0])
-    figure, axes = _figure(9.0, 0.9 + 0.6 * len(labels))
-    positions = list(range(len(labels)))
-    axes.barh(positions, ratios, color="tab:purple")
+        header = table[0]
+        if header[-1].lower() == "ratio":  # one measurement per row
+            values = [(f"{r[0]} (load {r[1]})", numbers(r[-1])[0]) for r in table[1:]]
+            bars.append((f"{prefix}: ratio", values))
+        else:
+            for row in table[1:]:
+                values = [(h, numbers(c)[0]) for h, c in zip(header[1:], row[1:], strict=True)]
+                bars.append((f"{prefix}: {row[0]}", values))
+    count = sum(len(v) for _, v in bars)
+    figure, axes = _figure(9.0, 1.2 + 0.32 * count + 0.25 * len(bars))
+    y, ticks, labels, largest = 0.0, [], [], 0.0
+    for group, values in bars:
+        for label, value in values:
+            axes.barh(y, value, color="tab:purple", height=0.8)
+            axes.annotate(
+                f"{value:.2f}x",
+                (value, y),
+                xytext=(3, 0),
+                textcoords="offset points",
+                va="center",
+                fontsize="small",
+            )
+            ticks.append(y)
+            labels.append(_wrap(f"{group.replace('`', '')} | {label.replace('`', '')}", 60))
+            largest = max(largest, value)
+            y += 1
+        y += 0.6
     axes.axvline(1.0, color="black", linewidth=1)
-    axes.set_yticks(positions, labels)
+    axes.set_yticks(ticks, labels, fontsize="small")
     axes.invert_yaxis()
-    for y, value in zip(positions, ratios, strict=True):
-        axes.annotate(
-            f"{value:.2f}x",
-            (value, y),
-            xytext=(3, 0),
-            textcoords="offset points",
-            va="center",
-            fontsize="small",
-        )
-    axes.set_xlim(0, max(ratios) * 1.2)
+    axes.set_xlim(0, largest * 1.2)
     axes.set_xlabel("wall time relative to the same training without callbacks")
-    axes.set_title("Callback overhead")
+    axes.set_title("Callback overhead (each bar: one measurement session)")
     axes.grid(True, axis="x", alpha=0.3)
     figure.tight_layout()
     figure.savefig(output)
@@ -179,6 +194,60 @@ def plot_crossing(table, output: Path) -> None:
     figure.savefig(output)
 
 
+def plot_scaling(table, output: Path) -> None:
+    header = [h.lower() for h in table[0]]
+    rate = next(i for i, h in enumerate(header) if h.startswith("steps/s"))
+    rows = [(int(numbers(r[0])[0]), numbers(r[rate])) for r in table[1:]]
+    rows = [(seeds, values[0]) for seeds, values in rows if values]
+    figure, axes = _figure()
+    positions = list(range(len(rows)))
+    axes.bar(positions, [v for _, v in rows], color="tab:green")
+    axes.set_xticks(positions, [f"{seeds} seed{'s' if seeds > 1 else ''}" for seeds, _ in rows])
+    for x, (_, value) in zip(positions, rows, strict=True):
+        axes.annotate(
+            f"{value:,.0f}", (x, value), xytext=(0, 3), textcoords="offset points", ha="center"
+        )
+    axes.set_ylabel("env steps per second, all seeds together")
+    axes.set_title("PPO on CartPole under jax.vmap over seeds (heavily loaded machine)")
+    axes.grid(True, axis="y", alpha=0.3)
+    figure.tight_layout()
+    figure.savefig(output)
+
+
+def plot_algorithms(tables, output: Path) -> None:
+    """One panel per table (`| implementation | ... | CPU s per call | ... |`): process
+    CPU seconds per call, the figure least disturbed by the machine's load."""
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(9.0, 1.2 + 0.6 * sum(len(t) for t in tables)), dpi=100)
+    axes_list = figure.subplots(len(tables), 1, squeeze=False)[:, 0]
+    for axes, table in zip(axes_list, tables, strict=True):
+        header = [h.lower() for h in table[0]]
+        cpu = next(i for i, h in enumerate(header) if h.startswith("cpu s"))
+        rows = [(row[0], numbers(row[cpu])[0]) for row in table[1:] if numbers(row[cpu])]
+        values = [v for _, v in rows]
+        positions = list(range(len(rows)))
+        axes.barh(positions, values, color="tab:cyan")
+        log = max(values) / min(values) > 5
+        if log:
+            axes.set_xscale("log")
+            axes.set_xlim(min(values) / 2, max(values) * 2)
+        else:
+            axes.set_xlim(0, max(values) * 1.2)
+        axes.set_yticks(positions, [_wrap(label.replace("`", ""), 34) for label, _ in rows])
+        axes.invert_yaxis()
+        for y, value in zip(positions, values, strict=True):
+            axes.annotate(
+                f"{value:g}", (value, y), xytext=(3, 0), textcoords="offset points", va="center"
+            )
+        name = table[1][0].split()[-1]  # "lerax DQN" -> "DQN"
+        scale = " (log scale)" if log else ""
+        axes.set_title(f"{name}: process CPU s per call{scale}")
+        axes.grid(True, axis="x", alpha=0.3)
+    figure.tight_layout()
+    figure.savefig(output)
+
+
 def _wrap(text: str, width: int = 30) -> str:
     words, lines, line = text.split(), [], ""
     for word in words:
@@ -204,15 +273,22 @@ def main(argv: list[str] | None = None) -> int:
     args.output_dir.mkdir(parents=True, exist_ok=True)
     plots = {
         "bench-env-throughput.png": (plot_throughput, find_table(tables, "env", "1024 envs")),
-        "bench-ppo.png": (plot_ppo, find_table(tables, "implementation", "steady state")),
+        "bench-ppo.png": (
+            plot_ppo,
+            find_table(tables, "implementation", "steady state (s)", "steps/s"),
+        ),
         "bench-crossing-cost.png": (
             plot_crossing,
             find_table(tables, "placement of the io_callback"),
         ),
+        "bench-scaling.png": (
+            plot_scaling,
+            find_table(tables, "seeds", "host calls per log event"),
+        ),
     }
     overheads = [
-        ("logging", find_table(tables, "case", "without callbacks")),
-        ("control", find_table(tables, "case", "ratio to plain")),
+        ("logging", find_table(tables, "case", "session")),
+        ("control", find_table(tables, "session", "load", "ratio")),
     ]
     written, missing = [], []
     for name, (function, table) in plots.items():
@@ -221,6 +297,12 @@ def main(argv: list[str] | None = None) -> int:
             continue
         function(table, args.output_dir / name)
         written.append(name)
+    algorithms = [t for t in tables if "greedy return after" in " ".join(t[0]).lower()]
+    if algorithms:
+        plot_algorithms(algorithms, args.output_dir / "bench-algorithms.png")
+        written.append("bench-algorithms.png")
+    else:
+        missing.append("bench-algorithms.png")
     present = [(prefix, table) for prefix, table in overheads if table is not None]
     if present:
         plot_overheads(present, args.output_dir / "bench-overhead.png")

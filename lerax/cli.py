@@ -18,6 +18,8 @@ import sys
 import time
 from pathlib import Path
 
+from lerax.plot import add_plot_subparser, run_plot
+
 ALGORITHMS = ("ppo",)
 ENVIRONMENTS = ("CartPole", "Acrobot", "MountainCar", "MountainCarContinuous", "Pendulum")
 
@@ -75,6 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument(
         "--output", type=Path, default=None, help="policy file (default: <env>_<algo>.eqx)"
     )
+    add_plot_subparser(commands)
     return parser
 
 
@@ -260,6 +263,8 @@ def train_population_command(args: argparse.Namespace, env, algorithm, train_key
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "plot":
+        return run_plot(args)
     if args.command == "train":
         return train(args)
     return 2

@@ -2,11 +2,13 @@
 
 `plot_learning_curves` reads the SQLite store that `SQLiteBackend` writes (the `lerax`
 command line's `lerax_runs.db`), a TensorBoard log directory written by
-`TensorBoardBackend`, or series you pass in memory. Runs that are members of one
-`jax.vmap(learn)` population (`<name>/seed_<i>`, or `<name>/<i>_<j>` for nested vmaps)
-are grouped into one curve per `<name>`; the population's `<name>/aggregate` run is
-skipped, because the curve recomputes it from the members. Other runs are curves of
-their own, unless `runs` maps a label to several of them.
+`TensorBoardBackend`, or series you pass in memory. The seeds of one `jax.vmap(learn)`
+population (`<name>/seed_<i>`) are grouped into one curve, `<name>`. Under nested vmaps
+the LAST index is taken as the seed, as `lerax.population.train_population` nests them
+(hyper-parameter values outside, seeds inside): `<name>/<i>_<j>` for every `j` is the
+curve `<name>/<i>`. The population's aggregate runs (`<name>/aggregate`,
+`<name>/aggregate_<i>`) are skipped, because the curves recompute them from the
+members. Other runs are curves of their own, unless `runs` maps a label to several.
 
 Aggregation (`aggregate_curves`), at every step logged by any member:
 
@@ -46,8 +48,9 @@ __all__ = [
 
 BANDS = ("minmax", "iqr", "none")
 DEFAULT_METRIC = "episode/return_mean"
-_MEMBER = re.compile(r"^(?P<group>.+)/(?:seed_\d+|\d+(?:_\d+)+)$")
-_AGGREGATE = re.compile(r"^.+/aggregate$")
+_SEED = re.compile(r"^(?P<group>.+)/seed_\d+$")
+_NESTED = re.compile(r"^(?P<base>.+)/(?P<outer>\d+(?:_\d+)*)_\d+$")
+_AGGREGATE = re.compile(r"^.+/aggregate(?:_\d+)*$")
 
 Series = tuple[np.ndarray, np.ndarray]
 
@@ -146,8 +149,9 @@ def list_sources(source: str | os.PathLike) -> dict[str, list[str]]:
 
     Returns:
         `{group: [run names]}` in the order the runs were created (SQLite) or sorted by
-        path (TensorBoard); population members share their group, other runs form a
-        group of one, and `<name>/aggregate` runs are left out.
+        path (TensorBoard); the seeds of a population share their group (see the
+        module docstring), other runs form a group of one, and aggregate runs are left
+        out.
     """
     return _group(list(_reader(source).runs()))
 
@@ -175,7 +179,8 @@ def plot_learning_curves(
         output: The PNG file to write (its folder is created).
         runs: Which curves to draw, for a file source. `None`: every group (see
             `list_sources`). A sequence of names: each is a group (a population's
-            `<name>`, all members aggregated) or one run's exact name. A mapping
+            `<name>`, or `<name>/<i>` for one hyper-parameter value of a sweep, all its
+            seeds aggregated) or one run's exact name. A mapping
             `{label: [run names]}`: each label is one curve aggregating those runs as
             seeds (for seeds trained in separate `learn` calls).
         band: `"minmax"` (default), `"iqr"` or `"none"` (see the module docstring).
@@ -305,8 +310,14 @@ def _group(names: list[str]) -> dict[str, list[str]]:
     for name in names:
         if _AGGREGATE.match(name):
             continue
-        member = _MEMBER.match(name)
-        groups.setdefault(member["group"] if member else name, []).append(name)
+        seed, nested = _SEED.match(name), _NESTED.match(name)
+        if seed:
+            group = seed["group"]
+        elif nested:
+            group = f"{nested['base']}/{nested['outer']}"
+        else:
+            group = name
+        groups.setdefault(group, []).append(name)
     return groups
 
 
@@ -414,8 +425,8 @@ def add_plot_subparser(subparsers: Any) -> argparse.ArgumentParser:
         "plot",
         help="Plot learning curves (seeds as mean and band) to a PNG.",
         description="Plot learning curves from the SQLite store or TensorBoard logs. "
-        "Members of a vmapped population (<name>/seed_<i>) are one curve: their mean "
-        "and a band.",
+        "The seeds of a vmapped population (<name>/seed_<i>; <name>/<i>_<j> under a "
+        "sweep, j the seed) are one curve: their mean and a band.",
     )
     where = plot.add_mutually_exclusive_group(required=True)
     where.add_argument("--db", type=Path, metavar="PATH", help="SQLite store (lerax_runs.db)")

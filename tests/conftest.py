@@ -20,3 +20,20 @@ def pytest_configure(config):
     os.environ.setdefault("WANDB_SILENT", "true")
     os.environ.setdefault("WANDB_ERROR_REPORTING", "false")
     os.environ.setdefault("COMET_ERROR_TRACKING_ENABLE", "false")
+
+
+# Whole files that train many programs: the "slow" stage of CI (`pytest -m slow`), left
+# out of the default run (pyproject's `addopts = -m "not slow"`) so that it stays within
+# ~15 minutes on 2 cores. `.ci/run` runs both stages.
+SLOW_FILES = {
+    "test_docs.py",  # every ```python block of the docs, one subprocess per page
+    "test_examples.py",  # every script in examples/
+    "test_callback_matrix.py",  # every built-in callback x PPO/A2C/DQN/SAC x jit/vmap
+    "test_brax_adapter.py",  # Brax compiles for minutes
+}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if item.path.name in SLOW_FILES:
+            item.add_marker(pytest.mark.slow)

@@ -90,18 +90,19 @@ def test_early_stopping_stops_before_the_budget(tmp_path):
 
 def test_checkpoint_and_resume_is_exact(tmp_path):
     out = run_example(
-        "checkpoint_and_resume.py", "--timesteps", "3072", "--frequency", "2", cwd=tmp_path
+        "checkpoint_and_resume.py", "--timesteps", "4096", "--frequency", "2", cwd=tmp_path
     )
     saves = tmp_path / "runs" / "checkpoint_and_resume" / "cartpole" / "saves"
     assert sorted(p.name for p in saves.iterdir()) == [
         "CartPole_2",
         "CartPole_4",
+        "CartPole_6",
         "CartPole_final",
         "completed.json",
         "model_config.json",
     ]
     assert "resuming from CartPole_2: iteration 2" in out
-    assert "resumed to iteration 6; bitwise equal to one run: True" in out
+    assert "resumed to iteration 8; bitwise equal to one run: True" in out
 
 
 def test_record_videos(tmp_path):

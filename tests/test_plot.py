@@ -155,6 +155,30 @@ def test_runs_selects_groups_single_runs_and_labelled_seed_sets(tmp_path):
         plot_learning_curves(db, "episode/length_mean", tmp_path / "c.png")
 
 
+def test_a_sweep_is_one_curve_per_hyperparameter_value_over_its_seeds(tmp_path):
+    # vmap(values) of vmap(seeds): <name>/<value index>_<seed index>; aggregates skipped
+    db = tmp_path / "runs.db"
+    runs = {
+        "grid/0_0": [(10, 1.0)],
+        "grid/0_1": [(10, 3.0)],
+        "grid/1_0": [(10, 10.0)],
+        "grid/1_1": [(10, 20.0)],
+        "grid/1_2": [(10, 30.0)],
+        "grid/aggregate_0": [(10, 99.0)],
+        "grid/aggregate_1": [(10, 99.0)],
+        "grid/aggregate": [(10, 99.0)],
+    }
+    _write_runs(lambda: SQLiteBackend(db), runs)
+    assert list_sources(db) == {
+        "grid/0": ["grid/0_0", "grid/0_1"],
+        "grid/1": ["grid/1_0", "grid/1_1", "grid/1_2"],
+    }
+    curves = plot_learning_curves(db, output=tmp_path / "grid.png")
+    np.testing.assert_allclose(curves["grid/0"].mean, [2.0])
+    np.testing.assert_allclose(curves["grid/1"].mean, [20.0])
+    np.testing.assert_allclose([curves["grid/1"].low[0], curves["grid/1"].high[0]], [10.0, 30.0])
+
+
 def test_the_newest_run_of_a_repeated_name_is_used(tmp_path):
     db = tmp_path / "runs.db"
     _write_runs(lambda: SQLiteBackend(db), {"again": [(1, 1.0)]})
@@ -261,3 +285,15 @@ def test_command_line(tmp_path, capsys):
     assert (args.command, args.metric, args.band) == ("plot", "train/loss", "minmax")
     with pytest.raises(SystemExit):
         parser.parse_args(["plot"])  # one of --db / --tensorboard is required
+
+
+def test_the_lerax_command_line_has_plot(tmp_path, capsys):
+    from lerax.cli import main as lerax_main
+
+    db = tmp_path / "runs.db"
+    _write_runs(lambda: SQLiteBackend(db), POPULATION)
+    output = tmp_path / "lerax.png"
+    argv = ["plot", "--db", str(db), "--metric", "train/loss", "--output", str(output)]
+    assert lerax_main([*argv, "--width", "320", "--height", "240"]) == 0
+    assert _png_size(output) == (320, 240)
+    assert "sweep (3 run(s)), solo (1 run(s))" in capsys.readouterr().out

@@ -56,5 +56,9 @@ def linear_annealing(
 ) -> Float[Array, ""]:
     """CleanRL's schedule: `lr * (1 - iteration / total_iterations)` for the 0-based
     index of the iteration being run."""
-    fraction = 1.0 - iteration.astype(jnp.float32) / total_iterations.astype(jnp.float32)
+    # The barrier keeps XLA from folding a constant `total_iterations` (as in `learn`)
+    # into a multiplication by its rounded reciprocal: `init` + `train`, where it is a
+    # traced value, must give bitwise the same learning rates.
+    total = jax.lax.optimization_barrier(total_iterations.astype(jnp.float32))
+    fraction = 1.0 - iteration.astype(jnp.float32) / total
     return learning_rate * jnp.maximum(fraction, 0.0)

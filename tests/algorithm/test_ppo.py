@@ -121,3 +121,19 @@ def test_vmap_over_learning_rate_in_one_program_differs_per_member():
     np.testing.assert_allclose(
         jax.tree.leaves(trainable(single))[0], first[1], rtol=1e-4, atol=1e-5
     )
+
+
+@pytest.mark.parametrize("iterations", [6, 7])
+def test_learn_equals_init_then_train_bitwise_for_any_iteration_count(iterations):
+    """`learn` sees `total_iterations` as a constant, `train` as a traced value; the
+    annealed learning rate must not differ by XLA folding `x / 6` into `x * (1/6)`."""
+    env = CartPole()
+    algo = PPO(num_envs=2, num_steps=8, num_epochs=1, num_minibatches=1, anneal_lr=True)
+    policy = MLPActorCriticPolicy(env=env, key=jr.key(0))
+    total = 16 * iterations
+    learned = algo.learn(env, policy, total, key=jr.key(1))
+    state = algo.init(env, policy, total, key=jr.key(1))
+    half = algo.train(state, iterations // 2)
+    resumed = algo.train(half)
+    for a, b in zip(jax.tree.leaves(learned), jax.tree.leaves(resumed.policy), strict=True):
+        assert np.array_equal(np.asarray(a), np.asarray(b))

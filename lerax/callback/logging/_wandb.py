@@ -142,6 +142,10 @@ def encode_mp4(frames: np.ndarray, fps: float) -> bytes:
     """
     import imageio_ffmpeg
 
+    # imageio-ffmpeg starts ffmpeg with a `preexec_fn`, and a fork with a `preexec_fn`
+    # in a process with many threads (XLA's, the writers') can hang in the child
+    # forever (seen here; imageio-ffmpeg issue #58). Its documented switch drops it.
+    os.environ.setdefault("IMAGEIO_FFMPEG_NO_PREVENT_SIGINT", "1")
     frames = check_frames(frames)
     _, height, width, _ = frames.shape
     frames = np.pad(frames, ((0, 0), (0, height % 2), (0, width % 2), (0, 0)), mode="edge")
