@@ -25,7 +25,8 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from jaxtyping import Array, Bool, Int, Key
 
 from lerax.algorithm import AbstractAlgorithm, TrainState
-from lerax.algorithm._abstract import _check_timesteps, _learn
+from lerax.algorithm._programs import check_timesteps as _check_timesteps
+from lerax.algorithm._programs import compiled_learn as _learn
 from lerax.algorithm._sharding import auto_mesh, check_env_sharding
 from lerax.callback import LoggingCallback, as_callback
 from lerax.env import AbstractEnv

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import abc
-import contextlib
 import dataclasses
 from typing import Any
 
@@ -27,7 +26,16 @@ from lerax.env import AbstractEnv
 from lerax.env.wrapper import AutoReset
 from lerax.policy import AbstractPolicy
 
+from ._hyperparameters import hyperparameter_arrays, hyperparameters
 from ._members import any_member, keep_stopped
+from ._programs import (
+    check_timesteps,
+    compiled_init,
+    compiled_learn,
+    compiled_train,
+    compiled_with_callbacks,
+    host_switching,
+)
 from ._sharding import check_env_sharding, constrain_envs
 from ._train_state import AbstractAlgorithmState, TrainState
 
@@ -96,32 +104,13 @@ class AbstractAlgorithm(eqx.Module):
         Fields of injected components (e.g. `target_update`) are included as
         `<field>/<name>`, with `<field>` giving the component's class name.
         """
-        out: dict[str, Any] = {}
-        for name, value in _config_items(self):
-            if isinstance(value, jax.core.Tracer):
-                continue
-            if isinstance(value, jax.Array) and value.ndim == 0:
-                is_float32 = value.dtype == jnp.float32
-                value = value.item()
-                if is_float32:  # 2.5e-4 rather than 0.0002500000118743628
-                    value = float(f"{value:.7g}")
-            if isinstance(value, (int, float, bool, str)):
-                out[name] = value
-        return out
+        return hyperparameters(self)
 
     def hyperparameter_arrays(self, env: AbstractEnv) -> dict[str, Array]:
         """Numeric hyper-parameters of the algorithm (its components included, as in
         `hyperparameters`) and the env as scalar arrays (traced under `vmap`, so every
         member reports its own values)."""
-        out: dict[str, Array] = {}
-        items = [*_config_items(self)]
-        items += [("env/" + f.name, getattr(env, f.name)) for f in dataclasses.fields(env)]
-        for name, value in items:
-            if isinstance(value, (bool, int, float)) or (
-                isinstance(value, jax.Array) and value.ndim == 0
-            ):
-                out[name] = jnp.asarray(value)
-        return out
+        return hyperparameter_arrays(self, env)
 
     # ------------------------------------------------------------------ public API
 
@@ -157,11 +146,11 @@ class AbstractAlgorithm(eqx.Module):
             ValueError: if `total_timesteps` is not positive.
         """
         callback = as_callback(callback)
-        total_timesteps = _check_timesteps(total_timesteps)
+        total_timesteps = check_timesteps(total_timesteps)
         crossings = self._register_receivers(callback, env, total_timesteps)
         env_sharding = check_env_sharding(env_sharding, self.num_envs)
-        with _switching(crossings):
-            state = _learn(self, env, policy, total_timesteps, key, callback, env_sharding)
+        with host_switching(crossings):
+            state = compiled_learn(self, env, policy, total_timesteps, key, callback, env_sharding)
             jax.effects_barrier()
         return state.policy
 
@@ -184,9 +173,9 @@ class AbstractAlgorithm(eqx.Module):
             iterations.
         """
         callback = as_callback(callback)
-        total_timesteps = _check_timesteps(total_timesteps)
+        total_timesteps = check_timesteps(total_timesteps)
         env_sharding = check_env_sharding(env_sharding, self.num_envs)
-        return _init(self, env, policy, total_timesteps, key, callback, env_sharding)
+        return compiled_init(self, env, policy, total_timesteps, key, callback, env_sharding)
 
     def train(
         self,
@@ -218,8 +207,8 @@ class AbstractAlgorithm(eqx.Module):
             callback, state.env, None if total is None else int(total)
         )
         env_sharding = check_env_sharding(env_sharding, self.num_envs)
-        with _switching(crossings):
-            state = _train(self, state, until, callback, env_sharding)
+        with host_switching(crossings):
+            state = compiled_train(self, state, until, callback, env_sharding)
             jax.effects_barrier()
         return state
 
@@ -238,7 +227,7 @@ class AbstractAlgorithm(eqx.Module):
         total = state.total_iterations * self.steps_per_iteration
         if isinstance(total, jax.core.Tracer):
             raise TypeError("with_callbacks needs a concrete TrainState (call it outside jit).")
-        return _with_callbacks(self, state, int(total), callback)
+        return compiled_with_callbacks(self, state, int(total), callback)
 
     def _fresh_callback_states(self, state: TrainState, total_timesteps: int, callback):
         ctx = ResetContext(
@@ -403,60 +392,3 @@ class AbstractAlgorithm(eqx.Module):
             callback_state=callback_state,
             stopped=~jnp.asarray(go_on, dtype=bool),
         )
-
-
-def _config_items(algorithm: eqx.Module) -> list[tuple[str, Any]]:
-    """`(name, value)` of the algorithm's fields, one level into injected components
-    (`target_update` -> `target_update` = class name, `target_update/tau`, ...)."""
-    items: list[tuple[str, Any]] = []
-    for field in dataclasses.fields(algorithm):
-        value = getattr(algorithm, field.name)
-        if isinstance(value, eqx.Module) and dataclasses.is_dataclass(value):
-            items.append((field.name, type(value).__name__))
-            for inner in dataclasses.fields(value):
-                items.append((f"{field.name}/{inner.name}", getattr(value, inner.name)))
-        else:
-            items.append((field.name, value))
-    return items
-
-
-def _switching(crossings: bool):
-    """While a program with host crossings runs, keep them from waiting behind
-    host-side writer threads for the GIL (see `lerax.host.responsive_switching`)."""
-    return host.responsive_switching() if crossings else contextlib.nullcontext()
-
-
-def _check_timesteps(total_timesteps: Any) -> int:
-    if isinstance(total_timesteps, bool) or not isinstance(total_timesteps, int):
-        raise TypeError(
-            f"`total_timesteps` must be a positive int, got {type(total_timesteps).__name__}: "
-            f"{total_timesteps!r}."
-        )
-    if total_timesteps <= 0:
-        raise ValueError(f"`total_timesteps` must be a positive int, got {total_timesteps}.")
-    return total_timesteps
-
-
-@eqx.filter_jit
-def _init(algorithm, env, policy, total_timesteps, key, callback, env_sharding=None):
-    state = algorithm._init_state(env, policy, total_timesteps, key, callback)
-    return constrain_envs(state, env_sharding)
-
-
-@eqx.filter_jit
-def _with_callbacks(algorithm, state, total_timesteps, callback):
-    return algorithm._fresh_callback_states(state, total_timesteps, callback)
-
-
-@eqx.filter_jit
-def _train(algorithm, state, until, callback, env_sharding=None):
-    with host.member_scope(host.member_witness(algorithm, state, until, callback)):
-        return algorithm._run(constrain_envs(state, env_sharding), until, callback, env_sharding)
-
-
-@eqx.filter_jit
-def _learn(algorithm, env, policy, total_timesteps, key, callback, env_sharding=None):
-    with host.member_scope(host.member_witness(algorithm, env, policy, key, callback)):
-        state = algorithm._init_state(env, policy, total_timesteps, key, callback)
-        state = constrain_envs(state, env_sharding)
-        return algorithm._run(state, state.total_iterations, callback, env_sharding)
