@@ -16,7 +16,7 @@ from lerax.policy import AbstractActorCriticPolicy
 
 from ._abstract import AbstractAlgorithm
 from ._checks import as_hyperparameter, check_int, check_range
-from ._gae import compute_gae, explained_variance
+from ._gae import explained_variance
 from ._optim import (
     adam_with_clipping,
     apply_scaled_update,
@@ -24,7 +24,7 @@ from ._optim import (
     rmsprop_with_clipping,
     trainable,
 )
-from ._rollout import Rollout, bootstrap_truncated, collect_rollout
+from ._rollout import Rollout, collect_advantages
 from ._train_state import EmptyAlgorithmState, TrainState
 
 
@@ -126,12 +126,14 @@ class A2C(AbstractAlgorithm):
         key: Key[Array, ""],
         callback_key: Key[Array, ""],
     ) -> tuple[TrainState, dict[str, Array]]:
-        state, rollout, last_value = collect_rollout(
-            state, callback, self.num_steps, key=key, callback_key=callback_key
-        )
-        rewards = bootstrap_truncated(rollout, state.policy.value, self.gamma)
-        advantages, returns = compute_gae(
-            rewards, rollout.value, rollout.done, last_value, self.gamma, self.gae_lambda
+        state, rollout, advantages, returns = collect_advantages(
+            state,
+            callback,
+            self.num_steps,
+            self.gamma,
+            self.gae_lambda,
+            key=key,
+            callback_key=callback_key,
         )
         learning_rate = self.learning_rate
         if self.anneal_lr:

@@ -12,6 +12,7 @@ from jaxtyping import Array, Bool, Float, Key
 
 from lerax.callback import AbstractCallback
 
+from ._gae import compute_gae
 from ._step import step_envs
 from ._train_state import TrainState
 
@@ -111,3 +112,32 @@ def bootstrap_truncated(
     final_values = jax.vmap(value_fn)(flat).reshape(steps, envs)
     bootstrap = rollout.truncated & ~rollout.terminated
     return rollout.reward + gamma * final_values * bootstrap
+
+
+StepsByEnvs = Float[Array, "num_steps num_envs"]
+
+
+def collect_advantages(
+    state: TrainState,
+    callback: AbstractCallback,
+    num_steps: int,
+    gamma: Float[Array, ""],
+    gae_lambda: Float[Array, ""],
+    *,
+    key: Key[Array, ""],
+    callback_key: Key[Array, ""],
+) -> tuple[TrainState, Rollout, StepsByEnvs, StepsByEnvs]:
+    """The on-policy algorithms' first half: `collect_rollout`, truncations
+    bootstrapped with the critic (`bootstrap_truncated`), then GAE.
+
+    Returns:
+        `(state, rollout, advantages, returns)`.
+    """
+    state, rollout, last_value = collect_rollout(
+        state, callback, num_steps, key=key, callback_key=callback_key
+    )
+    rewards = bootstrap_truncated(rollout, state.policy.value, gamma)
+    advantages, returns = compute_gae(
+        rewards, rollout.value, rollout.done, last_value, gamma, gae_lambda
+    )
+    return state, rollout, advantages, returns
