@@ -11,10 +11,15 @@ buffer) attached, through `lerax.population.train_population`.
 * Devices: throughput of `--device-seeds` seeds sharded over 1, 4 and 8 simulated CPU
   devices (`XLA_FLAGS=--xla_force_host_platform_device_count=N`, one subprocess
   each). Simulated devices share the same cores: report only.
+* `--cpu-devices N`: the seeds part with N CPU devices (one per core on a CPU
+  host), every seed count they divide sharded over them with `shard="seeds"`: the way
+  to use all cores of a CPU for a population (one XLA:CPU device runs a vmapped
+  population on about one core).
 
     python benchmarks/scaling.py                 # everything
     python benchmarks/scaling.py --part seeds --seeds 1 16    # a subset
     python benchmarks/scaling.py --part devices  # only the device part
+    python benchmarks/scaling.py --part seeds --cpu-devices 2  # seeds sharded per core
 """
 
 from __future__ import annotations
@@ -97,22 +102,29 @@ def time_seeds(num_seeds: int, repeats: int, shard: str | None = None) -> dict:
 
 
 def seeds_part(counts: list[int], repeats: int) -> None:
+    """Time every seed count in this process; with several CPU devices (see
+    `--cpu-devices`), a seed count they divide is sharded over them."""
     import jax
 
+    devices = jax.device_count()
     print(f"JAX {jax.__version__} on {jax.devices()[0].device_kind} ({jax.default_backend()}), "
-          f"load average {os.getloadavg()[0]:.1f}")  # fmt: skip
+          f"{devices} device(s), load average {os.getloadavg()[0]:.1f}")  # fmt: skip
     results = {}
     for n in counts:
-        results[n] = time_seeds(n, repeats)
+        shard = "seeds" if devices > 1 and n % devices == 0 else None
+        results[n] = time_seeds(n, repeats, shard=shard)
+        results[n]["sharded"] = shard is not None
         print(json.dumps(results[n]), flush=True)
-    print("\n| seeds | first call (s) | steady (s) | steps/s | host calls per log event |")
-    print("|---|---|---|---|---|")
+    print("\n| seeds | sharded over | first call (s) | steady (s) | steps/s | "
+          "host calls per log event |")  # fmt: skip
+    print("|---|---|---|---|---|---|")
     for n, r in results.items():
-        print(f"| {n} | {r['first_s']} | {r['steady_s']} | {r['steps_per_s']:,} | "
+        over = f"{devices} devices" if r["sharded"] else "1 device"
+        print(f"| {n} | {over} | {r['first_s']} | {r['steady_s']} | {r['steps_per_s']:,} | "
               f"{r['host_calls_per_log_event']:g} |")  # fmt: skip
     if 1 in results and 16 in results:
         ratio = results[16]["steady_s"] / results[1]["steady_s"]
-        print(f"\n16 seeds / 1 seed (steady): {ratio:.2f}x (target <= 6x)")
+        print(f"\n16 seeds / 1 seed (steady, {devices} device(s)): {ratio:.2f}x (target <= 6x)")
 
 
 def devices_part(counts: list[int], num_seeds: int, repeats: int) -> None:
@@ -137,6 +149,13 @@ def main() -> None:
     parser.add_argument("--device-seeds", type=int, default=16)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--part", choices=("all", "seeds", "devices"), default="all")
+    parser.add_argument(
+        "--cpu-devices",
+        type=int,
+        default=1,
+        help="seeds part: expose this many CPU devices (jax_num_cpu_devices; e.g. one per "
+        "core) and shard every seed count they divide over them",
+    )
     parser.add_argument("--one-device-run", type=int, nargs=2, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one_device_run is not None:
@@ -145,6 +164,10 @@ def main() -> None:
         print(json.dumps(time_seeds(seeds, args.repeats, shard=shard)))
         return
     if args.part in ("all", "seeds"):
+        if args.cpu_devices > 1:
+            import jax
+
+            jax.config.update("jax_num_cpu_devices", args.cpu_devices)
         seeds_part(args.seeds, args.repeats)
     if args.part in ("all", "devices"):
         devices_part(args.devices, args.device_seeds, args.repeats)

@@ -9,6 +9,10 @@ Populations: `--seeds 8` trains 8 seeds and `--sweep learning_rate=1e-3,3e-4`
 seeds, as ONE program (`lerax.population.train_population`): one log run per member,
 aggregate runs across seeds (mean, min, max, IQM), one checkpoint directory per
 member. `--shard seeds|envs` splits the seeds or the envs over all devices.
+
+On a CPU, JAX shows one device that runs a vmapped population on about one core;
+`--cpu-devices N` shows N CPU devices instead (e.g. one per core), so that
+`--shard seeds` spreads the seeds over the cores.
 """
 
 from __future__ import annotations
@@ -75,6 +79,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="split the seeds or the envs over all devices",
     )
     train.add_argument(
+        "--cpu-devices",
+        type=int,
+        default=None,
+        metavar="N",
+        help="show N CPU devices (e.g. one per core) for --shard; CPU only",
+    )
+    train.add_argument(
         "--output", type=Path, default=None, help="policy file (default: <env>_<algo>.eqx)"
     )
     add_plot_subparser(commands)
@@ -133,6 +144,19 @@ def train(args: argparse.Namespace) -> int:
     from lerax.checkpoint import load
     from lerax.policy import MLPActorCriticPolicy, evaluate_policy
 
+    if args.cpu_devices is not None:
+        if args.cpu_devices < 1:
+            print(f"lerax: --cpu-devices must be >= 1, got {args.cpu_devices}")
+            return 2
+        try:  # read when the CPU backend starts: before anything below touches a device
+            jax.config.update("jax_num_cpu_devices", args.cpu_devices)
+        except RuntimeError:
+            if jax.device_count() != args.cpu_devices:
+                print(
+                    f"lerax: --cpu-devices {args.cpu_devices}: JAX already started with "
+                    f"{jax.device_count()} device(s) in this process; run lerax in a fresh one"
+                )
+                return 2
     env = getattr(envs, args.env)()
     policy_key, train_key, eval_key = jr.split(jr.key(args.seed), 3)
     algorithm = PPO(num_envs=args.num_envs)

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
+import subprocess
+import sys
 
 import equinox as eqx
+import jax
 import jax.random as jr
 import numpy as np
 import pytest
@@ -116,3 +120,36 @@ def test_bad_population_arguments_are_reported(extra, message, tmp_path, monkeyp
     monkeypatch.chdir(tmp_path)
     assert main(["train", "ppo", "CartPole", "--timesteps", "512", *extra]) == 2
     assert message in capsys.readouterr().out
+
+
+def test_cpu_devices_below_one_is_reported(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", "ppo", "CartPole", "--timesteps", "512", "--cpu-devices", "0"]) == 2
+    assert "--cpu-devices must be >= 1, got 0" in capsys.readouterr().out
+
+
+def test_cpu_devices_after_jax_started_is_reported(tmp_path, monkeypatch, capsys):
+    jax.devices()  # this test process has started JAX with one CPU device
+    monkeypatch.chdir(tmp_path)
+    args = ["train", "ppo", "CartPole", "--timesteps", "512", "--cpu-devices", "3"]
+    assert main(args) == 2
+    assert "JAX already started with 1 device(s)" in capsys.readouterr().out
+
+
+def test_cpu_devices_shard_the_seeds_over_the_cores(tmp_path):
+    """A fresh process: `--cpu-devices 2 --shard seeds` trains 2 seeds, one per device."""
+    args = ["train", "ppo", "CartPole", "--timesteps", "1024", "--seeds", "2", "--no-db"]
+    args += ["--shard", "seeds", "--cpu-devices", "2", "--eval-episodes", "2"]
+    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+    done = subprocess.run(
+        [sys.executable, "-m", "lerax", *args],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "2 device(s), shard=seeds" in done.stdout
+    assert "2 members in" in done.stdout
+    assert (tmp_path / "CartPole_ppo.eqx").stat().st_size > 0
