@@ -22,6 +22,9 @@ from ._optim import adam_with_clipping, apply_scaled_update, linear_annealing, t
 from ._rollout import Rollout, collect_advantages
 from ._train_state import EmptyAlgorithmState, TrainState
 
+_METRICS = ("loss", "policy_loss", "value_loss", "entropy", "approx_kl", "clip_fraction")
+"""The per-minibatch metrics `_loss` returns, averaged over the iteration's minibatches."""
+
 
 class PPO(AbstractAlgorithm):
     """PPO with clipped surrogate objective (CleanRL's hyper-parameter names).
@@ -161,10 +164,13 @@ class PPO(AbstractAlgorithm):
             )
             return jax.lax.scan(minibatch_step, carry, shuffled)
 
+        # The metrics leave the scans as ONE vector per minibatch (a separate output per
+        # metric costs a small XLA:CPU kernel each per minibatch). Unused, XLA drops them.
         (policy, opt_state), metrics = jax.lax.scan(
             epoch, (policy, opt_state), jr.split(key, self.num_epochs)
         )
-        return policy, opt_state, jax.tree.map(jnp.mean, metrics)
+        means = jnp.mean(metrics, axis=(0, 1))
+        return policy, opt_state, {name: means[i] for i, name in enumerate(_METRICS)}
 
     def _loss(self, policy, observation, action, old_log_prob, advantage, returns):
         log_prob, entropy, value = jax.vmap(policy.evaluate_action)(observation, action)
@@ -173,18 +179,25 @@ class PPO(AbstractAlgorithm):
         if self.normalize_advantages:
             advantage = (advantage - advantage.mean()) / (advantage.std() + 1e-8)
         clipped = jnp.clip(ratio, 1.0 - self.clip_coef, 1.0 + self.clip_coef)
-        policy_loss = jnp.maximum(-advantage * ratio, -advantage * clipped).mean()
-        value_loss = 0.5 * jnp.mean((value - returns) ** 2)
-        entropy_mean = entropy.mean()
-        loss = policy_loss - self.ent_coef * entropy_mean + self.vf_coef * value_loss
-        metrics = {
-            "loss": loss,
-            "policy_loss": policy_loss,
-            "value_loss": value_loss,
-            "entropy": entropy_mean,
-            "approx_kl": jax.lax.stop_gradient(jnp.mean((ratio - 1.0) - log_ratio)),
-            "clip_fraction": jax.lax.stop_gradient(
-                jnp.mean((jnp.abs(ratio - 1.0) > self.clip_coef).astype(jnp.float32))
-            ),
-        }
+        per_sample_policy_loss = jnp.maximum(-advantage * ratio, -advantage * clipped)
+        squared_error = (value - returns) ** 2
+        policy_loss = per_sample_policy_loss.mean()
+        value_loss = 0.5 * jnp.mean(squared_error)
+        loss = policy_loss - self.ent_coef * entropy.mean() + self.vf_coef * value_loss
+        # The reported metrics, as ONE reduction over a (minibatch, 5) stack: separate
+        # means cost a small XLA:CPU kernel each (the loss above is only differentiated).
+        per_sample = jnp.stack(
+            [
+                per_sample_policy_loss,
+                squared_error,
+                entropy,
+                (ratio - 1.0) - log_ratio,
+                (jnp.abs(ratio - 1.0) > self.clip_coef).astype(jnp.float32),
+            ],
+            axis=-1,
+        )
+        means = jax.lax.stop_gradient(per_sample.mean(axis=0))
+        means = means.at[1].multiply(0.5)  # the value loss is half the squared error
+        metric_loss = means[0] - self.ent_coef * means[2] + self.vf_coef * means[1]
+        metrics = jnp.concatenate([metric_loss[None], means])  # in the order of _METRICS
         return loss, metrics

@@ -108,10 +108,20 @@ def bootstrap_truncated(
     """Rewards with `gamma * V(final observation)` added where an episode was truncated
     (and not terminated), so time limits do not look like terminal states."""
     steps, envs = rollout.reward.shape
-    flat = rollout.final_observation.reshape((steps * envs,) + rollout.final_observation.shape[2:])
-    final_values = jax.vmap(value_fn)(flat).reshape(steps, envs)
     bootstrap = rollout.truncated & ~rollout.terminated
-    return rollout.reward + gamma * final_values * bootstrap
+
+    def final_values(final_observation):
+        flat = final_observation.reshape((steps * envs,) + final_observation.shape[2:])
+        return jax.vmap(value_fn)(flat).reshape(steps, envs)
+
+    def no_values(final_observation):
+        return jnp.zeros((steps, envs), rollout.reward.dtype)
+
+    # Time limits are rare (none at all until a policy is good): skip the critic pass
+    # over the whole batch when no step of this rollout was truncated. (Under vmap the
+    # cond becomes a select and both run, as before.)
+    values = jax.lax.cond(jnp.any(bootstrap), final_values, no_values, rollout.final_observation)
+    return rollout.reward + gamma * values * bootstrap
 
 
 StepsByEnvs = Float[Array, "num_steps num_envs"]

@@ -15,7 +15,8 @@ goes through `send`. Design, from the measurements in ARCHITECTURE.md:
   (~0.1 ms each on the CPU), so one operand per event instead of thirty.
 * The host side receives numpy arrays with a leading row axis, the `(rows, depth)`
   member index, never calls JAX, and never raises into XLA: a failing receiver is
-  reported once and disabled (see `_registry.py`).
+  reported once and disabled (see `_registry.py`). The arrays are the receiver's to
+  keep (views into one host copy of the crossed bytes), e.g. for a background writer.
 * Each crossing returns an int32 acknowledgement that callers thread into their
   carried state, so crossings run in program order. It is the receiver's int reply
   (0 by default): the host can pace the program, e.g. tell a progress bar how many
@@ -173,9 +174,14 @@ def _host_call(channel, compute, rows, index, due_rows):
 
 def _receive(channel: str, layout: Layout):
     def receive(buffer) -> np.ndarray:
+        # ONE copy of the bytes: the leaves are views into it, and receivers may keep
+        # them (a background writer does) after XLA reuses the device buffer.
+        buffer = np.array(buffer, dtype=np.uint8)
         rows, index, due_rows = unpack(buffer, layout)
-        due_rows = np.asarray(due_rows, dtype=bool)
-        rows = jax.tree.map(lambda x: x[due_rows], rows)
-        return np.asarray(deliver(channel, rows, index[due_rows]), np.int32)
+        due_rows = due_rows.astype(bool, copy=False)
+        if not due_rows.all():
+            rows = jax.tree.map(lambda x: x[due_rows], rows)
+            index = index[due_rows]
+        return np.int32(deliver(channel, rows, index))
 
     return receive

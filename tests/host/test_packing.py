@@ -33,13 +33,37 @@ def test_round_trip_is_bitwise_and_keeps_structure_shapes_dtypes():
         assert got.tobytes() == want.tobytes()  # NaN and inf included, bit for bit
 
 
-def test_leaves_start_aligned_and_buffer_size_is_sum_of_padded_leaves():
-    _, layout = pack(_tree())
-    sizes = []
+def test_leaves_of_one_dtype_are_contiguous_and_groups_start_aligned():
+    tree = _tree()
+    _, layout = pack(tree)
+    groups: dict[str, list[tuple[int, int]]] = {}
     for leaf in layout.leaves:
-        assert leaf.offset % 8 == 0
-        sizes.append(int(np.prod(leaf.shape)) * leaf.dtype.itemsize)
-    assert layout.nbytes == sum(-(-s // 8) * 8 for s in sizes)
+        size = int(np.prod(leaf.shape)) * leaf.dtype.itemsize
+        assert leaf.offset % leaf.dtype.itemsize == 0  # host views are aligned
+        key = np.dtype(np.uint8 if leaf.dtype == np.bool_ else leaf.dtype).str  # bools: bytes
+        groups.setdefault(key, []).append((leaf.offset, size))
+    assert len(groups) == 4  # f32, i32, u8 (with the bools), i8
+    total = 0
+    for spans in groups.values():
+        start = spans[0][0]
+        assert start % 8 == 0
+        for (offset, size), (next_offset, _) in zip(spans[:-1], spans[1:], strict=True):
+            assert next_offset == offset + size  # contiguous within the group
+        used = spans[-1][0] + spans[-1][1] - start
+        total += -(-used // 8) * 8
+    assert layout.nbytes == total
+
+
+def test_bit_casts_are_one_per_dtype_group_not_one_per_leaf():
+    """Thirty float scalars and an int: the compiled program bit-casts to bytes once per
+    dtype group (2), not once per leaf (31)."""
+    tree = {f"s{i}": jnp.float32(i) for i in range(30)} | {"n": jnp.int32(1)}
+
+    def f(x):
+        return pack(jax.tree.map(lambda v: v * x.astype(v.dtype), tree))[0]
+
+    text = jax.jit(f).lower(jnp.float32(2.0)).as_text()
+    assert text.count("bitcast_convert") == 2
 
 
 def test_prng_keys_cross_as_their_key_data():

@@ -86,16 +86,16 @@ class LoggingSession:
     # ---------------------------------------------------------- receivers (io thread)
 
     def on_start(self, rows: dict[str, Any], index: np.ndarray) -> None:
-        self._submit(self._start, _copy(rows), np.array(index))
+        self._submit(self._start, rows, index)
 
     def on_log(self, rows: dict[str, Any], index: np.ndarray) -> None:
-        self._submit(self._log, _copy(rows), np.array(index), time.perf_counter())
+        self._submit(self._log, rows, index, time.perf_counter())
 
     def on_video(self, rows: dict[str, Any], index: np.ndarray) -> None:
-        self._submit(self._video, _copy(rows), np.array(index))
+        self._submit(self._video, rows, index)
 
     def on_end(self, rows: dict[str, Any], index: np.ndarray) -> None:
-        self._submit(self._end, _copy(rows), np.array(index))
+        self._submit(self._end, rows, index)
         self._drain()
 
     # ---------------------------------------------------------- worker
@@ -244,12 +244,6 @@ class LoggingSession:
                             f"lerax: logging backend {type(b).__name__} failed to close: {error}",
                             file=sys.stderr,
                         )
-
-
-def _copy(rows: Any) -> Any:
-    if isinstance(rows, dict):
-        return {k: _copy(v) for k, v in rows.items()}
-    return np.array(rows)
 
 
 def _python(value: Any) -> Any:
