@@ -11,6 +11,10 @@ side in one process, contenders interleaved run by run:
   (target: at least 30% less wall time).
 
     python benchmarks/control_overhead.py [--repeats 5]
+    python benchmarks/control_overhead.py --breakdown [--repeats 10]
+
+`--breakdown` times each of the four callbacks alone and all four together, one learn
+per case per round, cases interleaved (order reversed every other round).
 """
 
 from __future__ import annotations
@@ -35,10 +39,55 @@ TIMESTEPS = 2**17
 EARLY_STOP_SEED = 3  # PPO() reaches 475 three iterations in a row well before 2**17 steps
 
 
+def breakdown(repeats: int) -> None:
+    env = CartPole()
+    policy = MLPActorCriticPolicy(env=env, key=jr.key(0))
+    algo = PPO()
+    root = tempfile.mkdtemp(prefix="lerax-control-")
+    os.chdir(root)
+    stream = io.StringIO()
+    makers = {
+        "plain": lambda: None,
+        "EarlyStopping(never)": lambda: [EarlyStopping(1e9)],
+        "ProgressBar": lambda: [ProgressBarCallback(stream=stream)],
+        "SaveCheckpoints(50)": lambda: [SaveCheckpoints("bench", frequency=50)],
+        "Eval(20, 8 eps)": lambda: [EvalCallback(env, every=20, num_episodes=8)],
+    }
+    makers["all four"] = lambda: [cb for m in list(makers.values())[1:] for cb in m()]
+
+    def run_with(make):
+        def run(k):
+            shutil.rmtree(os.path.join(root, "checkpoints"), ignore_errors=True)
+            return algo.learn(env, policy, TIMESTEPS, key=k, callback=make())
+
+        return run
+
+    fns = {name: run_with(make) for name, make in makers.items()}
+    for fn in fns.values():
+        jax.block_until_ready(fn(jr.key(0)))
+    times = {name: [] for name in fns}
+    names = list(fns)
+    for r in range(repeats):
+        for name in names if r % 2 else names[::-1]:
+            start = time.perf_counter()
+            jax.block_until_ready(fns[name](jr.key(r + 1)))
+            times[name].append(time.perf_counter() - start)
+    base = np.median(times["plain"])
+    print(f"JAX {jax.__version__}, {os.cpu_count()} CPUs, median of {repeats} interleaved rounds")
+    print("\n| case | median wall (s) | ratio to plain |")
+    print("|---|---|---|")
+    for name, t in times.items():
+        print(f"| {name} | {np.median(t):.3f} | {np.median(t) / base:.3f} |")
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--breakdown", action="store_true")
     args = parser.parse_args()
+    if args.breakdown:
+        breakdown(args.repeats)
+        return
     env = CartPole()
     policy = MLPActorCriticPolicy(env=env, key=jr.key(0))
     algo = PPO()

@@ -8,6 +8,13 @@ iterations), measured side by side in one process, interleaved rounds:
 * host calls per log event at 1, 4 and 16 seeds (must be 1).
 
     python benchmarks/logging_overhead.py [--repeats 3] [--rounds 3] [--seeds 16]
+    python benchmarks/logging_overhead.py --breakdown [--rounds 10]
+
+`--breakdown` splits the single-run overhead instead, one learn per case per round,
+cases interleaved (order reversed every other round): a LoggingCallback whose backend
+does nothing and that is never due (its device-side work: per-step episode statistics
+and the training metrics), the same due every iteration (plus one crossing per
+iteration), and the three real backends.
 
 Console output of the ConsoleBackend goes to /dev/null here (it is not a TTY, so it
 writes plain lines), TensorBoard and SQLite write into a temporary directory.
@@ -26,7 +33,13 @@ import numpy as np
 
 from lerax import host
 from lerax.algorithm import PPO
-from lerax.callback import ConsoleBackend, LoggingCallback, SQLiteBackend, TensorBoardBackend
+from lerax.callback import (
+    AbstractLoggingBackend,
+    ConsoleBackend,
+    LoggingCallback,
+    SQLiteBackend,
+    TensorBoardBackend,
+)
 from lerax.env import CartPole
 from lerax.policy import MLPActorCriticPolicy
 
@@ -45,6 +58,59 @@ def make_logger(tmp: str, tag: str) -> LoggingCallback:
     )
 
 
+class NullBackend(AbstractLoggingBackend):
+    """Receives every event and does nothing with it."""
+
+    def open(self, name, *, metadata=None):
+        pass
+
+    def log_hparams(self, hparams):
+        pass
+
+    def log_scalars(self, scalars, step):
+        pass
+
+    def log_video(self, tag, frames, step, fps):
+        pass
+
+    def close(self):
+        pass
+
+
+def breakdown(rounds: int) -> None:
+    env = CartPole()
+    policy = MLPActorCriticPolicy(env=env, key=jr.key(0))
+    algo = PPO()
+    tmp = tempfile.mkdtemp(prefix="lerax-logbench-")
+    callbacks = {
+        "plain": None,
+        "null backend, never due": LoggingCallback(NullBackend(), name="n", log_interval=10**9),
+        "null backend, every iteration": LoggingCallback(NullBackend(), name="e"),
+        "TensorBoard + SQLite + Console, every iteration": make_logger(tmp, "full"),
+    }
+
+    def run_with(callback):
+        return lambda k: algo.learn(env, policy, TIMESTEPS, key=k, callback=callback)
+
+    fns = {name: run_with(cb) for name, cb in callbacks.items()}
+    for fn in fns.values():
+        jax.block_until_ready(fn(jr.key(0)))
+    times = {name: [] for name in fns}
+    names = list(fns)
+    for r in range(rounds):
+        for name in names if r % 2 else names[::-1]:
+            start = time.perf_counter()
+            jax.block_until_ready(fns[name](jr.key(r + 1)))
+            times[name].append(time.perf_counter() - start)
+    base = np.median(times["plain"])
+    print(f"JAX {jax.__version__}, {os.cpu_count()} CPUs, median of {rounds} interleaved rounds")
+    print("\n| case | median (s) | ratio to plain | extra per iteration (us) |")
+    print("|---|---|---|---|")
+    for name, t in times.items():
+        extra = (np.median(t) - base) / (TIMESTEPS // algo.steps_per_iteration) * 1e6
+        print(f"| {name} | {np.median(t):.3f} | {np.median(t) / base:.3f} | {extra:.0f} |")
+
+
 def timed(fn, repeats: int, seed: int) -> float:
     times = []
     for i in range(repeats):
@@ -59,7 +125,11 @@ def main():
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seeds", type=int, default=16)
+    parser.add_argument("--breakdown", action="store_true")
     args = parser.parse_args()
+    if args.breakdown:
+        breakdown(args.rounds)
+        return
     env = CartPole()
     policy = MLPActorCriticPolicy(env=env, key=jr.key(0))
     algo = PPO()
