@@ -53,7 +53,8 @@ def breakdown(repeats: int) -> None:
         "SaveCheckpoints(50)": lambda: [SaveCheckpoints("bench", frequency=50)],
         "Eval(20, 8 eps)": lambda: [EvalCallback(env, every=20, num_episodes=8)],
     }
-    makers["all four"] = lambda: [cb for m in list(makers.values())[1:] for cb in m()]
+    singles = list(makers.values())[1:]
+    makers["all four"] = lambda: [cb for make in singles for cb in make()]
 
     def run_with(make):
         def run(k):

@@ -189,7 +189,6 @@ class EvalCallback(AbstractCallback[EvalCallbackState, CallbackListStepState]):
     def on_iteration(self, ctx: IterationContext, *, key: Key[Array, ""]) -> EvalCallbackState:
         s = ctx.state
         due = ctx.iteration_count % self.every == 0
-        eval_key = jr.fold_in(s.key, s.num_evals)
         mean, std = evaluate_when_due(
             due,
             self.eval_env,
@@ -197,7 +196,8 @@ class EvalCallback(AbstractCallback[EvalCallbackState, CallbackListStepState]):
             num_episodes=self.num_episodes,
             deterministic=self.deterministic,
             max_steps=self.max_steps,
-            key=eval_key,
+            key=s.key,
+            index=s.num_evals,
         )
         new_best = due & (mean > s.best_mean_return)
         log = {

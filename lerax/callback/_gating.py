@@ -9,7 +9,7 @@ import jax
 import jax.numpy as jnp
 import jax.random as jr
 from jax.custom_batching import custom_vmap
-from jaxtyping import Array, Bool, Float, Key, PyTree
+from jaxtyping import Array, Bool, Float, Int, Key, PyTree
 
 from lerax import host
 from lerax.env import AbstractEnv
@@ -90,9 +90,14 @@ def evaluate_when_due(
     deterministic: bool,
     max_steps: int | None,
     key: Key[Array, ""],
+    index: Int[Array, ""],
 ) -> tuple[Float[Array, ""], Float[Array, ""]]:
     """`evaluate_policy`'s mean and std return when `due` (NaN otherwise), computed
-    only when due (see `run_if_due`)."""
+    only when due (see `run_if_due`), with the key `jax.random.fold_in(key, index)`.
+
+    The key is folded inside the gated branch: on the CPU a threefry hash is a small
+    loop of kernels, and deriving it at every iteration cost more than the branch
+    that is skipped."""
     dynamic, static = eqx.partition((env, policy), eqx.is_array)
 
     def run(operands):
@@ -101,7 +106,7 @@ def evaluate_when_due(
             env,
             policy,
             num_episodes=num_episodes,
-            key=jr.wrap_key_data(operands[1]),
+            key=jr.fold_in(jr.wrap_key_data(operands[1]), operands[2]),
             deterministic=deterministic,
             max_steps=max_steps,
         )
@@ -111,4 +116,4 @@ def evaluate_when_due(
         nan = jnp.asarray(jnp.nan, jnp.float32)
         return nan, nan
 
-    return run_if_due(due, run, skip, (dynamic, jr.key_data(key)))
+    return run_if_due(due, run, skip, (dynamic, jr.key_data(key), index))
