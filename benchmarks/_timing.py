@@ -45,6 +45,25 @@ def fresh_jit(fn: Callable, **jit_kwargs) -> Callable:
     return jax.jit(wrapper, **jit_kwargs)
 
 
+def interleaved_times(fns: dict[str, Callable], rounds: int) -> dict[str, list[float]]:
+    """Wall seconds of ``fns[name](jax.random.key(r + 1))`` for ``r < rounds``.
+
+    Every function is called once first (compilation, not timed). Then each round calls
+    every function once, in the given order on odd rounds and reversed on even ones,
+    so that a drift in the machine's load falls on all of them alike.
+    """
+    for fn in fns.values():
+        jax.block_until_ready(fn(jax.random.key(0)))
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    names = list(fns)
+    for r in range(rounds):
+        for name in names if r % 2 else names[::-1]:
+            start = time.perf_counter()
+            jax.block_until_ready(fns[name](jax.random.key(r + 1)))
+            times[name].append(time.perf_counter() - start)
+    return times
+
+
 def time_first_call(fn: Callable, *args, jit_kwargs: dict | None = None, **kwargs):
     """Time ``jax.jit(fn)(*args)`` on a fresh jit: tracing + compilation + one run.
 

@@ -26,6 +26,7 @@ import shutil
 import tempfile
 import time
 
+import _timing  # benchmarks/ is on sys.path when this script runs
 import jax
 import jax.random as jr
 import numpy as np
@@ -39,22 +40,15 @@ TIMESTEPS = 2**17
 EARLY_STOP_SEED = 3  # PPO() reaches 475 three iterations in a row well before 2**17 steps
 
 
-def breakdown(repeats: int) -> None:
+def workload():
+    """The PPO CartPole workload in a fresh working directory, and `run(make)`: a
+    function of a key that trains with the callbacks `make()` builds (a fresh list per
+    call, after removing the previous call's checkpoints)."""
     env = CartPole()
     policy = MLPActorCriticPolicy(env=env, key=jr.key(0))
     algo = PPO()
     root = tempfile.mkdtemp(prefix="lerax-control-")
     os.chdir(root)
-    stream = io.StringIO()
-    makers = {
-        "plain": lambda: None,
-        "EarlyStopping(never)": lambda: [EarlyStopping(1e9)],
-        "ProgressBar": lambda: [ProgressBarCallback(stream=stream)],
-        "SaveCheckpoints(50)": lambda: [SaveCheckpoints("bench", frequency=50)],
-        "Eval(20, 8 eps)": lambda: [EvalCallback(env, every=20, num_episodes=8)],
-    }
-    singles = list(makers.values())[1:]
-    makers["all four"] = lambda: [cb for make in singles for cb in make()]
 
     def run_with(make):
         def run(k):
@@ -63,16 +57,30 @@ def breakdown(repeats: int) -> None:
 
         return run
 
+    return env, policy, algo, run_with
+
+
+def control_makers(env, stream) -> dict:
+    """The four control callbacks of the target, each as a builder of a one-item list."""
+    return {
+        "EarlyStopping(never)": lambda: [EarlyStopping(1e9)],
+        "ProgressBar": lambda: [ProgressBarCallback(stream=stream)],
+        "SaveCheckpoints(50)": lambda: [SaveCheckpoints("bench", frequency=50)],
+        "Eval(20, 8 eps)": lambda: [EvalCallback(env, every=20, num_episodes=8)],
+    }
+
+
+def all_of(makers: dict):
+    """A builder of the concatenation of every builder's list."""
+    return lambda: [cb for make in makers.values() for cb in make()]
+
+
+def breakdown(repeats: int) -> None:
+    env, _, _, run_with = workload()
+    singles = control_makers(env, io.StringIO())
+    makers = {"plain": lambda: None, **singles, "all four": all_of(singles)}
     fns = {name: run_with(make) for name, make in makers.items()}
-    for fn in fns.values():
-        jax.block_until_ready(fn(jr.key(0)))
-    times = {name: [] for name in fns}
-    names = list(fns)
-    for r in range(repeats):
-        for name in names if r % 2 else names[::-1]:
-            start = time.perf_counter()
-            jax.block_until_ready(fns[name](jr.key(r + 1)))
-            times[name].append(time.perf_counter() - start)
+    times = _timing.interleaved_times(fns, repeats)
     base = np.median(times["plain"])
     print(f"JAX {jax.__version__}, {os.cpu_count()} CPUs, median of {repeats} interleaved rounds")
     print("\n| case | median wall (s) | ratio to plain |")
@@ -89,22 +97,8 @@ def main():
     if args.breakdown:
         breakdown(args.repeats)
         return
-    env = CartPole()
-    policy = MLPActorCriticPolicy(env=env, key=jr.key(0))
-    algo = PPO()
-    root = tempfile.mkdtemp(prefix="lerax-control-")
-    os.chdir(root)
-    stream = io.StringIO()
-
-    def control(k):
-        shutil.rmtree(os.path.join(root, "checkpoints"), ignore_errors=True)
-        callbacks = [
-            EarlyStopping(1e9),
-            ProgressBarCallback(stream=stream),
-            SaveCheckpoints("bench", frequency=50),
-            EvalCallback(env, every=20, num_episodes=8),
-        ]
-        return algo.learn(env, policy, TIMESTEPS, key=k, callback=callbacks)
+    env, policy, algo, run_with = workload()
+    control = run_with(all_of(control_makers(env, io.StringIO())))
 
     def plain(k):
         return algo.learn(env, policy, TIMESTEPS, key=k)

@@ -27,6 +27,7 @@ import os
 import tempfile
 import time
 
+import _timing  # benchmarks/ is on sys.path when this script runs
 import jax
 import jax.random as jr
 import numpy as np
@@ -93,15 +94,7 @@ def breakdown(rounds: int) -> None:
         return lambda k: algo.learn(env, policy, TIMESTEPS, key=k, callback=callback)
 
     fns = {name: run_with(cb) for name, cb in callbacks.items()}
-    for fn in fns.values():
-        jax.block_until_ready(fn(jr.key(0)))
-    times = {name: [] for name in fns}
-    names = list(fns)
-    for r in range(rounds):
-        for name in names if r % 2 else names[::-1]:
-            start = time.perf_counter()
-            jax.block_until_ready(fns[name](jr.key(r + 1)))
-            times[name].append(time.perf_counter() - start)
+    times = _timing.interleaved_times(fns, rounds)
     base = np.median(times["plain"])
     print(f"JAX {jax.__version__}, {os.cpu_count()} CPUs, median of {rounds} interleaved rounds")
     print("\n| case | median (s) | ratio to plain | extra per iteration (us) |")

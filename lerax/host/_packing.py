@@ -45,8 +45,8 @@ def pack(tree: PyTree[Array]) -> tuple[UInt8[Array, " nbytes"], Layout]:
     leaves, bit-cast to bytes once, and the groups are concatenated. On XLA:CPU every
     separately bit-cast leaf is a small kernel of its own (thirty for a log event of
     thirty scalars); grouped, the bit-casts are one per dtype. (A chain of selects that
-    fuses everything into one kernel was tried and measured slower: XLA then fuses the
-    producers of the scalars into it and recomputes them per byte.)
+    fuses everything into one kernel was tried and measured slower; XLA then fused the
+    computations producing the scalars into that kernel.)
 
     Args:
         tree: A pytree of arrays (any numeric, bool or PRNG key dtype).
