@@ -3,7 +3,9 @@
 Everything that leaves the device (log events, progress, checkpoints, video frames)
 goes through `send`. Design, from the measurements in ARCHITECTURE.md:
 
-* A crossing is an unordered `io_callback` wrapped in `jax.custom_batching.custom_vmap`.
+* A crossing is an unordered host call (`_python_call.python_call`: io_callback's
+  lowering without its per-operand `device_put`) wrapped in
+  `jax.custom_batching.custom_vmap`.
   Under the user's `jax.vmap` (nested to any depth) the batching rule folds the
   mapped axis into a leading ROW axis and tags each row with its member index tuple,
   so one event of a whole population crosses in ONE host call.
@@ -11,8 +13,9 @@ goes through `send`. Design, from the measurements in ARCHITECTURE.md:
   `lax.cond` on "any row due": no vmapped `cond` ever holds the io effect, and no
   payload crosses when nothing is due.
 * The payload, member index and due flags cross packed into ONE byte buffer
-  (`_packing.py`): `io_callback` moves each operand with its own `device_put`
-  (~0.1 ms each on the CPU), so one operand per event instead of thirty.
+  (`_packing.py`), packed before the gate so the `cond` takes one operand (XLA:CPU
+  copies each leaf of a tuple operand with its own small kernel) and the host gets
+  one array instead of thirty.
 * The host side receives numpy arrays with a leading row axis, the `(rows, depth)`
   member index, never calls JAX, and never raises into XLA: a failing receiver is
   reported once and disabled (see `_registry.py`). The arrays are the receiver's to
@@ -32,10 +35,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.custom_batching import custom_vmap
-from jax.experimental import io_callback
 from jaxtyping import Array, Bool, Int, PyTree
 
 from ._packing import Layout, pack, unpack
+from ._python_call import python_call
 from ._registry import deliver
 
 _active_stack: list[Bool[Array, ""]] = []
@@ -154,22 +157,30 @@ def _send_rows(channel, compute, rows, index, due_rows):
 
 
 def _host_call(channel, compute, rows, index, due_rows):
-    def call(operands):
-        rows, index, due_rows = operands
-        if compute is not None:
-            rows = jax.vmap(compute)(rows)
+    due = jnp.any(due_rows)
+    if compute is None:
+        # Pack before the gate: the `cond` then takes ONE buffer instead of a tuple
+        # of every leaf (XLA:CPU runs each leaf of the tuple as its own small copy).
         buffer, layout = pack((rows, index, due_rows))
-        return io_callback(
-            _receive(channel, layout),
-            jax.ShapeDtypeStruct((), jnp.int32),
-            buffer,
-            ordered=False,
-        )
 
-    def skip(operands):
-        return jnp.zeros((), jnp.int32)
+        def call(buffer):
+            return python_call(_receive(channel, layout), _ACK, buffer)
 
-    return jax.lax.cond(jnp.any(due_rows), call, skip, (rows, index, due_rows))
+        return jax.lax.cond(due, call, _no_ack, buffer)
+
+    def compute_and_call(operands):
+        rows, index, due_rows = operands
+        buffer, layout = pack((jax.vmap(compute)(rows), index, due_rows))
+        return python_call(_receive(channel, layout), _ACK, buffer)
+
+    return jax.lax.cond(due, compute_and_call, _no_ack, (rows, index, due_rows))
+
+
+_ACK = jax.ShapeDtypeStruct((), jnp.int32)
+
+
+def _no_ack(operands):
+    return jnp.zeros((), jnp.int32)
 
 
 def _receive(channel: str, layout: Layout):

@@ -4,16 +4,16 @@
 (a Gymnasium env) must also bring data back in: observations, rewards, done flags.
 `query` is that round trip, built the same way as `send`:
 
-* an unordered `io_callback` wrapped in `jax.custom_batching.custom_vmap`: under
-  `vmap` (nested to any depth) the batching rule folds the mapped axis into a
-  leading ROW axis, tags each row with its member index tuple, makes ONE host call
-  for the whole batch, and unfolds the reply;
+* an unordered host call (`python_call`, as `send`) wrapped in
+  `jax.custom_batching.custom_vmap`: under `vmap` (nested to any depth) the
+  batching rule folds the mapped axis into a leading ROW axis, tags each row with
+  its member index tuple, makes ONE host call for the whole batch, and unfolds the
+  reply;
 * under the driver's `member_scope`, the payload also carries the member witness,
   so a query made by every member of a population is always batched per member,
   even when its payload happens to be identical for all of them;
 * the payload crosses packed into one byte buffer (`_packing.pack`) and the reply
-  comes back packed the same way: each io_callback operand or result costs a
-  separate transfer (~0.1 ms each on the CPU);
+  comes back packed the same way: one operand and one result, whatever the pytree;
 * ordering comes from data: the caller passes something from the previous reply
   (a ticket) in the next payload, so queries run in program order. Unordered
   effects need no token threading and keep working on sharded programs.
@@ -32,11 +32,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.custom_batching import custom_vmap
-from jax.experimental import io_callback
 from jaxtyping import Array, PyTree
 
 from ._crossing import _member_stack
 from ._packing import _ALIGN, Layout, LeafLayout, pack, unpack
+from ._python_call import python_call
 
 Responder = Callable[[Any, np.ndarray], Any]
 
@@ -149,11 +149,10 @@ def _host_query(channel, result_shape, depth_limit, rows, index):
     )
     buffer, layout = pack((rows, index))
     reply_layout = _reply_layout(row_shape)
-    reply = io_callback(
+    reply = python_call(
         _answer(channel, layout, reply_layout),
         jax.ShapeDtypeStruct((reply_layout.nbytes,), jnp.uint8),
         buffer,
-        ordered=False,
     )
     return _unpack_on_device(reply, reply_layout)
 

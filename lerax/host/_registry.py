@@ -54,7 +54,7 @@ def failure(channel: str) -> str | None:
 
 
 def deliver(channel: str, rows: Any, index: np.ndarray) -> int:
-    """Hand one crossing to its receiver; called from the io_callback.
+    """Hand one crossing to its receiver; called from the host call of a crossing.
 
     Returns:
         The receiver's reply if it returned an int (the value `send` returns on the

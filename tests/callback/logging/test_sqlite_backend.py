@@ -94,7 +94,7 @@ def test_same_name_loads_the_latest_run(tmp_path):
 @pytest.mark.parametrize("fault", ["bad value", "broken database"])
 def test_failed_write_marks_the_run_failed(tmp_path, fault):
     path = tmp_path / "runs.db"
-    backend = SQLiteBackend(path)
+    backend = SQLiteBackend(path, flush_secs=0)
     backend.open("broken")
     backend.log_scalars({"a": 1.0}, 0)
     if fault == "bad value":
@@ -111,6 +111,55 @@ def test_failed_write_marks_the_run_failed(tmp_path, fault):
     (run,) = list_runs(path)
     assert run["status"] == "failed"
     assert load_metrics(path, "broken")["a"][0].tolist() == [0]
+
+
+def test_scalars_are_buffered_until_flush_secs_flush_or_close(tmp_path):
+    path = tmp_path / "runs.db"
+
+    def stored() -> list[tuple]:
+        with sqlite3.connect(path) as connection:
+            return connection.execute("SELECT step, value FROM metrics ORDER BY step").fetchall()
+
+    backend = SQLiteBackend(path, flush_secs=3600)
+    backend.open("buffered")
+    backend.log_scalars({"a": 1.0}, 1)
+    backend.log_scalars({"a": 2.0}, 2)
+    assert stored() == []  # waiting in memory
+    backend.flush()
+    assert stored() == [(1, 1.0), (2, 2.0)]
+    backend.log_scalars({"a": 3.0}, 3)
+    backend.log_video("v", np.zeros((1, 2, 2, 3), np.uint8), 3, 10.0)  # writes what waits
+    assert stored() == [(1, 1.0), (2, 2.0), (3, 3.0)]
+    backend.log_scalars({"a": 4.0}, 4)
+    backend.close()
+    assert stored() == [(1, 1.0), (2, 2.0), (3, 3.0), (4, 4.0)]
+    assert list_runs(path)[0]["status"] == "finished"
+
+    immediate = SQLiteBackend(tmp_path / "now.db", flush_secs=0)
+    immediate.open("now")
+    immediate.log_scalars({"a": 5.0}, 5)
+    with sqlite3.connect(tmp_path / "now.db") as connection:
+        assert connection.execute("SELECT step, value FROM metrics").fetchall() == [(5, 5.0)]
+    immediate.close()
+
+
+def test_a_failed_buffered_write_raises_at_close_and_marks_the_run_failed(tmp_path):
+    path = tmp_path / "runs.db"
+    backend = SQLiteBackend(path, flush_secs=3600)
+    backend.open("late")
+    backend.log_scalars({"a": 1.0}, 0)
+    backend.flush()
+    backend.log_scalars({"a": 2.0}, 1)
+    with sqlite3.connect(path) as connection:
+        connection.execute("ALTER TABLE metrics RENAME TO gone")
+    with pytest.raises(sqlite3.OperationalError, match="metrics"):
+        backend.close()
+    with sqlite3.connect(path) as connection:
+        connection.execute("ALTER TABLE gone RENAME TO metrics")
+    (run,) = list_runs(path)
+    assert run["status"] == "failed"
+    assert load_metrics(path, "late")["a"][0].tolist() == [0]
+    backend.close()  # closed already: nothing happens
 
 
 def test_concurrent_threads(tmp_path):
@@ -189,11 +238,19 @@ def test_dataframe(tmp_path, monkeypatch):
 def test_construction_creates_nothing_and_validates(tmp_path):
     backend = SQLiteBackend(tmp_path / "never" / "runs.db")
     assert not (tmp_path / "never").exists()
-    assert backend.config() == {"type": "SQLiteBackend", "path": str(tmp_path / "never/runs.db")}
+    assert backend.config() == {
+        "type": "SQLiteBackend",
+        "path": str(tmp_path / "never/runs.db"),
+        "flush_secs": 1.0,
+    }
     with pytest.raises(TypeError, match="path"):
         SQLiteBackend(3)
     with pytest.raises(ValueError, match="path"):
         SQLiteBackend(":memory:")
+    with pytest.raises(TypeError, match="flush_secs"):
+        SQLiteBackend(tmp_path / "x.db", flush_secs="1")
+    with pytest.raises(ValueError, match="flush_secs"):
+        SQLiteBackend(tmp_path / "x.db", flush_secs=-1)
     with pytest.raises(RuntimeError, match="not open"):
         SQLiteBackend(tmp_path / "x.db").log_scalars({"a": 1.0}, 0)
     backend = SQLiteBackend(tmp_path / "x.db")
