@@ -158,9 +158,11 @@ def _send_rows(channel, compute, rows, index, due_rows):
 
 def _host_call(channel, compute, rows, index, due_rows):
     due = jnp.any(due_rows)
-    if compute is None:
+    if compute is None and _nbytes(rows) <= PACK_BEFORE_GATE_BYTES:
         # Pack before the gate: the `cond` then takes ONE buffer instead of a tuple
         # of every leaf (XLA:CPU runs each leaf of the tuple as its own small copy).
+        # Only for small payloads (log events), which then pack on every iteration;
+        # a large one (a checkpoint) packs only when due.
         buffer, layout = pack((rows, index, due_rows))
 
         def call(buffer):
@@ -170,13 +172,20 @@ def _host_call(channel, compute, rows, index, due_rows):
 
     def compute_and_call(operands):
         rows, index, due_rows = operands
-        buffer, layout = pack((jax.vmap(compute)(rows), index, due_rows))
+        if compute is not None:
+            rows = jax.vmap(compute)(rows)
+        buffer, layout = pack((rows, index, due_rows))
         return python_call(_receive(channel, layout), _ACK, buffer)
 
     return jax.lax.cond(due, compute_and_call, _no_ack, (rows, index, due_rows))
 
 
 _ACK = jax.ShapeDtypeStruct((), jnp.int32)
+PACK_BEFORE_GATE_BYTES = 4096
+
+
+def _nbytes(tree) -> int:
+    return sum(int(np.prod(x.shape)) * x.dtype.itemsize for x in jax.tree.leaves(tree))
 
 
 def _no_ack(operands):

@@ -57,6 +57,29 @@ def test_nested_vmap_tags_rows_with_index_tuples(channel):
     np.testing.assert_array_equal(index, [[i, j] for i in range(2) for j in range(3)])
 
 
+@pytest.mark.parametrize("size", [4, 4096], ids=["packed before the gate", "packed when due"])
+def test_small_and_large_payloads_arrive_bit_exact_with_their_keys(channel, size):
+    from lerax.host._crossing import PACK_BEFORE_GATE_BYTES
+
+    name, received = channel
+
+    def one(x, key):
+        payload = {"w": jnp.full((size,), x), "key": key, "flag": x > 1.0}
+        return host.send(name, payload, due=x != 0.0)
+
+    keys = jax.random.split(jax.random.key(3), 3)
+    xs = jnp.asarray([0.0, 1.5, 2.5])
+    assert (size * 4 * 3 <= PACK_BEFORE_GATE_BYTES) == (size == 4)  # both paths run
+    jax.block_until_ready(jax.jit(jax.vmap(one))(xs, keys))
+    jax.effects_barrier()
+    assert host.host_calls(name) == 1
+    rows, index = received[0]
+    np.testing.assert_array_equal(index, [[1], [2]])
+    np.testing.assert_array_equal(rows["w"], np.repeat([[1.5], [2.5]], size, axis=1))
+    np.testing.assert_array_equal(rows["key"], jax.random.key_data(keys)[1:])
+    np.testing.assert_array_equal(rows["flag"], [True, True])
+
+
 def test_nothing_crosses_when_no_row_is_due(channel):
     name, received = channel
     jax.block_until_ready(
