@@ -53,7 +53,7 @@ def test_train_logs_checkpoints_saves_and_resumes(tmp_path, monkeypatch, capsys)
         eqx.filter(resumed, eqx.is_array).actor.layers,
         strict=True,
     ):
-        assert np.array_equal(np.asarray(a.weight), np.asarray(b.weight))
+        assert np.array_equal(np.asarray(a.kernel), np.asarray(b.kernel))
 
 
 @pytest.mark.parametrize("bad", [["train", "sac", "CartPole"], ["train", "ppo", "Walker"]])
@@ -92,7 +92,7 @@ def test_seeds_and_sweep_train_one_population_with_member_and_aggregate_runs(
         assert (tmp_path / "checkpoints" / "grid" / member / "saves" / "CartPole_final").is_dir()
     template = MLPActorCriticPolicy(env=CartPole(), key=jr.key(0))
     best = eqx.tree_deserialise_leaves(tmp_path / "CartPole_ppo.eqx", template)
-    assert best.actor.layers[0].weight.shape == (64, 4)  # one member, no member axes
+    assert best.actor.layers[0].kernel.shape == (4, 64)  # one member, no member axes
 
 
 def test_seeds_alone_give_seed_runs_and_one_aggregate(tmp_path, monkeypatch, capsys):

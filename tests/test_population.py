@@ -102,7 +102,7 @@ def test_seed_population_has_one_axis_and_members_stop_on_their_own(seeds):
     root, population, calls = seeds
     assert isinstance(population, Population)
     assert population.axes == ("seed",) and population.shape == (4,)
-    assert population.policy.actor.layers[0].weight.shape == (4, 64, 4)
+    assert population.policy.actor.layers[0].kernel.shape == (4, 4, 64)
     stopped = np.asarray(population.stopped)
     iteration = np.asarray(population.iteration)
     assert stopped.any() and not stopped.all(), "the fixed keys give a mix of stops"
@@ -194,7 +194,7 @@ def test_sweep_grid_members_hparams_group_aggregates_and_directories(tmp_path):
             assert int(state.iteration) == int(population.iteration[c, s])
     # Different learning rates train differently; seed s starts from the same key in both.
     assert not np.allclose(
-        population.policy.actor.layers[0].weight[0], population.policy.actor.layers[0].weight[1]
+        population.policy.actor.layers[0].kernel[0], population.policy.actor.layers[0].kernel[1]
     )
 
 
@@ -203,8 +203,8 @@ def test_policy_factory_gives_every_seed_its_own_initial_weights():
         ALGO, ENV, lambda k: MLPActorCriticPolicy(env=ENV, key=k), PER_ITERATION,
         key=jr.key(6), num_seeds=2,
     )  # fmt: skip
-    weights = population.policy.actor.layers[0].weight
-    assert weights.shape == (2, 64, 4) and not np.allclose(weights[0], weights[1])
+    weights = population.policy.actor.layers[0].kernel
+    assert weights.shape == (2, 4, 64) and not np.allclose(weights[0], weights[1])
 
 
 def test_group_axes_without_nesting_falls_back_to_one_aggregate(tmp_path):

@@ -10,6 +10,7 @@ from ._export import serialize_inference as serialize_inference
 from ._io import load_policy as load_policy
 from ._io import save_policy as save_policy
 from ._mlp import MLP as MLP
+from ._mlp import Dense as Dense
 from ._q import MLPQPolicy as MLPQPolicy
 from ._sac import MLPSACPolicy as MLPSACPolicy
 from ._sac import SACActor as SACActor

@@ -84,24 +84,49 @@ def _orthogonal(
     return gain * jax.nn.initializers.orthogonal()(key, shape, jnp.float32)
 
 
-def orthogonal_linear(
-    in_size: int, out_size: int, gain: float, *, key: Key[Array, ""]
-) -> eqx.nn.Linear:
-    """An `eqx.nn.Linear` with orthogonal weights scaled by `gain` and zero bias.
+class Dense(eqx.Module):
+    """A fully connected layer `x @ kernel + bias`, its kernel stored `[in, out]`.
 
-    The weight `W` of shape `(out_size, in_size)` satisfies `W W^T = gain^2 I` when
-    `out_size <= in_size`, else `W^T W = gain^2 I`.
+    Why not `eqx.nn.Linear` (weight `[out, in]`, `weight @ x`): under `vmap` the
+    batched product contracts the weight's last axis, and XLA:CPU's dot kernels then
+    transpose the weight at every call. Stored `[in, out]` it is used as it lies:
+    PPO on CartPole trains ~9% faster on the 2-core CPU of `benchmarks/README.md`.
+
+    Attributes:
+        kernel: Weights, shape `(in_size, out_size)`.
+        bias: Bias, shape `(out_size,)`.
     """
-    # The layer's own (uniform) initialisation is skipped: only its structure is built.
-    skeleton = eqx.filter_eval_shape(eqx.nn.Linear, in_size, out_size, key=key)
+
+    kernel: Float[Array, "in_size out_size"]
+    bias: Float[Array, " out_size"]
+
+    @property
+    def in_features(self) -> int:
+        """Input length."""
+        return self.kernel.shape[-2]
+
+    @property
+    def out_features(self) -> int:
+        """Output length."""
+        return self.kernel.shape[-1]
+
+    def __call__(self, x: Float[Array, " in_size"]) -> Float[Array, " out_size"]:
+        return x @ self.kernel + self.bias
+
+
+def orthogonal_dense(in_size: int, out_size: int, gain: float, *, key: Key[Array, ""]) -> Dense:
+    """A `Dense` layer with orthogonal weights scaled by `gain` and zero bias.
+
+    The kernel `K` of shape `(in_size, out_size)` satisfies `K^T K = gain^2 I` when
+    `out_size <= in_size`, else `K K^T = gain^2 I`. (It is the transpose of the
+    `(out_size, in_size)` orthogonal matrix drawn from `key`.)
+    """
     weight = _orthogonal(key, (out_size, in_size), jnp.float32(gain))
-    return eqx.tree_at(
-        lambda layer: (layer.weight, layer.bias), skeleton, (weight, jnp.zeros(out_size))
-    )
+    return Dense(kernel=weight.T, bias=jnp.zeros(out_size))
 
 
 class MLP(eqx.Module):
-    """A fully connected network `Linear -> activation -> ... -> Linear`.
+    """A fully connected network `Dense -> activation -> ... -> Dense`.
 
     Args:
         in_size: Input length.
@@ -113,7 +138,7 @@ class MLP(eqx.Module):
         key: PRNG key for the initialisation.
     """
 
-    layers: tuple[eqx.nn.Linear, ...]
+    layers: tuple[Dense, ...]
     activation: Callable[[Array], Array] = eqx.field(static=True)
 
     def __init__(
@@ -131,7 +156,7 @@ class MLP(eqx.Module):
         keys = jr.split(key, len(sizes) - 1)
         gains = [hidden_gain] * len(hidden) + [output_gain]
         self.layers = tuple(
-            orthogonal_linear(i, o, g, key=k)
+            orthogonal_dense(i, o, g, key=k)
             for i, o, g, k in zip(sizes[:-1], sizes[1:], gains, keys, strict=True)
         )
         self.activation = activation

@@ -178,9 +178,9 @@ def test_counters_and_uniform_actions_before_learning_starts():
     assert int(algo_state.num_updates) == 32 - 8 + 1
     assert float(state.policy.epsilon) == 0.0
     # Polyak-averaged target: between the initial and the trained network.
-    target = algo_state.learner.target_network.layers[0].weight
-    assert not np.array_equal(target, POLICY.q_network.layers[0].weight)
-    assert not np.array_equal(target, state.policy.q_network.layers[0].weight)
+    target = algo_state.learner.target_network.layers[0].kernel
+    assert not np.array_equal(target, POLICY.q_network.layers[0].kernel)
+    assert not np.array_equal(target, state.policy.q_network.layers[0].kernel)
 
 
 def test_training_log_is_zero_before_learning_starts_then_real():
@@ -226,10 +226,10 @@ def test_vmap_over_seeds_differs_per_seed_and_a_new_key_does_not_retrace():
     assert callback.counter.count == 1
     keys = jnp.stack([jr.key(1), jr.key(2)])
     trained = jax.vmap(lambda k: algo.learn(ENV, POLICY, BUDGET, key=k))(keys)
-    weights = [layer.weight for layer in trained.q_network.layers]
+    weights = [layer.kernel for layer in trained.q_network.layers]
     assert not np.allclose(weights[0][0], weights[0][1])
     for i, single in enumerate((first, second)):
-        for w, s in zip(weights, (layer.weight for layer in single.q_network.layers), strict=True):
+        for w, s in zip(weights, (layer.kernel for layer in single.q_network.layers), strict=True):
             np.testing.assert_allclose(w[i], s, rtol=1e-4, atol=1e-5)
 
 
@@ -241,8 +241,8 @@ def test_vmap_over_hyperparameters_in_one_program():
     trained = jax.vmap(run)(
         jnp.asarray([1e-3, 1e-8]), jnp.asarray([0.99, 0.9]), jnp.asarray([0.1, 0.2])
     )
-    init = POLICY.q_network.layers[0].weight
-    moved = np.abs(np.asarray(trained.q_network.layers[0].weight) - np.asarray(init)).max((1, 2))
+    init = POLICY.q_network.layers[0].kernel
+    moved = np.abs(np.asarray(trained.q_network.layers[0].kernel) - np.asarray(init)).max((1, 2))
     assert moved[0] > 100 * moved[1]
     np.testing.assert_allclose(trained.epsilon, [0.1, 0.2], rtol=1e-6)
 

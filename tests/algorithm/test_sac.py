@@ -221,9 +221,9 @@ def test_vmap_over_seeds_differs_per_seed_and_a_new_key_does_not_retrace():
     assert callback.counter.count == 1
     keys = jnp.stack([jr.key(1), jr.key(2)])
     trained = jax.vmap(lambda k: algo.learn(ENV, POLICY, BUDGET, key=k))(keys)
-    actor = trained.actor.network.layers[0].weight
+    actor = trained.actor.network.layers[0].kernel
     assert not np.allclose(actor[0], actor[1])
-    np.testing.assert_allclose(actor[0], first.actor.network.layers[0].weight, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(actor[0], first.actor.network.layers[0].kernel, rtol=1e-4, atol=1e-5)
 
 
 def test_vmap_over_hyperparameters_in_one_program():
@@ -241,8 +241,8 @@ def test_vmap_over_hyperparameters_in_one_program():
     )
     log_alpha = np.asarray(states.algorithm_state.learner.log_alpha)
     assert log_alpha[0] > 0.0 > log_alpha[1]
-    target = states.algorithm_state.learner.target_critic.q1.layers[0].weight
-    online = states.policy.critic.q1.layers[0].weight
+    target = states.algorithm_state.learner.target_critic.q1.layers[0].kernel
+    online = states.policy.critic.q1.layers[0].kernel
     gap = np.abs(np.asarray(target) - np.asarray(online)).max((1, 2))
     assert gap[0] < gap[1]  # tau 0.5 keeps the target close to the critics
 

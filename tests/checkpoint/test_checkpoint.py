@@ -67,7 +67,7 @@ def test_train_state_round_trip_without_template(tmp_path, state):
     meta = read_metadata(tmp_path / "ck")
     assert meta["iteration"] == 0 and meta["num_timesteps"] == 0
     paths = {leaf["path"]: leaf for leaf in meta["leaves"]}
-    assert paths[".policy.actor.layers[0].weight"]["shape"] == [64, 4]
+    assert paths[".policy.actor.layers[0].kernel"]["shape"] == [4, 64]
     assert paths[".key"]["dtype"] == "key<threefry2x32>"
     assert sorted(os.listdir(tmp_path)) == ["ck"]
     assert sorted(os.listdir(tmp_path / "ck")) == ["checkpoint.json", "checkpoint.npz"]
@@ -123,7 +123,7 @@ def test_like_checks_structure_shapes_and_static_configuration(tmp_path, state):
     assert_same_leaves(load(tmp_path / "ck", like=state), state)
     assert_same_leaves(load(tmp_path / "ck", like=jax.eval_shape(lambda: state)), state)
     with pytest.raises(
-        ValueError, match=r"`\.policy\.actor\.layers\[0\]\.weight` is float32\[64, 4\]"
+        ValueError, match=r"`\.policy\.actor\.layers\[0\]\.kernel` is float32\[4, 64\]"
     ):
         load(tmp_path / "ck", like=_template(hidden=(32, 32)))
     with pytest.raises(ValueError, match=r"static configuration at `\.policy\.actor\.activation`"):

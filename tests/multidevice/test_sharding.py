@@ -65,7 +65,7 @@ def test_seeds_sharded_over_devices_equal_one_device(tmp_path):
     algo = PPO(num_envs=2, num_steps=32, num_epochs=1, num_minibatches=1)
     ref, ref_calls = _population(db, "one", algo, 8)
     out, calls = _population(db, "four", algo, 8, shard="seeds")
-    weight = out.policy.actor.layers[0].weight
+    weight = out.policy.actor.layers[0].kernel
     assert len(weight.sharding.device_set) == 4 and not weight.sharding.is_fully_replicated
     _assert_close(ref.policy, out.policy)
     assert np.array_equal(np.asarray(ref.iteration), np.asarray(out.iteration))
@@ -99,7 +99,7 @@ def test_envs_sharded_over_devices_equal_one_device(tmp_path):
     (ref, ref_calls), (out, calls) = results["one"], results["four"]
     assert out.observation.sharding.spec == PartitionSpec("envs")
     assert len(out.observation.sharding.device_set) == 4
-    assert out.policy.actor.layers[0].weight.sharding.is_fully_replicated
+    assert out.policy.actor.layers[0].kernel.sharding.is_fully_replicated
     _assert_close(ref.policy, out.policy)
     np.testing.assert_allclose(np.asarray(ref.observation), np.asarray(out.observation), atol=1e-5)
     assert int(ref.iteration) == int(out.iteration) and bool(ref.stopped) == bool(out.stopped)

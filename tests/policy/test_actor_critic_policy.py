@@ -42,7 +42,7 @@ def _np_forward(layers, x):
     """The tanh MLP, recomputed in float64 numpy from the layer weights."""
     x = np.asarray(x, np.float64)
     for i, layer in enumerate(layers):
-        x = np.asarray(layer.weight, np.float64) @ x + np.asarray(layer.bias, np.float64)
+        x = x @ np.asarray(layer.kernel, np.float64) + np.asarray(layer.bias, np.float64)
         x = np.tanh(x) if i < len(layers) - 1 else x
     return x
 
@@ -82,9 +82,9 @@ def test_deterministic_predict_is_mode_of_network_output(env, getkey):
     policy = MLPActorCriticPolicy(env, key=getkey())
     # Make the actor's output large enough that argmax is not a tie.
     policy = eqx.tree_at(
-        lambda p: p.actor.layers[-1].weight,
+        lambda p: p.actor.layers[-1].kernel,
         policy,
-        jr.normal(getkey(), policy.actor.layers[-1].weight.shape),
+        jr.normal(getkey(), policy.actor.layers[-1].kernel.shape),
     )
     obs = _observations(env, getkey())
     _, _, values, predicted, _ = _evaluate(policy, obs, getkey())
@@ -118,19 +118,20 @@ def test_discrete_observations_are_one_hot(getkey):
 def test_orthogonal_initialisation(getkey):
     policy = MLPActorCriticPolicy(DISCRETE_ENVS[0], key=getkey(), hidden=(64, 64))
     actor, critic = policy.actor.layers, policy.critic.layers
-    first = np.asarray(actor[0].weight)  # (64, 4): orthonormal columns, scaled by sqrt(2)
-    np.testing.assert_allclose(first.T @ first, 2.0 * np.eye(4), atol=1e-5)
-    square = np.asarray(actor[1].weight)  # (64, 64)
-    np.testing.assert_allclose(square @ square.T, 2.0 * np.eye(64), atol=1e-4)
-    out = np.asarray(actor[2].weight)  # (2, 64): orthonormal rows, scaled by 0.01
-    np.testing.assert_allclose(out @ out.T, 1e-4 * np.eye(2), atol=1e-9)
+    first = np.asarray(actor[0].kernel)  # (4, 64) = (in, out): orthonormal rows, x sqrt(2)
+    assert first.shape == (4, 64)
+    np.testing.assert_allclose(first @ first.T, 2.0 * np.eye(4), atol=1e-5)
+    square = np.asarray(actor[1].kernel)  # (64, 64)
+    np.testing.assert_allclose(square.T @ square, 2.0 * np.eye(64), atol=1e-4)
+    out = np.asarray(actor[2].kernel)  # (64, 2): orthonormal columns, scaled by 0.01
+    np.testing.assert_allclose(out.T @ out, 1e-4 * np.eye(2), atol=1e-9)
     assert out.std() == pytest.approx(0.01 / np.sqrt(64), rel=0.3)
-    value_out = np.asarray(critic[2].weight)
-    np.testing.assert_allclose(value_out @ value_out.T, [[1.0]], atol=1e-5)
+    value_out = np.asarray(critic[2].kernel)
+    np.testing.assert_allclose(value_out.T @ value_out, [[1.0]], atol=1e-5)
     for layer in actor + critic:
         np.testing.assert_array_equal(layer.bias, 0.0)
     # Different keys for actor and critic.
-    assert not np.allclose(actor[0].weight, critic[0].weight)
+    assert not np.allclose(actor[0].kernel, critic[0].kernel)
 
 
 def test_initial_policy_is_near_uniform(getkey):
@@ -157,7 +158,7 @@ def test_jit_vmap_and_gradient(getkey):
     assert np.isfinite(float(value))
     assert float(jnp.abs(grads.log_std).sum()) > 0
     assert all(np.all(np.isfinite(g)) for g in jax.tree.leaves(eqx.filter(grads, eqx.is_array)))
-    assert float(jnp.abs(grads.critic.layers[0].weight).sum()) > 0
+    assert float(jnp.abs(grads.critic.layers[0].kernel).sum()) > 0
 
 
 def test_no_retrace_for_new_parameters(getkey):

@@ -142,8 +142,8 @@ def test_wrong_shapes_name_the_leaf(tmp_path):
     save_policy(tmp_path / "p", small)
     with pytest.raises(
         ValueError,
-        match=r"lerax.load_policy: leaf `\.actor\.layers\[0\]\.weight` is "
-        r"float32\[8, 4\] in the checkpoint but float32\[16, 4\] in `like`",
+        match=r"lerax.load_policy: leaf `\.actor\.layers\[0\]\.kernel` is "
+        r"float32\[4, 8\] in the checkpoint but float32\[4, 16\] in `like`",
     ):
         load_policy(tmp_path / "p", like=wide)
 

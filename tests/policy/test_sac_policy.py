@@ -19,7 +19,7 @@ PENDULUM = BOX_ENVS[0]
 def _np_relu_forward(layers, x):
     x = np.asarray(x, np.float64)
     for i, layer in enumerate(layers):
-        x = np.asarray(layer.weight, np.float64) @ x + np.asarray(layer.bias, np.float64)
+        x = x @ np.asarray(layer.kernel, np.float64) + np.asarray(layer.bias, np.float64)
         x = np.maximum(x, 0.0) if i < len(layers) - 1 else x
     return x
 

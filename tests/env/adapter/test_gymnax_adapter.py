@@ -186,4 +186,6 @@ def test_ppo_learns_gymnax_cartpole_with_sqlite_logging(tmp_path):
     episodes = metrics["time/episodes"][1]
     returns = metrics["episode/return_mean"][1]
     assert episodes[-1] > 200 and np.all(np.diff(episodes) >= 0)
-    assert returns[-1] > 5 * returns[0]
+    # NaN where no episode ended since the previous event (long episodes late on).
+    finished = returns[np.isfinite(returns)]
+    assert finished[-1] > 5 * finished[0]
