@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import os
 import resource
 import statistics
 import sys
@@ -22,6 +23,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import jax
+import numpy as np
 
 
 def peak_rss_mib() -> float:
@@ -62,6 +64,23 @@ def interleaved_times(fns: dict[str, Callable], rounds: int) -> dict[str, list[f
             jax.block_until_ready(fns[name](jax.random.key(r + 1)))
             times[name].append(time.perf_counter() - start)
     return times
+
+
+def print_ratio_table(
+    times: dict[str, list[float]], rounds: int, *, iterations: int | None = None
+) -> None:
+    """Print `interleaved_times`' result as a markdown table: median seconds and ratio
+    to the "plain" case, and with `iterations` the extra microseconds per iteration."""
+    base = np.median(times["plain"])
+    print(f"JAX {jax.__version__}, {os.cpu_count()} CPUs, median of {rounds} interleaved rounds")
+    extra = " extra per iteration (us) |" if iterations else ""
+    print(f"\n| case | median (s) | ratio to plain |{extra}")
+    print("|---|---|---|" + ("---|" if iterations else ""))
+    for name, t in times.items():
+        row = f"| {name} | {np.median(t):.3f} | {np.median(t) / base:.3f} |"
+        if iterations:
+            row += f" {(np.median(t) - base) / iterations * 1e6:.0f} |"
+        print(row)
 
 
 def time_first_call(fn: Callable, *args, jit_kwargs: dict | None = None, **kwargs):

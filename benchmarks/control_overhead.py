@@ -80,13 +80,7 @@ def breakdown(repeats: int) -> None:
     singles = control_makers(env, io.StringIO())
     makers = {"plain": lambda: None, **singles, "all four": all_of(singles)}
     fns = {name: run_with(make) for name, make in makers.items()}
-    times = _timing.interleaved_times(fns, repeats)
-    base = np.median(times["plain"])
-    print(f"JAX {jax.__version__}, {os.cpu_count()} CPUs, median of {repeats} interleaved rounds")
-    print("\n| case | median wall (s) | ratio to plain |")
-    print("|---|---|---|")
-    for name, t in times.items():
-        print(f"| {name} | {np.median(t):.3f} | {np.median(t) / base:.3f} |")
+    _timing.print_ratio_table(_timing.interleaved_times(fns, repeats), repeats)
 
 
 def main():

@@ -95,13 +95,7 @@ def breakdown(rounds: int) -> None:
 
     fns = {name: run_with(cb) for name, cb in callbacks.items()}
     times = _timing.interleaved_times(fns, rounds)
-    base = np.median(times["plain"])
-    print(f"JAX {jax.__version__}, {os.cpu_count()} CPUs, median of {rounds} interleaved rounds")
-    print("\n| case | median (s) | ratio to plain | extra per iteration (us) |")
-    print("|---|---|---|---|")
-    for name, t in times.items():
-        extra = (np.median(t) - base) / (TIMESTEPS // algo.steps_per_iteration) * 1e6
-        print(f"| {name} | {np.median(t):.3f} | {np.median(t) / base:.3f} | {extra:.0f} |")
+    _timing.print_ratio_table(times, rounds, iterations=TIMESTEPS // algo.steps_per_iteration)
 
 
 def timed(fn, repeats: int, seed: int) -> float:

@@ -164,20 +164,19 @@ def _host_call(channel, compute, rows, index, due_rows):
         # Only for small payloads (log events), which then pack on every iteration;
         # a large one (a checkpoint) packs only when due.
         buffer, layout = pack((rows, index, due_rows))
-
-        def call(buffer):
-            return python_call(_receive(channel, layout), _ACK, buffer)
-
-        return jax.lax.cond(due, call, _no_ack, buffer)
+        return jax.lax.cond(due, lambda b: _call(channel, b, layout), _no_ack, buffer)
 
     def compute_and_call(operands):
         rows, index, due_rows = operands
         if compute is not None:
             rows = jax.vmap(compute)(rows)
-        buffer, layout = pack((rows, index, due_rows))
-        return python_call(_receive(channel, layout), _ACK, buffer)
+        return _call(channel, *pack((rows, index, due_rows)))
 
     return jax.lax.cond(due, compute_and_call, _no_ack, (rows, index, due_rows))
+
+
+def _call(channel: str, buffer: Array, layout: Layout) -> Int[Array, ""]:
+    return python_call(_receive(channel, layout), _ACK, buffer)
 
 
 _ACK = jax.ShapeDtypeStruct((), jnp.int32)

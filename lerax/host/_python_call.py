@@ -22,6 +22,7 @@ import inspect
 from collections.abc import Callable
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 from jax.experimental import io_callback
 from jaxtyping import Array
@@ -50,7 +51,7 @@ def _fast_path():
         return ShapedArray(shape, dtype), {effect}
 
     def impl(*operands, function, shape, dtype):  # outside jit: call it right here
-        return jax.numpy.asarray(function(*(np.asarray(x) for x in operands)), dtype)
+        return jnp.asarray(function(*(np.asarray(x) for x in operands)), dtype)
 
     def lowering(ctx, *operands, function, shape, dtype):
         def flat(*arrays):
