@@ -64,9 +64,9 @@ def step_envs(
     """
     wrapped = AutoReset(env)
     env_action = to_env_action(env, action)
-    env_state, next_obs, reward, terminated, truncated, info = jax.vmap(
-        lambda s, a, k: wrapped.step(s, a, key=k)
-    )(env_state, env_action, keys)
+    env_state, next_obs, reward, terminated, truncated, info = wrapped.step_batch(
+        env_state, env_action, keys=keys
+    )
     transition = Transition(
         observation=observation,
         action=action,

@@ -42,11 +42,18 @@ class AbstractActorCriticPolicy(AbstractPolicy):
     def value(self, observation: Array) -> Float[Array, ""]:
         """The critic's state-value estimate."""
 
+    def action_and_log_prob(
+        self, observation: Array, *, key: Key[Array, ""]
+    ) -> tuple[Array, Float[Array, ""]]:
+        """Sample an action; return `(action, log_prob)`. The on-policy rollouts call
+        this at every step and the critic once for the whole rollout afterwards."""
+        return self.distribution(observation).sample_and_log_prob(key=key)
+
     def action_and_value(
         self, observation: Array, *, key: Key[Array, ""]
     ) -> tuple[Array, Float[Array, ""], Float[Array, ""]]:
         """Sample an action; return `(action, log_prob, value)`."""
-        action, log_prob = self.distribution(observation).sample_and_log_prob(key=key)
+        action, log_prob = self.action_and_log_prob(observation, key=key)
         return action, log_prob, self.value(observation)
 
     def evaluate_action(

@@ -209,13 +209,14 @@ def test_arguments_are_checked_and_shown():
 
 
 def test_ppo_on_cartpole_stops_when_it_solves_it():
-    """PPO() defaults on CartPole, seed 1 (policy and run key): a mean return of 475+
-    three iterations in a row at iteration 104 of the 256 that 2**17 steps allow
-    (seeds 0, 2, 3, 4: 130, not within the budget, 243, not within the budget)."""
+    """PPO() defaults on CartPole, seed 0 (policy and run key): a mean return of 475+
+    three iterations in a row at iteration 136 of the 256 that 2**17 steps allow
+    (seeds 1, 2, 3, 4, 5: not within the budget, 171, 61, 167, not within the budget;
+    the iteration moves with float rounding)."""
     env, algo = CartPole(), PPO()
-    policy = MLPActorCriticPolicy(env=env, key=jr.key(1))
+    policy = MLPActorCriticPolicy(env=env, key=jr.key(0))
     callback = [EarlyStopping(475.0, patience=3)]
-    state = algo.init(env, policy, 2**17, key=jr.key(1), callback=callback)
+    state = algo.init(env, policy, 2**17, key=jr.key(0), callback=callback)
     state = algo.train(state, callback=callback)
     early = state.callback_state.states[0]
     assert bool(state.stopped) and bool(early.stopped)

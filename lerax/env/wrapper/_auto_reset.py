@@ -33,7 +33,9 @@ class AutoReset(AbstractSpacePreservingWrapper[WrapperState]):
     just ended; otherwise equal to the returned observation), so a learner can
     bootstrap on truncation. The info pytree has the same structure on every
     step, and the reset is computed every step and selected with `jnp.where`
-    (no `lax.cond`), which vectorises well under `vmap`.
+    (no `lax.cond`), which vectorises well under `vmap`. `step_batch` steps a whole
+    batch of envs with the same results and resets only when some episode ended (the
+    training loops use it).
 
     Args:
         env: The environment to wrap.
@@ -69,3 +71,56 @@ class AutoReset(AbstractSpacePreservingWrapper[WrapperState]):
         info = {**info, "final_observation": observation}
         observation = jnp.where(done, reset_observation, observation)
         return WrapperState(env_state), observation, reward, terminated, truncated, info
+
+    def step_batch(
+        self, states: WrapperState, actions: Array, *, keys: Key[Array, " batch"]
+    ) -> tuple[
+        WrapperState,
+        Array,
+        Float[Array, " batch"],
+        Bool[Array, " batch"],
+        Bool[Array, " batch"],
+        dict[str, Any],
+    ]:
+        """`jax.vmap(step)` over a leading batch axis, bitwise, but with the resets
+        computed only on steps where some episode of the batch ended.
+
+        `step` computes a reset at every step (two key derivations and the env's reset
+        per env) and selects it where an episode ended. Most steps end no episode, and
+        on the CPU each of those small operations costs a kernel launch, so here the
+        batch's resets run inside ONE `lax.cond` on "any episode ended". Under an
+        outer `vmap` (over seeds) that `cond` becomes a select and both branches run,
+        which is what `step` does anyway.
+
+        Args:
+            states: `AutoReset` states with a leading batch axis.
+            actions: One action per batch member.
+            keys: One step key per batch member (the same keys `step` would get).
+
+        Returns:
+            What `jax.vmap(step)` returns.
+        """
+        env_states, observations, rewards, terminated, truncated, info = jax.vmap(
+            lambda s, a, k: self.env.step(s, a, key=k)
+        )(states.env_state, actions, keys)
+        done = terminated | truncated
+
+        def with_resets(operands):
+            env_states, observations = operands
+            fresh_states, fresh_observations = jax.vmap(
+                lambda s, k: reset_episode(self.env, s, key=jr.fold_in(k, _RESET_STREAM))
+            )(env_states, keys)
+
+            def pick(fresh, old):
+                return jnp.where(done.reshape(done.shape + (1,) * (old.ndim - 1)), fresh, old)
+
+            return (
+                jax.tree.map(pick, fresh_states, env_states),
+                pick(fresh_observations, observations),
+            )
+
+        info = {**info, "final_observation": observations}
+        env_states, observations = jax.lax.cond(
+            jnp.any(done), with_resets, lambda operands: operands, (env_states, observations)
+        )
+        return WrapperState(env_states), observations, rewards, terminated, truncated, info

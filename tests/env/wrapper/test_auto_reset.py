@@ -92,3 +92,54 @@ def test_vmapped_envs_reset_independently(getkey):
     assert done.shape == (4, 60)
     assert len({tuple(row) for row in done}) > 1  # different episodes per env
     assert np.all(np.asarray(final_state.env_state.elapsed_steps) < 25)
+
+
+def _batch_rollout(env, key, num_envs, num_steps, batched):
+    """Random actions over a batch of envs, stepping with `step_batch` or vmap(step)."""
+    reset_key, run_key = jr.split(key)
+    state, obs = jax.vmap(lambda k: env.reset(key=k))(jr.split(reset_key, num_envs))
+    act_keys, step_keys = jr.split(run_key, (2, num_steps, num_envs))
+
+    def body(state, keys):
+        act_key, step_key = keys
+        actions = jax.vmap(lambda k: env.action_space.sample(key=k))(act_key)
+        if batched:
+            out = env.step_batch(state, actions, keys=step_key)
+        else:
+            out = jax.vmap(lambda s, a, k: env.step(s, a, key=k))(state, actions, step_key)
+        return out[0], out[1:]
+
+    return jax.lax.scan(body, state, (act_keys, step_keys))
+
+
+def test_step_batch_is_bitwise_vmapped_step(getkey):
+    # Steps with and without finished episodes, both kinds of ending, and steps where
+    # only some envs of the batch end.
+    env = AutoReset(TimeLimit(CartPole(), 30))
+    key = getkey()
+    batched = jax.jit(lambda k: _batch_rollout(env, k, 4, 150, True))(key)
+    vmapped = jax.jit(lambda k: _batch_rollout(env, k, 4, 150, False))(key)
+    for a, b in zip(jax.tree.leaves(batched), jax.tree.leaves(vmapped), strict=True):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    _, (_, _, terminated, truncated, _) = batched
+    done = np.asarray(terminated | truncated)
+    assert np.any(np.asarray(terminated)) and np.any(np.asarray(truncated))
+    assert 0 < done.any(axis=1).mean() < 1  # steps without any reset exist
+    assert np.any(done.any(axis=1) & ~done.all(axis=1))  # partial batches too
+
+
+def test_step_batch_resets_only_under_a_cond_and_works_under_vmap(getkey):
+    env = AutoReset(TimeLimit(CartPole(), 20))
+    state, _ = jax.vmap(lambda k: env.reset(key=k))(jr.split(getkey(), 3))
+    jaxpr = str(
+        jax.make_jaxpr(lambda s, k: env.step_batch(s, jnp.zeros(3, jnp.int32), keys=k))(
+            state, jr.split(getkey(), 3)
+        )
+    )
+    assert "cond" in jaxpr
+    # Under an outer vmap (seeds) the cond becomes a select; results still match.
+    keys = jr.split(getkey(), 2)
+    outer = jax.jit(jax.vmap(lambda k: _batch_rollout(env, k, 3, 60, True)))(keys)
+    inner = jax.jit(jax.vmap(lambda k: _batch_rollout(env, k, 3, 60, False)))(keys)
+    for a, b in zip(jax.tree.leaves(outer), jax.tree.leaves(inner), strict=True):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
