@@ -37,7 +37,7 @@ from lerax.env import CartPole
 from lerax.policy import MLPActorCriticPolicy
 
 TIMESTEPS = 2**17
-EARLY_STOP_SEED = 3  # PPO() reaches 475 three iterations in a row well before 2**17 steps
+EARLY_STOP_SEED = 0  # run key; PPO() reaches 475 three iterations in a row at iteration 136
 
 
 def workload():

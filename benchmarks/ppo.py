@@ -9,7 +9,12 @@ periodic evaluation is disabled so it adds no work inside the timed call.
 Also measured: lerax with one no-op callback of each kind attached (stateless, step,
 iteration, training), which must cost <= 1.02x lerax without callbacks.
 
-    python benchmarks/ppo.py [--repeats 5] [--rounds 3]
+    python benchmarks/ppo.py [--repeats 5] [--rounds 3] [--first-calls 2]
+
+"First call" (compile + one run) is timed in a fresh Python process per contender,
+`--first-calls` times each, contenders alternating: in one shared process the first
+contender would also pay JAX's one-time start-up (backend, XLA:CPU and LLVM set-up,
+the tracing caches of `jax.numpy`) and the later ones would not.
 
 Needs rejax==0.1.3 and gymnax==0.0.9 for the rejax column (benchmarks/requirements.txt).
 """
@@ -19,6 +24,7 @@ from __future__ import annotations
 import argparse
 import os
 import resource
+import subprocess
 import sys
 import time
 
@@ -106,6 +112,22 @@ def first_call(make):
     return time.perf_counter() - start, fn
 
 
+def fresh_process_first_calls(names: list[str], times: int) -> dict[str, float]:
+    """Median first-call seconds of each contender, each call in a new process."""
+    calls: dict[str, list[float]] = {name: [] for name in names}
+    for _ in range(times):
+        for name in names:
+            out = subprocess.run(
+                [sys.executable, __file__, "--first-call-of", name],
+                check=True,
+                capture_output=True,
+                text=True,
+            ).stdout
+            line = next(x for x in out.splitlines() if x.startswith("FIRST_CALL "))
+            calls[name].append(float(line.split()[1]))
+    return {name: float(np.median(c)) for name, c in calls.items()}
+
+
 def one_run(fn, seed):
     """(wall seconds, process CPU seconds) of one call; CPU time is far less sensitive
     to other processes' load on a shared machine than wall time."""
@@ -118,6 +140,8 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--first-calls", type=int, default=2)
+    parser.add_argument("--first-call-of", help=argparse.SUPPRESS)  # the child process
     args = parser.parse_args()
     noop = [NoOpStateless(), NoOpStep(), NoOpIteration(), NoOpTraining()]
     contenders = {
@@ -131,14 +155,19 @@ def main():
         contenders["rejax PPO 0.1.3"] = rejax_train
     except ImportError as error:
         print(f"rejax not installed ({error}); skipping it")
+    if args.first_call_of is not None:
+        print(f"FIRST_CALL {first_call(contenders[args.first_call_of])[0]!r}")
+        return
     print(
         f"JAX {jax.__version__} on {jax.default_backend()}, {os.cpu_count()} CPUs; "
         f"{TIMESTEPS} timesteps; steady state = median of {args.rounds * args.repeats} "
-        "runs, contenders interleaved run by run"
+        f"runs, contenders interleaved run by run; first call = median of "
+        f"{args.first_calls} fresh processes each"
     )
-    fns, firsts = {}, {}
-    for name, make in contenders.items():
-        firsts[name], fns[name] = first_call(make)
+    firsts = fresh_process_first_calls(list(contenders), args.first_calls)
+    fns = {name: make() for name, make in contenders.items()}
+    for fn in fns.values():  # compile (timed above, in fresh processes)
+        jax.block_until_ready(fn(jr.key(0)))
     # Interleave run by run (A B C D A B C D ...) so that load from other processes
     # hits every contender alike; ratios are taken per round of one run each.
     results = {name: [] for name in contenders}
