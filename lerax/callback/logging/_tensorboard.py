@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import time
 from typing import Any
 
 import numpy as np
@@ -28,6 +29,12 @@ class TensorBoardBackend(AbstractLoggingBackend):
     Vmapped members are named `<run>/seed_<i>`, which gives one nested directory per
     member: TensorBoard shows them as separate runs that share a prefix.
 
+    Events are written with tensorboardX's record writer (`EventsWriter`: TFRecord
+    framing, CRC32C) straight from the caller's thread, which for `LoggingCallback` is
+    already a background writer. `SummaryWriter` is not used: it hands every event to
+    a thread of its own through a `multiprocessing.Queue` of 10 (a pickle, a pipe and
+    two thread wake-ups per event, and a blocked caller when 10 are pending).
+
     Args:
         log_dir: The directory that holds one sub-directory per run.
         flush_secs: How often pending events are flushed to disk, in seconds.
@@ -49,28 +56,33 @@ class TensorBoardBackend(AbstractLoggingBackend):
         require("PIL", "tensorboard", "TensorBoardBackend")
         self.log_dir = os.fspath(log_dir)
         self.flush_secs = float(flush_secs)
-        self._writer: Any = None
+        self._events: Any = None
+        self._run_dir: str | None = None
+        self._flushed = 0.0
         self._hparams: dict[str, Any] = {}
         self._hparams_pending = False
 
     @property
     def run_dir(self) -> str | None:
         """The open run's directory (`None` when closed)."""
-        return None if self._writer is None else self._writer.logdir
+        return self._run_dir if self._events is not None else None
 
     def open(self, name: str, *, metadata: dict[str, Any] | None = None) -> None:
-        from tensorboardX import SummaryWriter
+        from tensorboardX.event_file_writer import EventsWriter
+        from tensorboardX.record_writer import directory_check
 
-        if self._writer is not None:
+        if self._events is not None:
             raise RuntimeError("TensorBoardBackend is already open; close it (or copy it) first")
-        self._writer = SummaryWriter(
-            logdir=os.path.join(self.log_dir, _relative(name)), flush_secs=self.flush_secs
-        )
+        run_dir = os.path.join(self.log_dir, _relative(name))
+        directory_check(run_dir)
+        self._events = EventsWriter(os.path.join(run_dir, "events"))
+        self._run_dir = run_dir
+        self._flushed = time.monotonic()
         self._hparams = {}
         self._hparams_pending = False
 
     def log_hparams(self, hparams: dict[str, Any]) -> None:
-        if self._writer is None:
+        if self._events is None:
             raise RuntimeError("TensorBoardBackend is not open; call open(name) first")
         self._hparams.update({str(k): _hparam_value(v) for k, v in hparams.items()})
         self._hparams_pending = True
@@ -78,11 +90,11 @@ class TensorBoardBackend(AbstractLoggingBackend):
     def log_scalars(self, scalars: dict[str, float], step: int) -> None:
         from tensorboardX.proto.summary_pb2 import Summary
 
-        # One event per call, written directly: `add_scalar` would write one event per
-        # metric and warn on every NaN (a NaN is a legitimate value here, e.g. the
-        # mean return before any episode ended).
+        # One event per call: `add_scalar` would write one event per metric and warn on
+        # every NaN (a NaN is a legitimate value here, e.g. the mean return before any
+        # episode ended).
         values = [Summary.Value(tag=str(k), simple_value=float(v)) for k, v in scalars.items()]
-        self._open_writer().file_writer.add_summary(Summary(value=values), global_step=int(step))
+        self._write(Summary(value=values), int(step))
 
     def log_video(self, tag: str, frames: np.ndarray, step: int, fps: float) -> None:
         from tensorboardX.proto.summary_pb2 import Summary
@@ -95,32 +107,52 @@ class TensorBoardBackend(AbstractLoggingBackend):
             colorspace=channels,
             encoded_image_string=encode_gif(frames, fps),
         )
-        summary = Summary(value=[Summary.Value(tag=tag, image=image)])
-        self._open_writer().file_writer.add_summary(summary, global_step=int(step))
+        self._write(Summary(value=[Summary.Value(tag=tag, image=image)]), int(step))
+
+    def flush(self) -> None:
+        """Write pending events to disk now."""
+        self._writer().flush()
+        self._flushed = time.monotonic()
 
     def close(self) -> None:
-        if self._writer is None:
+        if self._events is None:
             return
-        writer = self._open_writer()
-        self._writer = None
-        if self._hparams:
-            from tensorboardX.summary import hparams as hparams_summaries
+        try:
+            if self._hparams:
+                from tensorboardX.summary import hparams as hparams_summaries
 
-            _, _, session_end = hparams_summaries(self._hparams, {})
-            writer.file_writer.add_summary(session_end)
-        writer.close()
+                self._writer()  # the pending session-start summary first
+                _, _, session_end = hparams_summaries(self._hparams, {})
+                self._write_event(session_end, None)
+        finally:
+            events, self._events = self._events, None
+            events.close()
 
-    def _open_writer(self) -> Any:
-        """The writer, with the pending hparams summary written first."""
-        if self._writer is None:
+    def _write(self, summary: Any, step: int | None) -> None:
+        self._writer()
+        self._write_event(summary, step)
+        if time.monotonic() - self._flushed >= self.flush_secs:
+            self.flush()
+
+    def _write_event(self, summary: Any, step: int | None) -> None:
+        from tensorboardX.proto.event_pb2 import Event
+
+        event = Event(summary=summary, wall_time=time.time())
+        if step is not None:
+            event.step = step
+        self._events.write_event(event)
+
+    def _writer(self) -> Any:
+        """The open events writer, with the pending hparams summary written first."""
+        if self._events is None:
             raise RuntimeError("TensorBoardBackend is not open; call open(name) first")
         if self._hparams_pending:
             from tensorboardX.summary import hparams as hparams_summaries
 
-            _, session_start, _ = hparams_summaries(self._hparams, {})
-            self._writer.file_writer.add_summary(session_start)
             self._hparams_pending = False
-        return self._writer
+            _, session_start, _ = hparams_summaries(self._hparams, {})
+            self._write_event(session_start, None)
+        return self._events
 
 
 def encode_gif(frames: np.ndarray, fps: float) -> bytes:

@@ -164,3 +164,18 @@ def test_the_tensorboard_extra_brings_a_native_crc():
 
     assert crc32c._crc32c_native is not None
     assert crc32c.crc32c(b"123456789") == 0xE3069283  # the CRC-32C check value
+
+
+def test_flush_puts_events_on_disk_before_close(tmp_path):
+    backend = TensorBoardBackend(log_dir=tmp_path, flush_secs=3600)
+    backend.open("run")
+    backend.log_scalars({"x": 1.0}, 1)
+    backend.log_scalars({"x": 2.0}, 2)
+    backend.flush()
+    scalars = _accumulate(str(tmp_path / "run")).Scalars("x")
+    assert [(e.step, e.value) for e in scalars] == [(1, 1.0), (2, 2.0)]
+    backend.log_scalars({"x": 3.0}, 3)
+    backend.close()
+    assert [e.step for e in _accumulate(str(tmp_path / "run")).Scalars("x")] == [1, 2, 3]
+    with pytest.raises(RuntimeError, match="not open"):
+        backend.log_scalars({"x": 4.0}, 4)
