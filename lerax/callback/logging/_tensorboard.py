@@ -65,7 +65,7 @@ class TensorBoardBackend(AbstractLoggingBackend):
     @property
     def run_dir(self) -> str | None:
         """The open run's directory (`None` when closed)."""
-        return self._run_dir if self._events is not None else None
+        return self._run_dir
 
     def open(self, name: str, *, metadata: dict[str, Any] | None = None) -> None:
         from tensorboardX.event_file_writer import EventsWriter
@@ -125,7 +125,7 @@ class TensorBoardBackend(AbstractLoggingBackend):
                 _, _, session_end = hparams_summaries(self._hparams, {})
                 self._write_event(session_end, None)
         finally:
-            events, self._events = self._events, None
+            events, self._events, self._run_dir = self._events, None, None
             events.close()
 
     def _write(self, summary: Any, step: int | None) -> None:

@@ -61,16 +61,22 @@ class AutoReset(AbstractSpacePreservingWrapper[WrapperState]):
         env_state, observation, reward, terminated, truncated, info = self.env.step(
             state.env_state, action, key=key
         )
+        info = {**info, "final_observation": observation}
+        env_state, observation = self._reset_finished(
+            env_state, observation, terminated | truncated, key
+        )
+        return WrapperState(env_state), observation, reward, terminated, truncated, info
+
+    def _reset_finished(self, env_state, observation, done, key):
+        """The state and observation of a new episode where `done`, else unchanged
+        (ONE env; the reset is computed either way and selected)."""
         reset_state, reset_observation = reset_episode(
             self.env, env_state, key=jr.fold_in(key, _RESET_STREAM)
         )
-        done = terminated | truncated
         env_state = jax.tree.map(
             lambda fresh, old: jnp.where(done, fresh, old), reset_state, env_state
         )
-        info = {**info, "final_observation": observation}
-        observation = jnp.where(done, reset_observation, observation)
-        return WrapperState(env_state), observation, reward, terminated, truncated, info
+        return env_state, jnp.where(done, reset_observation, observation)
 
     def step_batch(
         self, states: WrapperState, actions: Array, *, keys: Key[Array, " batch"]
@@ -106,18 +112,7 @@ class AutoReset(AbstractSpacePreservingWrapper[WrapperState]):
         done = terminated | truncated
 
         def with_resets(operands):
-            env_states, observations = operands
-            fresh_states, fresh_observations = jax.vmap(
-                lambda s, k: reset_episode(self.env, s, key=jr.fold_in(k, _RESET_STREAM))
-            )(env_states, keys)
-
-            def pick(fresh, old):
-                return jnp.where(done.reshape(done.shape + (1,) * (old.ndim - 1)), fresh, old)
-
-            return (
-                jax.tree.map(pick, fresh_states, env_states),
-                pick(fresh_observations, observations),
-            )
+            return jax.vmap(self._reset_finished)(*operands, done, keys)
 
         info = {**info, "final_observation": observations}
         env_states, observations = jax.lax.cond(
