@@ -9,12 +9,17 @@ iterations), measured side by side in one process, interleaved rounds:
 
     python benchmarks/logging_overhead.py [--repeats 3] [--rounds 3] [--seeds 16]
     python benchmarks/logging_overhead.py --breakdown [--rounds 10]
+    python benchmarks/logging_overhead.py --intervals [--rounds 16]
 
 `--breakdown` splits the single-run overhead instead, one learn per case per round,
-cases interleaved (order reversed every other round): a LoggingCallback whose backend
-does nothing and that is never due (its device-side work: per-step episode statistics
-and the training metrics), the same due every iteration (plus one crossing per
-iteration), and the three real backends.
+cases interleaved (order reversed every other round): a bare crossing per iteration
+(one int32 to a receiver that returns at once: the floor any per-iteration host call
+costs), a LoggingCallback whose backend does nothing and that is never due (its
+device-side work: per-step episode statistics and the training metrics), the same due
+every iteration (plus one crossing per iteration), and the three real backends.
+
+`--intervals` times the same three backends logging every 1, 4 and 16 iterations
+(`log_interval`), interleaved with plain training.
 
 Console output of the ConsoleBackend goes to /dev/null here (it is not a TTY, so it
 writes plain lines), TensorBoard and SQLite write into a temporary directory.
@@ -29,12 +34,15 @@ import time
 
 import _timing  # benchmarks/ is on sys.path when this script runs
 import jax
+import jax.numpy as jnp
 import jax.random as jr
 import numpy as np
 
 from lerax import host
 from lerax.algorithm import PPO
 from lerax.callback import (
+    AbstractCallbackState,
+    AbstractIterationCallback,
     AbstractLoggingBackend,
     ConsoleBackend,
     LoggingCallback,
@@ -47,7 +55,7 @@ from lerax.policy import MLPActorCriticPolicy
 TIMESTEPS = 2**17
 
 
-def make_logger(tmp: str, tag: str) -> LoggingCallback:
+def make_logger(tmp: str, tag: str, log_interval: int = 1) -> LoggingCallback:
     sink = open(os.devnull, "w")  # noqa: SIM115 - lives as long as the benchmark
     return LoggingCallback(
         [
@@ -56,6 +64,7 @@ def make_logger(tmp: str, tag: str) -> LoggingCallback:
             ConsoleBackend(stream=sink),
         ],
         name=tag,
+        log_interval=log_interval,
     )
 
 
@@ -78,6 +87,25 @@ class NullBackend(AbstractLoggingBackend):
         pass
 
 
+class AckState(AbstractCallbackState):
+    ack: jax.Array
+
+
+class BareCrossing(AbstractIterationCallback):
+    """One crossing per iteration carrying the timestep count to a receiver that
+    returns at once; nothing else on the device or the host."""
+
+    def reset(self, ctx, *, key):
+        return AckState(ack=jnp.zeros((), jnp.int32))
+
+    def on_iteration(self, ctx, *, key):
+        ack = host.send("benchmark.bare", {"timesteps": ctx.num_timesteps})
+        return AckState(ack=ctx.state.ack + ack)  # threaded, as the real callbacks do
+
+    def host_receivers(self, run):
+        return {"benchmark.bare": lambda rows, index: None}
+
+
 def breakdown(rounds: int) -> None:
     env = CartPole()
     policy = MLPActorCriticPolicy(env=env, key=jr.key(0))
@@ -85,6 +113,7 @@ def breakdown(rounds: int) -> None:
     tmp = tempfile.mkdtemp(prefix="lerax-logbench-")
     callbacks = {
         "plain": None,
+        "bare crossing (receiver returns at once), every iteration": BareCrossing(),
         "null backend, never due": LoggingCallback(NullBackend(), name="n", log_interval=10**9),
         "null backend, every iteration": LoggingCallback(NullBackend(), name="e"),
         "TensorBoard + SQLite + Console, every iteration": make_logger(tmp, "full"),
@@ -95,6 +124,23 @@ def breakdown(rounds: int) -> None:
 
     fns = {name: run_with(cb) for name, cb in callbacks.items()}
     times = _timing.interleaved_times(fns, rounds)
+    _timing.print_ratio_table(times, rounds, iterations=TIMESTEPS // algo.steps_per_iteration)
+
+
+def intervals(rounds: int) -> None:
+    env = CartPole()
+    policy = MLPActorCriticPolicy(env=env, key=jr.key(0))
+    algo = PPO()
+    tmp = tempfile.mkdtemp(prefix="lerax-logbench-")
+    callbacks = {"plain": None}
+    for every in (1, 4, 16):
+        name = f"TensorBoard + SQLite + Console, every {every} iterations"
+        callbacks[name] = make_logger(tmp, f"every{every}", log_interval=every)
+
+    def run_with(callback):
+        return lambda k: algo.learn(env, policy, TIMESTEPS, key=k, callback=callback)
+
+    times = _timing.interleaved_times({n: run_with(cb) for n, cb in callbacks.items()}, rounds)
     _timing.print_ratio_table(times, rounds, iterations=TIMESTEPS // algo.steps_per_iteration)
 
 
@@ -113,9 +159,13 @@ def main():
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seeds", type=int, default=16)
     parser.add_argument("--breakdown", action="store_true")
+    parser.add_argument("--intervals", action="store_true")
     args = parser.parse_args()
     if args.breakdown:
         breakdown(args.rounds)
+        return
+    if args.intervals:
+        intervals(args.rounds)
         return
     env = CartPole()
     policy = MLPActorCriticPolicy(env=env, key=jr.key(0))

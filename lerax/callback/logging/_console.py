@@ -94,8 +94,11 @@ class ConsoleBackend(AbstractLoggingBackend):
         run.note(f"hparams: {text}")
 
     def log_scalars(self, scalars: dict[str, float], step: int) -> None:
+        run = self._live()
+        if not run.shown:  # a population member: only the aggregate is shown
+            return
         shown = {k: float(v) for k, v in scalars.items() if self._shows(k)}
-        self._live().update(shown, int(step), self.interval)
+        run.update(shown, int(step), self.interval)
 
     def log_video(self, tag: str, frames: np.ndarray, step: int, fps: float) -> None:
         self._live().note(f"video {tag!r}: {np.shape(frames)[0]} frames at step {int(step):,}")

@@ -184,6 +184,9 @@ class LoggingSession:
         table: dict[str, np.ndarray] = {
             k: np.asarray(v, np.float64) for k, v in rows["scalars"].items()
         }
+        keys = list(table)
+        # Every member's scalars as Python floats in one conversion (rows x metrics).
+        per_row = np.stack([table[k] for k in keys], axis=1).tolist() if keys else [[]] * num
         rates = np.full(num, np.nan)
         steps = np.zeros(num, np.int64)
         for r in range(num):
@@ -196,7 +199,7 @@ class LoggingSession:
             step = timesteps + self.offsets.get(member, 0)
             steps[r] = step
             self.last_step[member] = step
-            scalars = {k: float(v[r]) for k, v in table.items()}
+            scalars = dict(zip(keys, per_row[r], strict=True))
             scalars["time/steps_per_second"] = float(rates[r])
             for i, b in enumerate(self._backends(member, num)):
                 self._guard(i, b, "log_scalars", b.log_scalars, scalars, step)

@@ -53,3 +53,25 @@ def test_aggregate_scalars_and_shared_values():
     assert out == {"a/mean": 35.0, "a/min": 30.0, "a/max": 40.0, "a/iqm": 35.0}
     hparams = {"lr": np.array([1e-3, 1e-3, 3e-4]), "seed": np.array([0, 1, 2])}
     assert shared_values(hparams, np.array([0, 1])) == {"lr": 1e-3}
+
+
+@pytest.mark.parametrize("members", [1, 3, 4, 5, 16, 33])
+def test_aggregate_scalars_equals_summarize_of_every_metric(members):
+    """The all-metrics-at-once computation gives each metric's `summarize`, non-finite
+    entries and all-NaN metrics included."""
+    rng = np.random.default_rng(members)
+    table = {f"m{i}": rng.normal(size=members + 2) * 10 for i in range(6)}
+    table["m1"][rng.random(members + 2) < 0.3] = np.nan
+    table["m2"][0] = np.inf
+    table["m3"][:] = np.nan
+    table["m4"] = rng.integers(0, 5, size=members + 2).astype(np.float32)
+    rows = rng.permutation(members + 2)[:members]
+    out = aggregate_scalars(table, rows)
+    expected = {
+        f"{key}/{statistic}": value
+        for key, values in table.items()
+        for statistic, value in summarize(values[rows]).items()
+    }
+    assert list(out) == list(expected)  # same metrics, same order; m3 absent
+    assert all(type(v) is float for v in out.values())
+    np.testing.assert_allclose(list(out.values()), list(expected.values()), rtol=1e-12)
