@@ -44,16 +44,31 @@ def interquartile_mean(values: np.ndarray) -> float:
 def summarize(values: np.ndarray) -> dict[str, float]:
     """`{"mean", "min", "max", "iqm"}` over the finite entries of `values`
     (empty when none is finite)."""
-    values = np.asarray(values, np.float64)
-    finite = values[np.isfinite(values)]
-    if not finite.size:
-        return {}
-    return {
-        "mean": float(finite.mean()),
-        "min": float(finite.min()),
-        "max": float(finite.max()),
-        "iqm": interquartile_mean(finite),
-    }
+    count, statistics = _statistics(np.asarray(values, np.float64).reshape(1, -1))
+    return dict(zip(STATISTICS, statistics[0], strict=True)) if count[0] else {}
+
+
+def _statistics(values: np.ndarray) -> tuple[list[int], list[list[float]]]:
+    """Per row of a `(metrics, members)` array: how many entries are finite, and
+    `STATISTICS` over them (meaningless where none is).
+
+    All metrics at once, one sort of the whole array instead of a sort and four
+    reductions per metric: the writer thread does this at every log event of a
+    population.
+    """
+    finite = np.isfinite(values)
+    count = finite.sum(axis=1)
+    mean = np.where(finite, values, 0.0).sum(axis=1) / np.maximum(count, 1)
+    low = np.where(finite, values, np.inf).min(axis=1, initial=np.inf)
+    high = np.where(finite, values, -np.inf).max(axis=1, initial=-np.inf)
+    # Interquartile mean: sort with the non-finite entries (NaN) last, then average the
+    # positions [n // 4, n - n // 4) of each row's n finite values.
+    ordered = np.sort(np.where(finite, values, np.nan), axis=1)
+    cut = count // 4
+    position = np.arange(values.shape[1])
+    middle = (position >= cut[:, None]) & (position < (count - cut)[:, None])
+    iqm = np.where(middle, ordered, 0.0).sum(axis=1) / np.maximum(count - 2 * cut, 1)
+    return count.tolist(), np.stack([mean, low, high, iqm], axis=1).tolist()
 
 
 def aggregate_key(member: tuple[int, ...], group_axes: int) -> tuple:
@@ -83,36 +98,20 @@ def groups(index: np.ndarray, group_axes: int) -> dict[tuple, np.ndarray]:
 
 
 def aggregate_scalars(table: dict[str, np.ndarray], rows: np.ndarray) -> dict[str, float]:
-    """`<metric>/<statistic>` over the given rows of a `{metric: per-row values}` table.
-
-    The same values as `summarize` per metric, computed for all metrics at once (one
-    sort of a `(metrics, rows)` array instead of a sort and four reductions per metric:
-    the writer thread does this at every log event of a population).
-    """
+    """`<metric>/<statistic>` over the given rows of a `{metric: per-row values}` table
+    (`summarize` of every metric, computed for all of them at once)."""
     keys = list(table)
     if not keys:
         return {}
-    values = np.stack([np.asarray(table[k], np.float64)[rows] for k in keys])
-    finite = np.isfinite(values)
-    count = finite.sum(axis=1)
-    present = np.maximum(count, 1)
-    mean = np.where(finite, values, 0.0).sum(axis=1) / present
-    low = np.where(finite, values, np.inf).min(axis=1)
-    high = np.where(finite, values, -np.inf).max(axis=1)
-    # Interquartile mean: sort with the non-finite entries (NaN) last, then average the
-    # positions [n // 4, n - n // 4) of each metric's n finite values.
-    ordered = np.sort(np.where(finite, values, np.nan), axis=1)
-    cut = count // 4
-    position = np.arange(values.shape[1])
-    middle = (position >= cut[:, None]) & (position < (count - cut)[:, None])
-    iqm = np.where(middle, ordered, 0.0).sum(axis=1) / np.maximum(count - 2 * cut, 1)
-    out: dict[str, float] = {}
-    columns = np.stack([mean, low, high, iqm], axis=1).tolist()
-    for key, n, column in zip(keys, count.tolist(), columns, strict=True):
-        if n:
-            for statistic, value in zip(STATISTICS, column, strict=True):
-                out[f"{key}/{statistic}"] = value
-    return out
+    count, statistics = _statistics(
+        np.stack([np.asarray(table[k], np.float64)[rows] for k in keys])
+    )
+    return {
+        f"{key}/{name}": value
+        for key, n, row in zip(keys, count, statistics, strict=True)
+        if n
+        for name, value in zip(STATISTICS, row, strict=True)
+    }
 
 
 def shared_values(per_row: dict[str, Any], rows: np.ndarray) -> dict[str, Any]:
