@@ -12,6 +12,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, Bool, Int, Key
 
 from lerax import host
+from lerax._paths import check_relative_name
 from lerax.env import AbstractEnv
 
 from ._abstract import AbstractCallback
@@ -99,7 +100,8 @@ class RecordVideos(AbstractCallback[RecordVideosState, EmptyCallbackStepState]):
     one.
 
     Args:
-        dirname: Name of the run's folder in `root`, e.g. `"ppo-cartpole"`.
+        dirname: Name of the run's folder in `root`, e.g. `"ppo-cartpole"` or
+            `"ppo/cartpole"`: a relative path without empty, `.` or `..` components.
         method: `"episode"` or `"step"` (see above).
         frequency: Iterations (`"episode"`) or env steps (`"step"`) between videos.
         force: Allow writing into a `videos` folder that already holds files.
@@ -113,8 +115,9 @@ class RecordVideos(AbstractCallback[RecordVideosState, EmptyCallbackStepState]):
 
     Raises:
         ValueError: for a `method` other than `"episode"`/`"step"` (the message
-            lists them), or a bad `frequency`, `num_steps`, `width`, `height` or
-            `fps`.
+            lists them), a bad `frequency`, `num_steps`, `width`, `height` or
+            `fps`, or a `dirname` that would leave `root` (absolute, `..`, empty
+            or `.` components).
         TypeError: for a `dirname`, `force` or `root` of the wrong type.
     """
 
@@ -141,6 +144,7 @@ class RecordVideos(AbstractCallback[RecordVideosState, EmptyCallbackStepState]):
     ):
         if not isinstance(dirname, str) or not dirname:
             raise TypeError(f"RecordVideos: `dirname` must be a non-empty str, got {dirname!r}.")
+        check_relative_name("RecordVideos", "dirname", dirname)
         if method not in METHODS:
             choices = ", ".join(repr(m) for m in METHODS)
             raise ValueError(f"RecordVideos: `method` must be one of {choices}; got {method!r}.")

@@ -12,6 +12,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, Bool, Int, Key
 
 from lerax import host
+from lerax._paths import check_relative_name
 from lerax.checkpoint import AbstractReplayBuffer, BufferNotSaved
 from lerax.checkpoint._save import split_state
 
@@ -71,7 +72,9 @@ class SaveCheckpoints(AbstractCallback[SaveCheckpointsState, EmptyCallbackStepSt
     keeps adding to one directory).
 
     Args:
-        dirname: Directory name under `root`.
+        dirname: Directory name under `root`: a relative path such as `"cartpole"` or
+            `"ppo/cartpole"`; absolute paths and empty, `.` or `..` components raise
+            `ValueError` (nothing is written outside `root`).
         frequency: Iterations between saves (>= 1).
         buffer: Whether to save the algorithm's replay buffer.
         keep: Keep only the newest `keep` periodic saves (None: keep all).
@@ -96,6 +99,7 @@ class SaveCheckpoints(AbstractCallback[SaveCheckpointsState, EmptyCallbackStepSt
     ):
         if not isinstance(dirname, str) or not dirname:
             raise TypeError(f"SaveCheckpoints: `dirname` must be a non-empty str, got {dirname!r}.")
+        check_relative_name("SaveCheckpoints", "dirname", dirname)
         if isinstance(frequency, bool) or not isinstance(frequency, int) or frequency < 1:
             raise ValueError(
                 f"SaveCheckpoints: `frequency` must be an int >= 1, got {frequency!r}."

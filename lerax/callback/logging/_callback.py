@@ -11,6 +11,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float, Int, Key
 
 from lerax import host
+from lerax._paths import check_relative_name
 from lerax.env import AbstractEnv
 from lerax.policy import AbstractPolicy
 
@@ -53,13 +54,21 @@ class LoggingCallback(AbstractCallback[LoggingCallbackState, LoggingCallbackStep
     policy's configuration, merged with `hparams`) are logged once per run; under
     `vmap` over a hyper-parameter every member records its own value.
 
-    Runs: `name`, else `<Algorithm>_<Env>_<timestamp>`; under `vmap` each member
-    logs to `<name>/seed_<i>` (nested vmaps: `<name>/<i>_<j>`) and the mean/min/max
-    across members goes to `<name>/aggregate`.
+    Runs: `name`, else `<Algorithm>_<Env>_<timestamp>-<random>` (unique across
+    processes started in the same second); under `vmap` each member logs to
+    `<name>/seed_<i>` (nested vmaps: `<name>/<i>_<j>`) and the mean/min/max across
+    members goes to `<name>/aggregate`.
 
     Backends open when training starts and close when it ends. As a context manager
     (`with LoggingCallback(...) as cb:`) several `learn` calls log into the same
     runs, with steps continuing.
+
+    Each backend writes on a worker thread of its own, so a slow or broken backend
+    never holds training or the other backends: a backend that raises (anything,
+    `KeyboardInterrupt` and `SystemExit` included) is reported once on stderr and
+    disabled for the session, and at training end each backend gets at most
+    `close_timeout` seconds to finish; one still busy then is reported by name with
+    the number of events it did not write, and `learn` returns without it.
 
     Video: every `video_interval` iterations a deterministic-policy rollout of
     `video_num_steps` steps is rendered on the device at `video_width` x
@@ -70,7 +79,9 @@ class LoggingCallback(AbstractCallback[LoggingCallbackState, LoggingCallbackStep
 
     Args:
         backend: An `AbstractLoggingBackend` or a sequence of them.
-        name: Run name; default `<Algorithm>_<Env>_<timestamp>`.
+        name: Run name; default `<Algorithm>_<Env>_<timestamp>-<random>`. A relative
+            path such as `"ppo/cartpole"` (backends that write files nest folders);
+            absolute paths and empty, `.` or `..` components raise `ValueError`.
         env: Environment used for videos (default: the training env) and naming.
         policy: Policy whose configuration is recorded with the hyper-parameters.
         alpha: EMA weight on the newest episode, in (0, 1].
@@ -87,6 +98,14 @@ class LoggingCallback(AbstractCallback[LoggingCallbackState, LoggingCallbackStep
             the hyper-parameters its members share. 0 (default): one aggregate run over
             every member. Aggregates hold `<metric>/mean`, `/min`, `/max` and `/iqm`
             (interquartile mean); see `lerax.callback.logging._aggregate`.
+        close_timeout: Seconds (> 0) each backend may take, at training end, to write
+            what it still holds and close; a backend still busy then is reported and
+            left behind (its worker is a daemon thread).
+
+    Raises:
+        TypeError: `backend`, `name`, `env`, `policy` or `hparams` has the wrong type.
+        ValueError: a number out of range, or a `name` that is not a relative path
+            inside the backends' roots (the message names the argument).
     """
 
     backends: tuple[AbstractLoggingBackend, ...] = eqx.field(static=True)
@@ -103,6 +122,7 @@ class LoggingCallback(AbstractCallback[LoggingCallbackState, LoggingCallbackStep
     video_fps: float = eqx.field(static=True)
     run_id: str = eqx.field(static=True)
     group_axes: int = eqx.field(static=True, default=0)
+    close_timeout: float = eqx.field(static=True, default=10.0)
 
     def __init__(
         self,
@@ -120,6 +140,7 @@ class LoggingCallback(AbstractCallback[LoggingCallbackState, LoggingCallbackStep
         video_fps: float = 50.0,
         *,
         group_axes: int = 0,
+        close_timeout: float = 10.0,
     ):
         backends = (backend,) if isinstance(backend, AbstractLoggingBackend) else backend
         if not isinstance(backends, Sequence) or not backends:
@@ -136,6 +157,8 @@ class LoggingCallback(AbstractCallback[LoggingCallbackState, LoggingCallbackStep
                 )
         if name is not None and (not isinstance(name, str) or not name):
             raise TypeError(f"LoggingCallback: `name` must be a non-empty str, got {name!r}.")
+        if name is not None:
+            check_relative_name("LoggingCallback", "name", name)
         if env is not None and not isinstance(env, AbstractEnv):
             raise TypeError(f"LoggingCallback: `env` must be an AbstractEnv, got {env!r}.")
         if policy is not None and not isinstance(policy, AbstractPolicy):
@@ -158,6 +181,15 @@ class LoggingCallback(AbstractCallback[LoggingCallbackState, LoggingCallbackStep
                 )
         if isinstance(video_fps, bool) or not isinstance(video_fps, (int, float)) or video_fps <= 0:
             raise ValueError(f"LoggingCallback: `video_fps` must be > 0, got {video_fps!r}.")
+        if (
+            isinstance(close_timeout, bool)
+            or not isinstance(close_timeout, (int, float))
+            or not close_timeout > 0
+        ):
+            raise ValueError(
+                f"LoggingCallback: `close_timeout` must be a number of seconds > 0, "
+                f"got {close_timeout!r}."
+            )
         self.backends = tuple(backends)
         self.name = name
         self.env = env
@@ -172,6 +204,7 @@ class LoggingCallback(AbstractCallback[LoggingCallbackState, LoggingCallbackStep
         self.video_fps = float(video_fps)
         self.run_id = uuid.uuid4().hex
         self.group_axes = group_axes
+        self.close_timeout = float(close_timeout)
 
     # ----------------------------------------------------------- channels
 
