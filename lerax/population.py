@@ -25,6 +25,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from jaxtyping import Array, Bool, Int, Key
 
 from lerax.algorithm import AbstractAlgorithm, TrainState
+from lerax.algorithm._driver import open_scope, run_in_scope
 from lerax.algorithm._programs import check_timesteps as _check_timesteps
 from lerax.algorithm._programs import compiled_learn as _learn
 from lerax.algorithm._sharding import auto_mesh, check_env_sharding
@@ -173,7 +174,9 @@ def train_population(
             )
         seed_keys = _shard_keys(seed_keys, NamedSharding(mesh, PartitionSpec(seed_axis)))
 
-    def one_member(values: dict[str, Array], seed_key: Key[Array, ""]) -> TrainState:
+    def one_member(
+        values: dict[str, Array], seed_key: Key[Array, ""], token, crossings
+    ) -> TrainState:
         member_algorithm, member_env = _configure(algorithm, env, values)
         if isinstance(policy, AbstractPolicy):
             member_policy, train_key = policy, seed_key
@@ -188,19 +191,24 @@ def train_population(
             train_key,
             callback,
             env_sharding,
+            token,
+            crossings,
         )
 
-    over_seeds = jax.vmap(one_member, in_axes=(None, 0), spmd_axis_name=seed_axis)
-    algorithm._register_receivers(callback, env, total_timesteps)
-    if grid:
-        values = {name: jnp.asarray(v, jnp.float32) for name, v in grid.items()}
-        state = jax.vmap(over_seeds, in_axes=(0, None))(values, seed_keys)
-        axes = ("config", "seed")
-    else:
-        values = {}
-        state = over_seeds({}, seed_keys)
-        axes = ("seed",)
-    jax.effects_barrier()
+    def population(values, seed_keys, token, crossings):
+        over_seeds = jax.vmap(
+            lambda v, k: one_member(v, k, token, crossings),
+            in_axes=(None, 0),
+            spmd_axis_name=seed_axis,
+        )
+        if grid:
+            return jax.vmap(over_seeds, in_axes=(0, None))(values, seed_keys)
+        return over_seeds(values, seed_keys)
+
+    values = {name: jnp.asarray(v, jnp.float32) for name, v in grid.items()}
+    scope = open_scope(algorithm, callback, env, total_timesteps)
+    state = run_in_scope(scope, population, values, seed_keys)
+    axes = ("config", "seed") if grid else ("seed",)
     return Population(state=state, sweep=values, axes=axes)
 
 

@@ -26,6 +26,7 @@ from lerax.env import AbstractEnv
 from lerax.env.wrapper import AutoReset
 from lerax.policy import AbstractPolicy
 
+from ._driver import open_scope, run_in_scope
 from ._hyperparameters import hyperparameter_arrays, hyperparameters
 from ._members import any_member, keep_stopped
 from ._programs import (
@@ -34,7 +35,6 @@ from ._programs import (
     compiled_learn,
     compiled_train,
     compiled_with_callbacks,
-    host_switching,
 )
 from ._sharding import check_env_sharding, constrain_envs
 from ._train_state import AbstractAlgorithmState, TrainState
@@ -147,11 +147,11 @@ class AbstractAlgorithm(eqx.Module):
         """
         callback = as_callback(callback)
         total_timesteps = check_timesteps(total_timesteps)
-        crossings = self._register_receivers(callback, env, total_timesteps)
         env_sharding = check_env_sharding(env_sharding, self.num_envs)
-        with host_switching(crossings):
-            state = compiled_learn(self, env, policy, total_timesteps, key, callback, env_sharding)
-            jax.effects_barrier()
+        scope = open_scope(self, callback, env, total_timesteps)
+        state = run_in_scope(
+            scope, compiled_learn, self, env, policy, total_timesteps, key, callback, env_sharding
+        )
         return state.policy
 
     def init(
@@ -203,14 +203,9 @@ class AbstractAlgorithm(eqx.Module):
         total = state.total_iterations * self.steps_per_iteration
         if isinstance(total, jax.core.Tracer):
             total = None
-        crossings = self._register_receivers(
-            callback, state.env, None if total is None else int(total)
-        )
         env_sharding = check_env_sharding(env_sharding, self.num_envs)
-        with host_switching(crossings):
-            state = compiled_train(self, state, until, callback, env_sharding)
-            jax.effects_barrier()
-        return state
+        scope = open_scope(self, callback, state.env, None if total is None else int(total))
+        return run_in_scope(scope, compiled_train, self, state, until, callback, env_sharding)
 
     def with_callbacks(
         self,
@@ -247,23 +242,6 @@ class AbstractAlgorithm(eqx.Module):
         )
 
     # ------------------------------------------------------------------ the loop
-
-    def _register_receivers(
-        self, callback: AbstractCallback, env: AbstractEnv, total_timesteps: int | None
-    ) -> bool:
-        """Register the callbacks' host receivers; True if there are any."""
-        run = {
-            "algorithm": type(self).__name__,
-            "env": env.name,
-            "total_timesteps": total_timesteps,
-            "num_envs": self.num_envs,
-            "hyperparameters": self.hyperparameters(),
-            "callback": callback.config(),
-        }
-        receivers = callback.host_receivers(run)
-        for channel, receiver in receivers.items():
-            host.register(channel, receiver)
-        return bool(receivers)
 
     def _init_state(
         self,

@@ -3,20 +3,14 @@ argument checks."""
 
 from __future__ import annotations
 
-import contextlib
 from typing import Any
 
 import equinox as eqx
 
 from lerax import host
 
+from ._driver import send_run_end
 from ._sharding import constrain_envs
-
-
-def host_switching(crossings: bool):
-    """While a program with host crossings runs, keep them from waiting behind
-    host-side writer threads for the GIL (see `lerax.host.responsive_switching`)."""
-    return host.responsive_switching() if crossings else contextlib.nullcontext()
 
 
 def check_timesteps(total_timesteps: Any) -> int:
@@ -42,14 +36,32 @@ def compiled_with_callbacks(algorithm, state, total_timesteps, callback):
 
 
 @eqx.filter_jit
-def compiled_train(algorithm, state, until, callback, env_sharding=None):
-    with host.member_scope(host.member_witness(algorithm, state, until, callback)):
-        return algorithm._run(constrain_envs(state, env_sharding), until, callback, env_sharding)
+def compiled_train(algorithm, state, until, callback, env_sharding, token, crossings):
+    """`train`'s program. `token` (traced) routes its crossings to the running call's
+    receivers; `crossings` (static) says whether any callback has receivers."""
+    with (
+        host.run_token(token),
+        host.member_scope(host.member_witness(algorithm, state, until, callback)),
+    ):
+        state = algorithm._run(constrain_envs(state, env_sharding), until, callback, env_sharding)
+        if crossings:
+            send_run_end(state.callback_state)
+        return state
 
 
 @eqx.filter_jit
-def compiled_learn(algorithm, env, policy, total_timesteps, key, callback, env_sharding=None):
-    with host.member_scope(host.member_witness(algorithm, env, policy, key, callback)):
+def compiled_learn(
+    algorithm, env, policy, total_timesteps, key, callback, env_sharding, token, crossings
+):
+    """`learn`'s program (`init` and `train` in one); `token`, `crossings` as for
+    `compiled_train`."""
+    with (
+        host.run_token(token),
+        host.member_scope(host.member_witness(algorithm, env, policy, key, callback)),
+    ):
         state = algorithm._init_state(env, policy, total_timesteps, key, callback)
         state = constrain_envs(state, env_sharding)
-        return algorithm._run(state, state.total_iterations, callback, env_sharding)
+        state = algorithm._run(state, state.total_iterations, callback, env_sharding)
+        if crossings:
+            send_run_end(state.callback_state)
+        return state

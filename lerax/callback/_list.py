@@ -10,6 +10,7 @@ import jax.numpy as jnp
 import jax.random as jr
 from jaxtyping import Array, Bool, Key
 
+from lerax import host
 from lerax.env import AbstractEnv
 
 from ._abstract import AbstractCallback
@@ -58,75 +59,85 @@ class CallbackList(AbstractCallback[CallbackListState, CallbackListStepState]):
     def _keys(self, key: Key[Array, ""]) -> Sequence[Key[Array, ""]]:
         return jr.split(key, max(len(self.callbacks), 1))
 
+    def _each(self, call, states=None, step_states=None):
+        """`call(i, child, state, step_state)` for every child, inside the child's
+        channel scope (its channels are named by its position, see
+        `lerax.host.channel_scope`)."""
+        out = []
+        for i, callback in enumerate(self.callbacks):
+            with host.channel_scope(str(i)):
+                out.append(
+                    call(
+                        i,
+                        callback,
+                        None if states is None else states[i],
+                        None if step_states is None else step_states[i],
+                    )
+                )
+        return tuple(out)
+
     def reset(self, ctx: ResetContext, *, key: Key[Array, ""]) -> CallbackListState:
         keys = self._keys(key)
-        return CallbackListState(
-            tuple(cb.reset(ctx, key=k) for cb, k in zip(self.callbacks, keys, strict=False))
-        )
+        return CallbackListState(self._each(lambda i, cb, s, ss: cb.reset(ctx, key=keys[i])))
 
     def step_reset(self, ctx: ResetContext, *, key: Key[Array, ""]) -> CallbackListStepState:
         keys = self._keys(key)
         return CallbackListStepState(
-            tuple(cb.step_reset(ctx, key=k) for cb, k in zip(self.callbacks, keys, strict=False))
+            self._each(lambda i, cb, s, ss: cb.step_reset(ctx, key=keys[i]))
         )
 
     def on_step(self, ctx: StepContext, *, key: Key[Array, ""]) -> CallbackListStepState:
         keys = self._keys(key)
         return CallbackListStepState(
-            tuple(
-                cb.on_step(dataclasses.replace(ctx, state=s), key=k)
-                for cb, s, k in zip(self.callbacks, ctx.state.step_states, keys, strict=False)
+            self._each(
+                lambda i, cb, s, ss: cb.on_step(dataclasses.replace(ctx, state=s), key=keys[i]),
+                ctx.state.step_states,
             )
         )
 
-    def _children(self, ctx: IterationContext | TrainingContext):
-        return zip(self.callbacks, ctx.state.states, ctx.step_state.step_states, strict=True)
+    def _with_children(self, ctx: IterationContext | TrainingContext, key, hook):
+        """`hook(child)(child's ctx, key=...)` for every child, in its channel scope."""
+        keys = self._keys(key)
+        states, step_states = ctx.state.states, ctx.step_state.step_states
+        if not len(states) == len(step_states) == len(self.callbacks):
+            raise ValueError(
+                f"CallbackList: {len(self.callbacks)} callbacks but {len(states)} states "
+                f"and {len(step_states)} step states; pass the callbacks the state was "
+                "made with (or give it fresh states with `algorithm.with_callbacks`)."
+            )
+        return self._each(
+            lambda i, cb, s, ss: hook(cb)(
+                dataclasses.replace(ctx, state=s, step_state=ss), key=keys[i]
+            ),
+            states,
+            step_states,
+        )
 
     def on_iteration(self, ctx: IterationContext, *, key: Key[Array, ""]) -> CallbackListState:
-        keys = self._keys(key)
-        return CallbackListState(
-            tuple(
-                cb.on_iteration(dataclasses.replace(ctx, state=s, step_state=ss), key=k)
-                for (cb, s, ss), k in zip(self._children(ctx), keys, strict=False)
-            )
-        )
+        return CallbackListState(self._with_children(ctx, key, lambda cb: cb.on_iteration))
 
     def on_training_start(self, ctx: TrainingContext, *, key: Key[Array, ""]) -> CallbackListState:
-        keys = self._keys(key)
-        return CallbackListState(
-            tuple(
-                cb.on_training_start(dataclasses.replace(ctx, state=s, step_state=ss), key=k)
-                for (cb, s, ss), k in zip(self._children(ctx), keys, strict=False)
-            )
-        )
+        return CallbackListState(self._with_children(ctx, key, lambda cb: cb.on_training_start))
 
     def on_training_end(self, ctx: TrainingContext, *, key: Key[Array, ""]) -> CallbackListState:
-        keys = self._keys(key)
-        return CallbackListState(
-            tuple(
-                cb.on_training_end(dataclasses.replace(ctx, state=s, step_state=ss), key=k)
-                for (cb, s, ss), k in zip(self._children(ctx), keys, strict=False)
-            )
-        )
+        return CallbackListState(self._with_children(ctx, key, lambda cb: cb.on_training_end))
 
     def continue_training(self, ctx: IterationContext, *, key: Key[Array, ""]) -> Bool[Array, ""]:
-        keys = self._keys(key)
         go_on = jnp.asarray(True)
-        for (cb, s, ss), k in zip(self._children(ctx), keys, strict=False):
-            go_on = go_on & cb.continue_training(
-                dataclasses.replace(ctx, state=s, step_state=ss), key=k
-            )
+        for answer in self._with_children(ctx, key, lambda cb: cb.continue_training):
+            go_on = go_on & answer
         return go_on
 
     def update_env(self, env: AbstractEnv, state: CallbackListState) -> AbstractEnv:
-        for cb, s in zip(self.callbacks, state.states, strict=True):
-            env = cb.update_env(env, s)
+        for i, (cb, s) in enumerate(zip(self.callbacks, state.states, strict=True)):
+            with host.channel_scope(str(i)):
+                env = cb.update_env(env, s)
         return env
 
     def log_values(self, state: CallbackListState) -> dict[str, Array]:
         values: dict[str, Array] = {}
-        for cb, s in zip(self.callbacks, state.states, strict=True):
-            for name, value in cb.log_values(s).items():
+        for child in self._each(lambda i, cb, s, ss: cb.log_values(s), state.states):
+            for name, value in child.items():
                 if name in values:
                     raise ValueError(
                         f"CallbackList: two callbacks report the log value {name!r}; give "
@@ -137,8 +148,8 @@ class CallbackList(AbstractCallback[CallbackListState, CallbackListStepState]):
 
     def host_receivers(self, run: dict[str, Any]) -> dict[str, Any]:
         receivers: dict[str, Any] = {}
-        for cb in self.callbacks:
-            receivers.update(cb.host_receivers(run))
+        for i, cb in enumerate(self.callbacks):
+            receivers.update(host.prefixed(str(i), cb.host_receivers(run)))
         return receivers
 
     def config(self) -> dict[str, Any]:

@@ -64,7 +64,7 @@ class PrintProgress(AbstractCallback[PrintProgressState, PrintProgressStepState]
 
     @property
     def _channel(self) -> str:
-        return f"lerax.PrintProgress(every={self.every})"
+        return "print-progress"
 
     def reset(self, ctx: ResetContext, *, key: Key[Array, ""]) -> PrintProgressState:
         zero = jnp.zeros((), jnp.int32)

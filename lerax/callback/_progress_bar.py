@@ -13,7 +13,7 @@ from lerax import host
 from ._abstract import AbstractCallback
 from ._context import IterationContext, ResetContext, StepContext, TrainingContext
 from ._host_only import HostOnly
-from ._progress_display import END, ITERATION, START, ProgressDisplay, close_stale
+from ._progress_display import END, ITERATION, START, ProgressDisplay
 from ._state import AbstractCallbackState, EmptyCallbackStepState
 
 
@@ -67,15 +67,10 @@ class ProgressBarCallback(AbstractCallback[ProgressBarState, EmptyCallbackStepSt
     Closing: the bar is closed by the training-end event, also when a callback
     stopped training early (the last line then says `stopped early`). If the
     program never reaches its end (KeyboardInterrupt, an error raised while it
-    runs or before `learn` returns), the bar stays at its last value and is closed
-    (cursor restored, marked `interrupted`) when the next run with a
-    `ProgressBarCallback` of the same `refresh_every` registers its receiver or, at
-    the latest, when the interpreter exits (`atexit`). Events arriving after that
-    are ignored. A process killed outright closes nothing: the terminal keeps the
-    last line drawn.
-
-    Two progress bars with the same `refresh_every` in one callback list share their
-    host channel; use one.
+    runs or before `learn` returns), the bar is closed at its last value (cursor
+    restored, marked `interrupted`) when the training call ends, by its run scope.
+    Events arriving after that are ignored. A process killed outright closes
+    nothing: the terminal keeps the last line drawn.
 
     Constructing the callback has no side effect; `stream`, `per_member` and the
     display are host-only: changing them does not recompile the training program.
@@ -147,15 +142,13 @@ class ProgressBarCallback(AbstractCallback[ProgressBarState, EmptyCallbackStepSt
 
     @property
     def _channel(self) -> str:
-        return f"lerax.ProgressBarCallback(refresh_every={self.refresh_every})"
+        return "progress"
 
     # ----------------------------------------------------------- host side
 
     def host_receivers(self, run: dict[str, Any]) -> dict[str, Any]:
-        close_stale(self._channel)
         label = " ".join(str(run[k]) for k in ("algorithm", "env") if run.get(k))
         display = ProgressDisplay(
-            self._channel,
             label or "training",
             stream=self.stream,
             per_member=self.per_member,

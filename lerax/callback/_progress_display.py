@@ -1,5 +1,6 @@
 """The host side of `ProgressBarCallback`: a rich bar on a terminal, plain text
-elsewhere, always closed (at training end, at the next run, or at exit)."""
+elsewhere, always closed (at training end, when the training call's run scope
+closes, or at exit)."""
 
 from __future__ import annotations
 
@@ -12,21 +13,15 @@ from typing import IO, Any
 
 import numpy as np
 
+from lerax.host import Pace
+
 from ._host_only import member_label
 
 START, ITERATION, END = 0, 1, 2
 
 _lock = threading.Lock()
-_open: dict[str, ProgressDisplay] = {}
+_open: dict[int, ProgressDisplay] = {}  # id -> display, while it is drawn
 _atexit_registered = False
-
-
-def close_stale(channel: str) -> None:
-    """Close the display of `channel` left open by a run that never reached its end."""
-    with _lock:
-        display = _open.pop(channel, None)
-    if display is not None:
-        display.close(reason="interrupted")
 
 
 def close_all() -> None:
@@ -75,7 +70,6 @@ class ProgressDisplay:
     plain lines are written (see `ProgressBarCallback`).
 
     Args:
-        channel: The channel it receives (used to find it again when stale).
         label: Text in front of the bar, e.g. `"PPO CartPole-v1"`.
         stream: Where to draw; `None` means `sys.stderr` now.
         per_member: One bar per vmapped member instead of one for the population.
@@ -83,14 +77,12 @@ class ProgressDisplay:
 
     def __init__(
         self,
-        channel: str,
         label: str,
         *,
         stream: IO[str] | None,
         per_member: bool,
         updates_per_second: float = 10.0,
     ):
-        self.channel = channel
         self.pace = Pace(updates_per_second)
         self.label = label
         self.stream = sys.stderr if stream is None else stream
@@ -133,18 +125,19 @@ class ProgressDisplay:
         with self.lock:
             self._close(reason)
 
+    def close_run(self, *, interrupted: bool) -> None:
+        """The training call ended (its run scope closes): close if still open."""
+        self.close("interrupted" if interrupted else "ended")
+
     # ------------------------------------------------------------ internals
 
     def _open(self) -> None:
         global _atexit_registered
         with _lock:
-            previous = _open.pop(self.channel, None)
-            _open[self.channel] = self
+            _open[id(self)] = self
             if not _atexit_registered:
                 atexit.register(close_all)
                 _atexit_registered = True
-        if previous is not None and previous is not self:
-            previous.close("interrupted")
         self.start_time = time.perf_counter()
         self.progress = _rich_progress(self.stream)
         for unit in self._units():
@@ -236,8 +229,7 @@ class ProgressDisplay:
             return
         self.closed = True
         with _lock:
-            if _open.get(self.channel) is self:
-                del _open[self.channel]
+            _open.pop(id(self), None)
         if self.progress is not None:
             if reason != "done":
                 for unit in self._units():
@@ -248,31 +240,6 @@ class ProgressDisplay:
         elif reason != "done":
             for unit in self._units():
                 self._line(unit, reason)
-
-
-class Pace:
-    """How many iterations a host-paced bar should skip between updates.
-
-    From the iterations per second measured between the last two updates, the
-    interval that gives about `updates_per_second` updates (at least 1 iteration).
-    A bar does not need more updates than a person can read, and each update is a
-    crossing the compiled program waits for.
-
-    Args:
-        updates_per_second: The wanted update rate (> 0).
-    """
-
-    def __init__(self, updates_per_second: float):
-        self.updates_per_second = updates_per_second
-        self.last: tuple[int, float] | None = None
-
-    def __call__(self, iteration: int, now: float, *, restart: bool = False) -> int:
-        """Record an update at `iteration`, time `now` (s); return the next interval."""
-        last, self.last = self.last, (iteration, now)
-        if restart or last is None or iteration <= last[0] or now <= last[1]:
-            return 1
-        per_second = (iteration - last[0]) / (now - last[1])
-        return int(min(max(round(per_second / self.updates_per_second), 1), 1_000_000))
 
 
 def _final_status(unit: _Unit) -> str:

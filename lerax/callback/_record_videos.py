@@ -192,7 +192,7 @@ class RecordVideos(AbstractCallback[RecordVideosState, EmptyCallbackStepState]):
 
     @property
     def _channel(self) -> str:
-        return f"lerax.RecordVideos({self.dirname!r}, {self.method}, {self.frequency})"
+        return "videos"
 
     # ----------------------------------------------------------- host side
 

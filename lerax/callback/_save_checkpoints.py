@@ -117,7 +117,7 @@ class SaveCheckpoints(AbstractCallback[SaveCheckpointsState, EmptyCallbackStepSt
         self.root = os.fspath(root)
 
     def _channel(self, event: str) -> str:
-        return f"lerax.SaveCheckpoints({Path(self.root, self.dirname)}).{event}"
+        return f"checkpoints/{event}"
 
     def host_receivers(self, run: dict[str, Any]) -> dict[str, Any]:
         """Claim `<root>/<dirname>` and open this call's host-side session.

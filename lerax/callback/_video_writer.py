@@ -115,6 +115,13 @@ class VideoWriter:
         """Block until every queued video is written (or skipped after a failure)."""
         self.worker.drain()
 
+    def close_run(self, *, interrupted: bool) -> None:
+        """The training call ended (its run scope closes): write every queued video
+        and end the writer thread."""
+        self.worker.close()
+        with _atexit_lock:
+            _writers.discard(self)
+
     def _write(self, path: Path, frames: np.ndarray) -> None:
         if self.failure is not None:
             return

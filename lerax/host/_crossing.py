@@ -40,6 +40,7 @@ from jaxtyping import Array, Bool, Int, PyTree
 from ._packing import Layout, pack, unpack
 from ._python_call import python_call
 from ._registry import deliver
+from ._scope import current_token, scoped_channel
 
 _active_stack: list[Bool[Array, ""]] = []
 _member_stack: list[Bool[Array, ""]] = []
@@ -104,7 +105,9 @@ def send(
     """Send `payload` to the host receiver registered under `channel`.
 
     Args:
-        channel: Name of a receiver registered with `lerax.host.register` (static).
+        channel: Name of the receiver (static). Inside a training call it is prefixed
+            with the callback's position (see `lerax.host.channel_scope`) and routed
+            to the receivers of the running call by the program's run token.
         payload: A pytree of arrays describing ONE run (no member axis).
         due: Whether this event is due for this run. Rows not due are dropped on the
             host; when no row is due, nothing crosses at all.
@@ -127,17 +130,18 @@ def send(
     if _member_stack:
         due = due & ~_member_stack[-1]
     due_rows = due.reshape((1,))
-    return _send_rows(channel, compute, rows, index, due_rows)
+    return _send_rows(scoped_channel(channel), compute, rows, index, due_rows, current_token())
 
 
-def _send_rows(channel, compute, rows, index, due_rows):
+def _send_rows(channel, compute, rows, index, due_rows, token):
     @custom_vmap
-    def crossing(rows, index, due_rows):
-        return _host_call(channel, compute, rows, index, due_rows)
+    def crossing(rows, index, due_rows, token):
+        return _host_call(channel, compute, rows, index, due_rows, token)
 
     @crossing.def_vmap
-    def _fold_member_axis(axis_size, in_batched, rows, index, due_rows):
-        rows_b, index_b, due_b = in_batched
+    def _fold_member_axis(axis_size, in_batched, rows, index, due_rows, token):
+        rows_b, index_b, due_b, token_b = in_batched
+        token = token[0] if token_b else token  # one run: the same token in every row
 
         def fold(x, batched):
             x = x if batched else jnp.broadcast_to(x, (axis_size,) + x.shape)
@@ -151,28 +155,28 @@ def _send_rows(channel, compute, rows, index, due_rows):
         )
         index = jnp.concatenate([member, index], axis=-1)
         index = index.reshape((-1, index.shape[-1]))
-        return _send_rows(channel, compute, rows, index, due_rows), False
+        return _send_rows(channel, compute, rows, index, due_rows, token), False
 
-    return crossing(rows, index, due_rows)
+    return crossing(rows, index, due_rows, token)
 
 
-def _host_call(channel, compute, rows, index, due_rows):
+def _host_call(channel, compute, rows, index, due_rows, token):
     due = jnp.any(due_rows)
     if compute is None and _nbytes(rows) <= PACK_BEFORE_GATE_BYTES:
         # Pack before the gate: the `cond` then takes ONE buffer instead of a tuple
         # of every leaf (XLA:CPU runs each leaf of the tuple as its own small copy).
         # Only for small payloads (log events), which then pack on every iteration;
         # a large one (a checkpoint) packs only when due.
-        buffer, layout = pack((rows, index, due_rows))
+        buffer, layout = pack((rows, index, due_rows, token))
         return jax.lax.cond(due, lambda b: _call(channel, b, layout), _no_ack, buffer)
 
     def compute_and_call(operands):
-        rows, index, due_rows = operands
+        rows, index, due_rows, token = operands
         if compute is not None:
             rows = jax.vmap(compute)(rows)
-        return _call(channel, *pack((rows, index, due_rows)))
+        return _call(channel, *pack((rows, index, due_rows, token)))
 
-    return jax.lax.cond(due, compute_and_call, _no_ack, (rows, index, due_rows))
+    return jax.lax.cond(due, compute_and_call, _no_ack, (rows, index, due_rows, token))
 
 
 def _call(channel: str, buffer: Array, layout: Layout) -> Int[Array, ""]:
@@ -196,11 +200,11 @@ def _receive(channel: str, layout: Layout):
         # ONE copy of the bytes: the leaves are views into it, and receivers may keep
         # them (a background writer does) after XLA reuses the device buffer.
         buffer = np.array(buffer, dtype=np.uint8)
-        rows, index, due_rows = unpack(buffer, layout)
+        rows, index, due_rows, token = unpack(buffer, layout)
         due_rows = due_rows.astype(bool, copy=False)
         if not due_rows.all():
             rows = jax.tree.map(lambda x: x[due_rows], rows)
             index = index[due_rows]
-        return np.int32(deliver(channel, rows, index))
+        return np.int32(deliver(int(token), channel, rows, index))
 
     return receive

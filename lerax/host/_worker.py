@@ -3,7 +3,8 @@
 Receivers called from a crossing should return quickly: they hand a job (with a
 copy of the numpy payload) to a `BackgroundWorker` and return, and the training
 program goes on while the job writes to disk or to the network. At training end a
-receiver calls `drain()`, so everything submitted is done before `learn` returns.
+receiver calls `drain()`, so everything submitted is done before `learn` returns,
+and the run's scope calls `close()`, which ends the thread.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import queue
 import sys
 import threading
+import time
 import traceback
 from collections.abc import Callable
 from typing import Any
@@ -46,9 +48,36 @@ class BackgroundWorker:
         """Block until every submitted job has finished."""
         self._queue.join()
 
+    def close(self, timeout: float | None = None) -> bool:
+        """Let the thread finish the jobs it holds, then end it.
+
+        Args:
+            timeout: Seconds to wait at most (None: as long as it takes). A thread
+                still busy then is left to finish on its own (it is a daemon thread
+                and ends after its last job).
+
+        Returns:
+            True if the thread ended (or never started) within `timeout`.
+        """
+        with self._lock:
+            thread, self._thread = self._thread, None
+        if thread is None or not thread.is_alive():
+            return True
+        deadline = None if timeout is None else time.monotonic() + timeout
+        try:
+            self._queue.put(_STOP, timeout=timeout)
+        except queue.Full:
+            return False
+        thread.join(None if deadline is None else max(deadline - time.monotonic(), 0.0))
+        return not thread.is_alive()
+
     def _work(self) -> None:
         while True:
-            fn, args = self._queue.get()
+            item = self._queue.get()
+            if item is _STOP:
+                self._queue.task_done()
+                return
+            fn, args = item
             try:
                 fn(*args)
             except Exception:  # noqa: BLE001 - a failing job must not kill the worker
@@ -58,3 +87,6 @@ class BackgroundWorker:
                 )
             finally:
                 self._queue.task_done()
+
+
+_STOP = object()

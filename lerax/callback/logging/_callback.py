@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import uuid
+import copy
+import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
@@ -17,6 +18,7 @@ from lerax.policy import AbstractPolicy
 
 from .._abstract import AbstractCallback
 from .._context import IterationContext, ResetContext, StepContext, TrainingContext
+from .._host_only import HostOnly
 from .._state import AbstractCallbackState
 from ._backend import AbstractLoggingBackend
 from ._session import LoggingSession, session_for
@@ -31,12 +33,15 @@ class LoggingCallbackState(AbstractCallbackState):
         moving_mean: EMA (weight `alpha`) of the per-event mean episode return.
         moving_square: EMA of its square (for the moving std).
         moving_started: Whether any event had finished episodes yet.
+        events: The log events not yet crossed to the host (see
+            `lerax.host.EventBuffer`).
         ack: Host acknowledgements (keeps crossings in program order).
     """
 
     moving_mean: Float[Array, ""]
     moving_square: Float[Array, ""]
     moving_started: Array
+    events: host.EventBuffer
     ack: Int[Array, ""]
 
 
@@ -108,21 +113,17 @@ class LoggingCallback(AbstractCallback[LoggingCallbackState, LoggingCallbackStep
             inside the backends' roots (the message names the argument).
     """
 
-    backends: tuple[AbstractLoggingBackend, ...] = eqx.field(static=True)
-    name: str | None = eqx.field(static=True)
     env: AbstractEnv | None
-    policy_config: tuple[tuple[str, Any], ...] = eqx.field(static=True)
     alpha: float = eqx.field(static=True)
-    hparams: tuple[tuple[str, Any], ...] = eqx.field(static=True)
     log_interval: int = eqx.field(static=True)
     video_interval: int = eqx.field(static=True)
     video_num_steps: int = eqx.field(static=True)
     video_width: int = eqx.field(static=True)
     video_height: int = eqx.field(static=True)
-    video_fps: float = eqx.field(static=True)
-    run_id: str = eqx.field(static=True)
-    group_axes: int = eqx.field(static=True, default=0)
-    close_timeout: float = eqx.field(static=True, default=10.0)
+    buffer_size: int = eqx.field(static=True)
+    max_scalars: int = eqx.field(static=True)
+    # Read only on the host: not part of the compiled program (see `HostOnly`).
+    _host: HostOnly[_HostConfig] = eqx.field(static=True)
 
     def __init__(
         self,
@@ -141,6 +142,8 @@ class LoggingCallback(AbstractCallback[LoggingCallbackState, LoggingCallbackStep
         *,
         group_axes: int = 0,
         close_timeout: float = 10.0,
+        buffer_size: int = 64,
+        max_scalars: int = 64,
     ):
         backends = (backend,) if isinstance(backend, AbstractLoggingBackend) else backend
         if not isinstance(backends, Sequence) or not backends:
@@ -174,6 +177,8 @@ class LoggingCallback(AbstractCallback[LoggingCallbackState, LoggingCallbackStep
             ("video_width", video_width, 1),
             ("video_height", video_height, 1),
             ("group_axes", group_axes, 0),
+            ("buffer_size", buffer_size, 1),
+            ("max_scalars", max_scalars, 16),
         ):
             if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
                 raise ValueError(
@@ -190,34 +195,76 @@ class LoggingCallback(AbstractCallback[LoggingCallbackState, LoggingCallbackStep
                 f"LoggingCallback: `close_timeout` must be a number of seconds > 0, "
                 f"got {close_timeout!r}."
             )
-        self.backends = tuple(backends)
-        self.name = name
         self.env = env
-        self.policy_config = tuple(sorted(_policy_config(policy).items()))
         self.alpha = float(alpha)
-        self.hparams = tuple(sorted((hparams or {}).items()))
         self.log_interval = log_interval
         self.video_interval = video_interval
         self.video_num_steps = video_num_steps
         self.video_width = video_width
         self.video_height = video_height
-        self.video_fps = float(video_fps)
-        self.run_id = uuid.uuid4().hex
-        self.group_axes = group_axes
-        self.close_timeout = float(close_timeout)
+        self.buffer_size = buffer_size
+        self.max_scalars = max_scalars
+        self._host = HostOnly(
+            _HostConfig(
+                backends=tuple(backends),
+                name=name,
+                policy_config=tuple(sorted(_policy_config(policy).items())),
+                hparams=tuple(sorted((hparams or {}).items())),
+                video_fps=float(video_fps),
+                group_axes=group_axes,
+                close_timeout=float(close_timeout),
+            )
+        )
+
+    # ----------------------------------------------------------- host-only settings
+
+    @property
+    def backends(self) -> tuple[AbstractLoggingBackend, ...]:
+        return self._host.value.backends
+
+    @property
+    def name(self) -> str | None:
+        return self._host.value.name
+
+    @property
+    def policy_config(self) -> tuple[tuple[str, Any], ...]:
+        return self._host.value.policy_config
+
+    @property
+    def hparams(self) -> tuple[tuple[str, Any], ...]:
+        return self._host.value.hparams
+
+    @property
+    def video_fps(self) -> float:
+        return self._host.value.video_fps
+
+    @property
+    def group_axes(self) -> int:
+        return self._host.value.group_axes
+
+    @property
+    def close_timeout(self) -> float:
+        return self._host.value.close_timeout
+
+    def with_group_axes(self, group_axes: int) -> LoggingCallback:
+        """A copy of this callback whose aggregate runs group the outer `group_axes`
+        member axes (used by `lerax.train_population` for sweeps)."""
+        out = copy.copy(self)
+        config = dataclasses.replace(self._host.value, group_axes=group_axes)
+        object.__setattr__(out, "_host", HostOnly(config))
+        return out
 
     # ----------------------------------------------------------- channels
-
-    def _channel(self, event: str) -> str:
-        return f"lerax.logging.{self.run_id}.{event}"
+    # Named by role only: `CallbackList` prefixes them with this callback's position,
+    # and the run's scope routes them, so no object identity enters the program.
 
     def host_receivers(self, run: dict[str, Any]) -> dict[str, Any]:
         session = session_for(self, run)
         return {
-            self._channel("start"): session.on_start,
-            self._channel("log"): session.on_log,
-            self._channel("video"): session.on_video,
-            self._channel("end"): session.on_end,
+            "logging/start": session.on_start,
+            "logging/log": session.on_log,
+            "logging/video": session.on_video,
+            "logging/end": session.on_end,
         }
 
     def __enter__(self) -> LoggingCallback:
@@ -234,6 +281,7 @@ class LoggingCallback(AbstractCallback[LoggingCallbackState, LoggingCallbackStep
             moving_mean=jnp.zeros(()),
             moving_square=jnp.zeros(()),
             moving_started=jnp.asarray(False),
+            events=host.EventBuffer.empty(self.buffer_size, self.max_scalars),
             ack=jnp.zeros((), jnp.int32),
         )
 
@@ -251,7 +299,7 @@ class LoggingCallback(AbstractCallback[LoggingCallbackState, LoggingCallbackStep
             "total_timesteps": ctx.total_timesteps,
             "hparams": ctx.hyperparameters,
         }
-        ack = host.send(self._channel("start"), payload)
+        ack = host.send("logging/start", payload)
         return eqx.tree_at(lambda s: s.ack, ctx.state, ctx.state.ack + ack)
 
     def on_iteration(self, ctx: IterationContext, *, key: Key[Array, ""]):
@@ -302,14 +350,23 @@ class LoggingCallback(AbstractCallback[LoggingCallbackState, LoggingCallbackStep
         }
         for k, v in ctx.training_log.items():
             scalars[f"train/{k}"] = v
-        payload = {"timesteps": ctx.num_timesteps, "scalars": scalars}
-        ack = host.send(self._channel("log"), payload, due=due)
+        if len(scalars) > self.max_scalars:
+            raise ValueError(
+                f"LoggingCallback: this run logs {len(scalars)} scalars per event, more "
+                f"than `max_scalars`={self.max_scalars}; pass max_scalars={len(scalars)} "
+                "or more."
+            )
+        # The event waits in the buffer; the buffer crosses when the host asked for it
+        # (a few times a second), when it is full, and at training end.
+        events = state.events.append(scalars, when=due)
+        events, ack = events.flush("logging/log", ctx.iteration_count)
         if self.video_interval:
             ack = ack + self._send_video(ctx, key)
         return LoggingCallbackState(
             moving_mean=moving_mean,
             moving_square=moving_square,
             moving_started=moving_started,
+            events=events,
             ack=state.ack + ack,
         )
 
@@ -329,17 +386,20 @@ class LoggingCallback(AbstractCallback[LoggingCallbackState, LoggingCallbackStep
 
         payload = {"modules": arrays, "key": key, "timesteps": ctx.num_timesteps}
         due = ctx.iteration_count % self.video_interval == 0
-        return host.send(self._channel("video"), payload, due=due, compute=frames)
+        return host.send("logging/video", payload, due=due, compute=frames)
 
     def on_training_end(self, ctx: TrainingContext, *, key: Key[Array, ""]):
+        # Every event still waiting crosses now (early stop included): lossless.
+        events, flushed = ctx.state.events.flush("logging/log", ctx.iteration_count, force=True)
         payload = {
+            "ack": flushed,  # after the flush
             "timesteps": ctx.num_timesteps,
             "iteration": ctx.iteration_count,
             "episodes": ctx.num_episodes,
             "stopped": ctx.stopped,
         }
-        ack = host.send(self._channel("end"), payload)
-        return eqx.tree_at(lambda s: s.ack, ctx.state, ctx.state.ack + ack)
+        ack = host.send("logging/end", payload)
+        return dataclasses.replace(ctx.state, events=events, ack=ctx.state.ack + flushed + ack)
 
     def continue_training(self, ctx: IterationContext, *, key: Key[Array, ""]):
         return jnp.asarray(True)
@@ -373,3 +433,16 @@ def _policy_config(policy: AbstractPolicy | None) -> dict[str, Any]:
         if value is not None:
             out[f"policy/{field}"] = getattr(value, "__name__", str(value))
     return out
+
+
+@dataclasses.dataclass(frozen=True)
+class _HostConfig:
+    """The settings of a `LoggingCallback` that only its host side reads."""
+
+    backends: tuple[AbstractLoggingBackend, ...]
+    name: str | None
+    policy_config: tuple[tuple[str, Any], ...]
+    hparams: tuple[tuple[str, Any], ...]
+    video_fps: float
+    group_axes: int
+    close_timeout: float

@@ -1,49 +1,55 @@
-"""The host side of `LoggingCallback`: runs per member, a background writer, isolation.
+"""The host side of `LoggingCallback`: runs per member, background writers, isolation.
 
 The compiled program hands each event to `LoggingSession.on_*` (through the single
-crossing in `lerax.host`). Those methods copy the numpy payload into a queue and
-return at once, so backends never stall the program; one worker thread drains the
-queue in order. `on_end` waits until the queue is empty, so everything emitted was
-delivered before `learn` returns.
+crossing in `lerax.host`). Those methods queue the numpy payload and return at once,
+so backends never stall the program: a dispatcher thread turns each event into
+backend calls, and every backend slot writes on a worker thread of its own
+(`BackendWorkers`), in order. `on_end` waits until every backend has written
+everything, but at most `LoggingCallback.close_timeout` seconds: a backend still
+busy then is reported by name and left behind.
 
-Isolation: every backend call is guarded. The first exception of a backend is
-reported once on stderr and that backend is disabled for the rest of the session;
-the other backends and training go on.
+Isolation: every backend call runs guarded on its worker. The first exception of a
+backend (any `BaseException`) is reported once on stderr and that backend is
+disabled for the rest of the session; the other backends and training go on.
 """
 
 from __future__ import annotations
 
 import copy
+import functools
 import math
-import sys
 import time
-import traceback
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from lerax.host import BackgroundWorker, member_label
+from lerax.host import Pace, decode_columns, member_label
 
 from . import _aggregate
+from ._backend_workers import BackendWorkers
 
 if TYPE_CHECKING:
     from ._callback import LoggingCallback
 
-_SESSIONS: dict[str, LoggingSession] = {}
-_ENTERED: set[str] = set()
+_ENTERED: dict[int, LoggingSession | None] = {}  # id(callback) -> session, inside `with`
 _ADAM = {"optimizer": "adam", "adam_eps": 1e-5}
+LOG_CROSSINGS_PER_SECOND = 7.0
+"""How often the host asks for the log buffer: live enough for a console (a line
+every ~0.15 s at most behind), few enough crossings to cost nothing measurable."""
 
 
 def session_for(callback: LoggingCallback, run: dict[str, Any]) -> LoggingSession:
     """The session receiving `callback`'s events for this `learn` call.
 
     Inside `with callback:` the same session (and the same runs) is reused across
-    calls; otherwise each call gets a fresh session whose runs close at training end.
+    calls; otherwise each call gets a fresh session, closed by the call's run scope.
     """
-    session = _SESSIONS.get(callback.run_id)
+    key = id(callback)
+    if key not in _ENTERED:
+        return LoggingSession(callback, run, persistent=False)
+    session = _ENTERED[key]
     if session is None or session.closed:
-        session = LoggingSession(callback, run)
-        _SESSIONS[callback.run_id] = session
+        session = _ENTERED[key] = LoggingSession(callback, run, persistent=True)
     else:
         session.run = run
     return session
@@ -52,73 +58,98 @@ def session_for(callback: LoggingCallback, run: dict[str, Any]) -> LoggingSessio
 class LoggingSession:
     """Host-side state of one logging run (or one population of member runs)."""
 
-    def __init__(self, callback: LoggingCallback, run: dict[str, Any]):
+    def __init__(self, callback: LoggingCallback, run: dict[str, Any], *, persistent: bool):
         self.callback = callback
         self.run = run
+        self.persistent = persistent
+        self.pace = Pace(LOG_CROSSINGS_PER_SECOND)
+        self.last_crossing = time.perf_counter()
+        self.ended = False
         self.timestamp = time.strftime("%Y%m%d-%H%M%S")
         self.members: dict[tuple[int, ...], list[Any]] = {}
         self.offsets: dict[tuple[int, ...], int] = {}
         self.last_step: dict[tuple[int, ...], int] = {}
         self.last_time: dict[tuple[int, ...], tuple[float, int]] = {}
-        self.disabled: dict[int, str] = {}
-        self.worker = BackgroundWorker("lerax-logging")
+        self.workers = BackendWorkers([type(b).__name__ for b in callback.backends])
+        self.disabled = self.workers.disabled  # {backend slot: why it stopped}
         self.closed = False
 
     # ---------------------------------------------------------- context manager
 
     @staticmethod
     def enter(callback: LoggingCallback) -> None:
-        _ENTERED.add(callback.run_id)
+        _ENTERED.setdefault(id(callback), None)
 
     @staticmethod
     def exit(callback: LoggingCallback) -> None:
-        _ENTERED.discard(callback.run_id)
-        session = _SESSIONS.pop(callback.run_id, None)
+        session = _ENTERED.pop(id(callback), None)
         if session is not None and not session.closed:
             session._submit(session._close_all)
             session._drain()
             session.closed = True
 
-    @property
-    def persistent(self) -> bool:
-        return self.callback.run_id in _ENTERED
+    def close_run(self, *, interrupted: bool) -> None:
+        """End of one training call (its run scope closes): every event that crossed
+        is written, and the runs close unless a `with` block keeps them open. After an
+        interruption the runs are marked so (the SQLite store's status)."""
+        if not self.persistent and not self.ended:
+            self.ended = True
+            if interrupted:
+                self._submit(self._mark_interrupted)
+            self._submit(self._end, None, None)
+        self._drain()
+
+    def _mark_interrupted(self) -> None:
+        for backends in self.members.values():
+            for i, b in enumerate(backends):
+                mark = getattr(b, "mark_interrupted", None)
+                if callable(mark):
+                    self._guard(i, b, "mark_interrupted", mark)
 
     # ---------------------------------------------------------- receivers (io thread)
 
     def on_start(self, rows: dict[str, Any], index: np.ndarray) -> None:
+        now = time.perf_counter()
+        self.pace(int(np.max(rows["iteration"], initial=0)), now, restart=True)
+        self.last_crossing = now
         self._submit(self._start, rows, index)
 
-    def on_log(self, rows: dict[str, Any], index: np.ndarray) -> None:
-        self._submit(self._log, rows, index, time.perf_counter())
+    def on_log(self, rows: dict[str, Any], index: np.ndarray) -> int:
+        """A batch of events (an `EventBuffer` per member); returns the iterations to
+        run before the next crossing."""
+        now = time.perf_counter()
+        since, self.last_crossing = self.last_crossing, now
+        self._submit(self._log_batch, rows, index, since, now)
+        columns = decode_columns(rows["values"], rows["schema"])
+        iterations = columns.get("time/iteration")
+        if iterations is None or not rows["count"].size:
+            return 1
+        last = int(max(iterations[r, c - 1] for r, c in enumerate(rows["count"]) if c > 0))
+        return self.pace(last, now)
 
     def on_video(self, rows: dict[str, Any], index: np.ndarray) -> None:
         self._submit(self._video, rows, index)
 
     def on_end(self, rows: dict[str, Any], index: np.ndarray) -> None:
+        self.ended = True
         self._submit(self._end, rows, index)
         self._drain()
 
     # ---------------------------------------------------------- worker
 
     def _submit(self, fn, *args) -> None:
-        self.worker.submit(fn, *args)
+        """Run the session's own `fn(*args)` in order on the dispatcher thread."""
+        self.workers.dispatch(fn, *args)
 
     def _drain(self) -> None:
-        self.worker.drain()
+        """Wait (`close_timeout` at most) until every backend wrote what it was given."""
+        self.workers.drain(self.callback.close_timeout)
 
     def _guard(self, i: int, backend: Any, what: str, fn, *args, **kwargs) -> None:
-        if i in self.disabled:
-            return
-        try:
-            fn(*args, **kwargs)
-        except Exception as error:  # noqa: BLE001 - isolate the failing backend
-            self.disabled[i] = f"{type(error).__name__}: {error}"
-            print(
-                f"lerax: logging backend {type(backend).__name__} failed in {what} and is "
-                f"disabled for this run; training and the other backends continue.\n"
-                f"{traceback.format_exc()}",
-                file=sys.stderr,
-            )
+        """Queue backend `i`'s call `fn(*args)` on its worker (guarded there)."""
+        if kwargs:
+            fn = functools.partial(fn, **kwargs)
+        self.workers.submit(i, what, fn, *args)
 
     # ---------------------------------------------------------- events
 
@@ -179,6 +210,21 @@ class LoggingSession:
                 for i, b in enumerate(self._backends(key, num)):
                     self._guard(i, b, "log_hparams", b.log_hparams, self._hparams(shared))
 
+    def _log_batch(
+        self, rows: dict[str, Any], index: np.ndarray, since: float, now: float
+    ) -> None:
+        """Log each event of a crossed batch in order, with its own step. The host
+        sees the batch at `now`; event j of k gets the time `since + (j+1)/k` of the
+        interval since the previous crossing (the rate over the batch)."""
+        columns = decode_columns(rows["values"], rows["schema"])
+        counts = np.asarray(rows["count"])
+        events = int(counts.max(initial=0))
+        for j in range(events):
+            present = counts > j
+            scalars = {name: column[present, j] for name, column in columns.items()}
+            event = {"timesteps": scalars["time/timesteps"], "scalars": scalars}
+            self._log(event, index[present], since + (now - since) * (j + 1) / events)
+
     def _log(self, rows: dict[str, Any], index: np.ndarray, now: float) -> None:
         num = index.shape[0]
         table: dict[str, np.ndarray] = {
@@ -236,17 +282,11 @@ class LoggingSession:
             self.closed = True
 
     def _close_all(self) -> None:
+        """Queue every backend's `close` (after its events) and let the workers end."""
         for backends in self.members.values():
             for i, b in enumerate(backends):
-                try:
-                    b.close()
-                except Exception as error:  # noqa: BLE001 - closing must reach every backend
-                    if i not in self.disabled:
-                        self.disabled[i] = f"{type(error).__name__}: {error}"
-                        print(
-                            f"lerax: logging backend {type(b).__name__} failed to close: {error}",
-                            file=sys.stderr,
-                        )
+                self.workers.submit(i, "close", b.close)
+        self.workers.finish()
 
 
 def _python(value: Any) -> Any:

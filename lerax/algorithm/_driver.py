@@ -1,0 +1,113 @@
+"""The host side of a training call: open its run scope, run the program, close.
+
+`learn`, `train` and `train_population` all go through `run_in_scope`:
+
+1. open a `lerax.host.RunScope` holding the callbacks' receivers for this call (it
+   opens backends, writers and displays: everything host-side the call owns);
+2. run the compiled program with the scope's token as an argument (channels are
+   named by position, so a fresh callback list of the same configuration reuses
+   the compiled program), with Python's switch interval lowered while crossings
+   may wait for the GIL;
+3. wait for every crossing (`jax.effects_barrier`);
+4. close the scope in every case: normal end, exception, `KeyboardInterrupt`
+   (then receivers record the run as interrupted and the exception propagates).
+
+The program itself also ends with one crossing that closes the scope; it matters
+only when the program runs after the call returned (the call was traced inside the
+user's own `jax.jit`), so that the scope still closes when the program ends.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import numpy as np
+
+from lerax import host
+
+RUN_END_CHANNEL = "lerax.run/end"
+
+
+def host_switching(crossings: bool):
+    """While a program with host crossings runs, keep them from waiting behind
+    host-side writer threads for the GIL (see `lerax.host.responsive_switching`)."""
+    return host.responsive_switching() if crossings else contextlib.nullcontext()
+
+
+def open_scope(algorithm, callback, env, total_timesteps: int | None) -> host.RunScope:
+    """Open the run scope of one training call with `callback`'s receivers.
+
+    Raises:
+        Whatever a callback's `host_receivers` raises (e.g. `FileExistsError`); the
+        receivers opened before it are closed first.
+    """
+    run = {
+        "algorithm": type(algorithm).__name__,
+        "env": env.name,
+        "total_timesteps": total_timesteps,
+        "num_envs": algorithm.num_envs,
+        "hyperparameters": algorithm.hyperparameters(),
+        "callback": callback.config(),
+    }
+    receivers = callback.host_receivers(run)
+    scope = host.RunScope(receivers)
+    if receivers:
+        scope.receivers[RUN_END_CHANNEL] = lambda rows, index: scope.close()
+    return scope
+
+
+def run_in_scope(scope: host.RunScope, program: Callable[..., Any], *args: Any) -> Any:
+    """`program(*args, token, crossings)` inside `scope`, which is closed on every exit.
+
+    Args:
+        scope: The call's scope (see `open_scope`).
+        program: A compiled entry program taking the run token and whether the
+            callbacks cross (static) as its last two arguments.
+        *args: Its other arguments.
+
+    Returns:
+        What `program` returned.
+    """
+    crossings = bool(scope.receivers)
+    try:
+        with host_switching(crossings):
+            out = program(*args, scope.token_array, crossings)
+            jax.effects_barrier()
+    except BaseException:
+        scope.close(interrupted=True)
+        raise
+    if ran(out):
+        scope.close()
+    return out
+
+
+def send_run_end(tree: Any) -> None:
+    """The program's last crossing: close the run scope on the host (see module
+    docstring). It depends on every array of `tree` (the final callback state), so
+    it runs after every other crossing of the program."""
+    leaves = [
+        x
+        for x in jax.tree.leaves(tree)
+        if isinstance(x, jax.Array)
+        and x.size
+        and not jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key)
+    ]
+    depends = [x.reshape(-1)[:1].astype(np.float32) for x in leaves]
+    payload = jax.numpy.concatenate(depends) if depends else jax.numpy.zeros((1,))
+    host.send(RUN_END_CHANNEL, payload)
+
+
+def ran(out: Any) -> bool:
+    """Whether the program producing `out` has run (False when it was only traced
+    inside an enclosing `jax.jit`, to run later)."""
+    for leaf in jax.tree.leaves(out):
+        while isinstance(leaf, jax.core.Tracer):
+            leaf = getattr(leaf, "val", None)  # a vmap tracer wraps the values
+            if leaf is None:
+                return False
+        if isinstance(leaf, jax.Array):
+            return True
+    return True
