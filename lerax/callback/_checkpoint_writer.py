@@ -30,8 +30,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from lerax.checkpoint._format import dump_structure, is_spec
-from lerax.checkpoint._save import write_checkpoint
+from lerax.checkpoint._format import is_spec
+from lerax.checkpoint._save import remove_stale_entries, write_checkpoint
+from lerax.checkpoint._structure import encode_structure
 from lerax.host import member_label
 from lerax.host._worker import BackgroundWorker
 from lerax.space import AbstractSpace
@@ -41,7 +42,7 @@ from lerax.space import AbstractSpace
 class _Structure:
     skeleton: Any
     policy_floats: tuple[int, ...]  # leaf indices of the policy's inexact arrays
-    pickled: bytes | None = None
+    encoded: str | None = None  # the JSON structure, made once on the worker thread
 
 
 _STRUCTURES: dict[int, _Structure] = {}
@@ -89,9 +90,14 @@ def env_dirname(env: str | None) -> str:
 
 
 class CheckpointSession:
-    """Host-side state of one `learn`/`train` call of a `SaveCheckpoints` callback."""
+    """Host-side state of one `learn`/`train` call of a `SaveCheckpoints` callback.
+
+    Opening it sweeps `base` of what killed writers left: temporaries
+    (`.<name>.tmp-*`) and checkpoints half way through removal (`.<name>.deleting-*`).
+    """
 
     def __init__(self, base: Path, run: dict[str, Any], *, keep: int | None):
+        sweep_leftovers(base)
         self.base = base
         self.run = run
         self.keep = keep
@@ -112,6 +118,11 @@ class CheckpointSession:
     def on_end(self, rows: dict[str, Any], index: np.ndarray) -> None:
         self.worker.submit(self._end, _copy(rows), np.array(index), time.perf_counter())
         self.worker.drain()
+
+    def close_run(self, *, interrupted: bool) -> None:
+        """The training call ended (its run scope closes): finish every queued write
+        (checkpoints are never abandoned half way) and end the writer thread."""
+        self.worker.close()
 
     # ---------------------------------------------------------- jobs (worker thread)
 
@@ -197,11 +208,11 @@ class CheckpointSession:
         }
 
         def write() -> None:
-            if structure.pickled is None:
-                structure.pickled = dump_structure(structure.skeleton)
+            if structure.encoded is None:
+                structure.encoded = encode_structure(structure.skeleton)
             path = self._saves(member) / name
             write_checkpoint(
-                path, structure.skeleton, leaves, metadata, structure=structure.pickled
+                path, structure.skeleton, leaves, metadata, structure=structure.encoded
             )
 
         return self._guard(f"write checkpoint '{name}'", write)
@@ -240,6 +251,22 @@ class CheckpointSession:
             "member": list(member),
             "start_iteration": int(rows["iteration"][r]),
         }
+
+
+def sweep_leftovers(base: Path) -> list[Path]:
+    """Remove stale `.tmp-*` and `.deleting-*` entries under a checkpoint directory
+    (`<base>/saves/` and every member's `<base>/<member>/saves/`).
+
+    Returns:
+        The paths removed.
+    """
+    if not base.is_dir():
+        return []
+    removed = []
+    for saves in [base / "saves", *base.glob("*/saves")]:
+        if saves.is_dir():
+            removed += remove_stale_entries(saves)
+    return removed
 
 
 def _copy(rows: Any) -> Any:

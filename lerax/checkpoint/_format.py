@@ -2,29 +2,29 @@
 
 A checkpoint is a directory holding
 
-* `checkpoint.npz` (authoritative, self-contained): the pytree STRUCTURE (the saved
-  object pickled with every array leaf replaced by a `LeafSpec`), a JSON metadata
-  record, and one `leaf_<k>` entry per array leaf;
-* `checkpoint.json`: a human-readable copy of the metadata (leaf paths, shapes,
-  dtypes, counters). Informational only; `load` never needs it.
+* `checkpoint.npz` (authoritative, self-contained), a zip archive written by
+  `numpy.savez` and read with `allow_pickle=False`, whose entries are
+  - `structure`: UTF-8 JSON `{"format": 2, "structure": <node>}` describing the
+    saved pytree declaratively (see `lerax.checkpoint._structure`): classes and
+    functions by `module:qualname`, static values as JSON, array leaves as
+    `{"type": "leaf", "index": k, ...}`;
+  - `metadata`: UTF-8 JSON with the format version, counters, save time and every
+    leaf's path, shape and dtype;
+  - `leaf_<k>`: one plain (non-object) `.npy` array per array leaf.
+* `checkpoint.json`: a human-readable copy of the metadata. Informational only;
+  `load` never reads it.
 
-Modules, namedtuples and functions are pickled by reference (their import path), so
-loading needs the same code importable, not a template. JAX re-exports many functions
-under public names that plain pickle cannot find (e.g. `jax.numpy.tanh`); the
-pickler below maps those objects to their public name.
+Nothing in a file is executed on load: no pickle anywhere.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import importlib
-import io
-import pickle
 from typing import Any
 
 import equinox as eqx
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 ARRAYS_FILE = "checkpoint.npz"
 METADATA_FILE = "checkpoint.json"
 STRUCTURE_KEY = "structure"
@@ -39,7 +39,7 @@ def leaf_key(index: int) -> str:
 
 @dataclasses.dataclass(frozen=True)
 class LeafSpec:
-    """Stands in for one array leaf in the pickled structure.
+    """Stands in for one array leaf in a skeleton (a pytree without its arrays).
 
     Attributes:
         index: Position of the leaf in the `.npz` file.
@@ -83,67 +83,3 @@ class BufferNotSaved(eqx.Module):
 def is_spec(x: Any) -> bool:
     """Whether `x` is a `LeafSpec` (an `is_leaf` predicate)."""
     return isinstance(x, LeafSpec)
-
-
-_PUBLIC_MODULES = (
-    "jax",
-    "jax.nn",
-    "jax.numpy",
-    "jax.lax",
-    "jax.random",
-    "jax.scipy.special",
-    "jax.nn.initializers",
-)
-_public_names: dict[int, tuple[str, str]] | None = None
-
-
-def _public_name_table() -> dict[int, tuple[str, str]]:
-    global _public_names
-    if _public_names is None:
-        table: dict[int, tuple[str, str]] = {}
-        for module_name in _PUBLIC_MODULES:
-            module = importlib.import_module(module_name)
-            for name in dir(module):
-                value = getattr(module, name, None)
-                if not name.startswith("_") and callable(value) and not isinstance(value, type):
-                    table.setdefault(id(value), (module_name, name))
-        _public_names = table
-    return _public_names
-
-
-def import_public(module_name: str, name: str) -> Any:
-    """Unpickling helper: `module_name.name`."""
-    return getattr(importlib.import_module(module_name), name)
-
-
-class _Pickler(pickle.Pickler):
-    def reducer_override(self, obj: Any) -> Any:
-        ref = _public_name_table().get(id(obj))
-        if ref is not None:
-            return import_public, ref
-        return NotImplemented
-
-
-def dump_structure(skeleton: Any) -> bytes:
-    """Pickle a skeleton (a pytree whose array leaves are `LeafSpec`s).
-
-    Raises:
-        TypeError: if some part cannot be pickled (a lambda, a local class, an open
-            file, ...), naming the offending object.
-    """
-    buffer = io.BytesIO()
-    try:
-        _Pickler(buffer, protocol=pickle.HIGHEST_PROTOCOL).dump(skeleton)
-    except (pickle.PicklingError, TypeError, AttributeError) as error:
-        raise TypeError(
-            "lerax.checkpoint: cannot pickle the structure of the saved state "
-            f"({error}). Everything that is not an array (modules, functions, "
-            "static fields) must be importable by name: use module-level functions "
-            "and classes, not lambdas or classes defined inside a function."
-        ) from error
-    return buffer.getvalue()
-
-
-def load_structure(data: bytes) -> Any:
-    """Unpickle a skeleton written by `dump_structure`."""
-    return pickle.loads(data)

@@ -1,76 +1,100 @@
-"""Reading checkpoints: `load` (no template needed) and `read_metadata`."""
+"""Reading checkpoints: `load` (no template needed for lerax's own classes) and
+`read_metadata`. Nothing read from a file is executed: see `_structure`."""
 
 from __future__ import annotations
 
-import dataclasses
+import io
 import json
 import os
+import re
+import struct
+import zipfile
+import zlib
 from pathlib import Path
 from typing import Any
 
-import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ._compare import first_difference
+from ._errors import CheckpointError
 from ._format import (
     ARRAYS_FILE,
+    FORMAT_VERSION,
     METADATA_KEY,
     STRUCTURE_KEY,
-    BufferNotSaved,
     LeafSpec,
-    is_spec,
     leaf_key,
-    load_structure,
 )
+from ._structure import MISSING, StructureError, decode_structure
+
+# What reading a damaged archive can raise (zip layer, npy header, JSON).
+_UNREADABLE = (
+    zipfile.BadZipFile,
+    zlib.error,
+    struct.error,
+    EOFError,
+    OSError,
+    KeyError,
+    ValueError,
+    NotImplementedError,
+    RecursionError,
+    OverflowError,
+)
+_LEAF = re.compile(r"leaf_(\d{5})\.npy\Z")
+_HEADER_SLACK = 1 << 16  # bytes of `.npy` header allowed beyond an array's data
 
 
 def load(path: str | os.PathLike, *, like: Any = None) -> Any:
     """Load a checkpoint written by `save` or `SaveCheckpoints`.
 
-    No template is needed: the structure is stored with the arrays. Arrays come back
-    as JAX arrays with their dtype and weak type, typed PRNG keys as typed keys, so
+    Loading runs no code from the file: the structure is JSON naming classes and
+    functions, rebuilt only from an allow-list (lerax, equinox, jax, optax); the
+    arrays are plain `.npy` entries read with `allow_pickle=False`. Classes of your
+    own load with `like=` (or `lerax.checkpoint.register`). Arrays come back as JAX
+    arrays with their dtype and weak type, typed PRNG keys as typed keys, so
     `algo.train(load(path), callback=...)` continues the run exactly.
-
-    Pickling makes loading run code named in the file: load only checkpoints you trust.
 
     Args:
         path: A checkpoint directory.
-        like: Optional template (e.g. `algo.init(...)`, or `jax.eval_shape` of it). The
-            loaded state must have the same structure, static configuration, shapes
-            and dtypes, else `ValueError`. If the checkpoint left a replay buffer out
-            (`BufferNotSaved`), the template's buffer is put in its place.
+        like: Optional template (e.g. `algo.init(...)`, or `jax.eval_shape` of it).
+            Its classes and functions are accepted by name; the loaded state must
+            have the same structure, static configuration, shapes and dtypes. If the
+            checkpoint left a replay buffer out (`BufferNotSaved`), the template's
+            buffer is put in its place.
 
     Returns:
         The saved object, typically a `lerax.algorithm.TrainState`.
 
     Raises:
-        FileNotFoundError: if `path` holds no checkpoint.
-        ValueError: if `like` is given and does not match.
+        CheckpointError: (a `ValueError`) if `path` holds no checkpoint, the file is
+            truncated or corrupted, of a format version this lerax does not read,
+            names a class outside the allow-list, or does not match `like`; the
+            message names the path and, for a mismatch, the first differing leaf.
     """
-    with _open(path) as npz:
-        skeleton = load_structure(npz[STRUCTURE_KEY].tobytes())
-
-        def restore(x: Any) -> Any:
-            return _restore_leaf(npz[leaf_key(x.index)], x) if is_spec(x) else x
-
-        tree = jax.tree.map(restore, skeleton, is_leaf=is_spec)
+    tree = read_tree(path, guide=MISSING if like is None else like)
     if like is not None:
-        tree = _fill_buffers(tree, like)
-        check_like(tree, like)
+        check_like(tree, like, path=path)
     return tree
 
 
-def _fill_buffers(tree: Any, like: Any) -> Any:
-    """`tree` with every `BufferNotSaved` replaced by what `like` holds there (left as
-    it is where the structures differ: `check_like` then says how)."""
-    marker = lambda x: isinstance(x, BufferNotSaved)  # noqa: E731
-    if not any(marker(x) for x in jax.tree.leaves(tree, is_leaf=marker)):
-        return tree
-    try:
-        return jax.tree.map(lambda t, x: x if marker(t) else t, tree, like, is_leaf=marker)
-    except (ValueError, TypeError):
-        return tree
+def read_tree(path: str | os.PathLike, *, guide: Any = MISSING, owner: str = "") -> Any:
+    """The object a checkpoint holds, its classes resolved through `guide` (a
+    template, or `MISSING`) and the allow-list; no comparison with `guide`.
+
+    Raises:
+        CheckpointError: if it cannot be read (messages start with `owner`).
+    """
+    with _Archive(path, owner) as archive:
+        header = archive.json(STRUCTURE_KEY)
+        archive.json(METADATA_KEY)
+        try:
+            tree = decode_structure(header.get("structure"), archive.leaf, like=guide)
+        except StructureError as error:
+            raise archive.error(f"its structure is refused: {error}") from None
+        archive.check_all_leaves_used()
+    return tree
 
 
 def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
@@ -78,25 +102,142 @@ def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
     timesteps, episodes), save time and every leaf's path, shape and dtype.
 
     Raises:
-        FileNotFoundError: if `path` holds no checkpoint.
+        CheckpointError: if `path` holds no readable checkpoint.
     """
-    with _open(path) as npz:
-        return json.loads(npz[METADATA_KEY].tobytes())
+    with _Archive(path, "lerax.checkpoint.read_metadata") as archive:
+        return archive.json(METADATA_KEY)
 
 
-def _open(path: str | os.PathLike):
-    file = Path(path) / ARRAYS_FILE
-    if not file.is_file():
-        raise FileNotFoundError(
-            f"lerax.checkpoint: no checkpoint at '{path}' (missing '{ARRAYS_FILE}')."
+def check_like(
+    tree: Any, like: Any, *, path: str | os.PathLike | None = None, owner: str = ""
+) -> None:
+    """Raise `CheckpointError` naming the first difference between `tree` (what the
+    file holds) and `like` (classes, shapes and dtypes, static configuration; the
+    policy, optimizer and env before the callbacks' states)."""
+    found = first_difference(tree, like)
+    if found is None:
+        return
+    where, got, want = found
+    hint = ""
+    if where.startswith((".callback_state", ".callback_step_state")):
+        hint = (
+            " The template was made with other callbacks: pass the callbacks the run "
+            "was saved with to `algo.init(..., callback=...)`, or load without `like` "
+            "and give the state fresh ones with `algo.with_callbacks(state, callbacks)`."
         )
-    return np.load(file, allow_pickle=False)
+    raise CheckpointError(
+        path,
+        f"it does not match `like` at `{where}`: the file has {got}, `like` has {want}.{hint}",
+        owner=owner,
+    )
+
+
+class _Archive:
+    """The `.npz` of one checkpoint, read entry by entry (each checked by its CRC)."""
+
+    def __init__(self, path: str | os.PathLike, owner: str = ""):
+        self.path = path
+        self.owner = owner
+        self.file = Path(path) / ARRAYS_FILE
+        self.used: set[int] = set()
+
+    def __enter__(self) -> _Archive:
+        if not self.file.is_file():
+            raise self.error(f"no checkpoint there (missing '{ARRAYS_FILE}').")
+        try:
+            self.zip = zipfile.ZipFile(self.file)
+            self.infos = {info.filename: info for info in self.zip.infolist()}
+        except _UNREADABLE as error:
+            raise self._unreadable(error) from None
+        allowed = {f"{STRUCTURE_KEY}.npy", f"{METADATA_KEY}.npy"}
+        unexpected = [n for n in self.infos if n not in allowed and not _LEAF.match(n)]
+        if unexpected:
+            raise self.error(f"unexpected entries {unexpected[:3]}.")
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        zip_file = getattr(self, "zip", None)
+        if zip_file is not None:
+            zip_file.close()
+
+    def error(self, problem: str) -> CheckpointError:
+        return CheckpointError(self.path, problem, owner=self.owner)
+
+    def _unreadable(self, error: BaseException) -> CheckpointError:
+        return self.error(
+            "the file is truncated, corrupted or not a lerax checkpoint "
+            f"({type(error).__name__}: {error}).",
+        )
+
+    def _array(self, name: str, max_bytes: int) -> np.ndarray:
+        info = self.infos.get(f"{name}.npy")
+        if info is None:
+            raise self.error(f"entry '{name}' is missing.")
+        if info.file_size > max_bytes:
+            raise self.error(f"entry '{name}' is larger than its description.")
+        try:
+            data = self.zip.read(info)  # checks the CRC
+            return np.lib.format.read_array(io.BytesIO(data), allow_pickle=False)
+        except _UNREADABLE as error:
+            raise self._unreadable(error) from None
+
+    def json(self, name: str) -> dict[str, Any]:
+        """Entry `name` parsed as JSON, its format version checked."""
+        raw = self._array(name, 1 << 30)
+        try:
+            if raw.dtype != np.uint8 or raw.ndim != 1:
+                raise ValueError(f"entry '{name}' is not text")
+            record = json.loads(raw.tobytes().decode("utf-8"))
+        except _UNREADABLE as error:
+            raise self._unreadable(error) from None
+        version = record.get("format") if isinstance(record, dict) else None
+        if version == FORMAT_VERSION:
+            return record
+        if version == 1:
+            raise self.error(
+                "it was written by an older lerax (format 1, whose structure is a pickle "
+                "that could run code when read); this lerax does not read it. Re-save it "
+                "with the lerax that wrote it, after checking where it came from.",
+            )
+        if isinstance(version, int) and version > FORMAT_VERSION:
+            raise self.error(
+                f"it has format version {version}, newer than this lerax reads "
+                f"({FORMAT_VERSION}): upgrade lerax.",
+            )
+        raise self.error(f"entry '{name}' has no known format version.")
+
+    def leaf(self, spec: LeafSpec, where: str) -> jax.Array | np.ndarray:
+        """The array of `spec`, checked against it."""
+        dtype = jnp.dtype(spec.dtype)
+        nbytes = int(np.prod(spec.shape, dtype=np.int64)) * dtype.itemsize
+        stored = self._array(leaf_key(spec.index), nbytes + _HEADER_SLACK)
+        raw = stored.dtype.kind not in "biufc" or dtype.kind not in "biufc"
+        if raw:  # stored as raw bytes (bfloat16, float8, ...)
+            if stored.dtype != np.uint8 or stored.size != nbytes:
+                raise self._mismatch(spec, where, stored)
+            stored = np.frombuffer(stored.tobytes(), dtype).reshape(spec.shape)
+        elif stored.dtype != dtype or stored.shape != spec.shape:
+            raise self._mismatch(spec, where, stored)
+        self.used.add(spec.index)
+        try:
+            return _restore_leaf(stored, spec)
+        except (ValueError, TypeError, KeyError) as error:  # e.g. an unknown PRNG impl
+            raise self.error(f"leaf `{where}`: {error}") from None
+
+    def _mismatch(self, spec: LeafSpec, where: str, stored: np.ndarray) -> CheckpointError:
+        return self.error(
+            f"leaf `{where}` is described as {spec.dtype}{list(spec.shape)} but stored "
+            f"as {stored.dtype}{list(stored.shape)}.",
+        )
+
+    def check_all_leaves_used(self) -> None:
+        stored = {int(m.group(1)) for n in self.infos if (m := _LEAF.match(n))}
+        if stored != self.used:
+            extra = sorted(stored ^ self.used)[:3]
+            raise self.error(f"leaf entries {extra} do not match its structure.")
 
 
 def _restore_leaf(stored: np.ndarray, spec: LeafSpec) -> jax.Array | np.ndarray:
-    dtype = jnp.dtype(spec.dtype)
-    if stored.dtype != dtype:  # stored as raw bytes (bfloat16, float8, ...)
-        stored = np.frombuffer(stored.tobytes(), dtype).reshape(spec.shape)
     if spec.numpy:
         return np.array(stored)
     if spec.key_impl is not None:
@@ -116,71 +257,3 @@ def _weakly_typed(value: np.ndarray) -> jax.Array:
     if zero.dtype != value.dtype:
         return jnp.asarray(value)
     return jnp.broadcast_to(zero, value.shape).at[...].set(value)
-
-
-def check_like(tree: Any, like: Any, *, owner: str = "lerax.checkpoint.load") -> None:
-    """Raise `ValueError` naming the first difference between `tree` and `like`
-    (structure, array shapes and dtypes, static configuration); messages start with
-    `owner`."""
-    got, got_def = jax.tree_util.tree_flatten_with_path(tree)
-    want, want_def = jax.tree_util.tree_flatten_with_path(like)
-    got_paths = [jax.tree_util.keystr(p) for p, _ in got]
-    want_paths = [jax.tree_util.keystr(p) for p, _ in want]
-    if got_paths != want_paths:
-        missing = [p for p in want_paths if p not in set(got_paths)]
-        extra = [p for p in got_paths if p not in set(want_paths)]
-        raise ValueError(
-            f"{owner}: the checkpoint does not match `like`: "
-            f"in `like` but not in the checkpoint: {missing[:5]}; in the checkpoint "
-            f"but not in `like`: {extra[:5]}."
-        )
-    for path, (_, a), (_, b) in zip(got_paths, got, want, strict=True):
-        if not hasattr(b, "shape") or not hasattr(b, "dtype"):
-            continue
-        a_desc = (tuple(np.shape(a)), str(a.dtype))
-        b_desc = (tuple(b.shape), str(b.dtype))
-        if a_desc != b_desc:
-            raise ValueError(
-                f"{owner}: leaf `{path}` is {a_desc[1]}{list(a_desc[0])} in "
-                f"the checkpoint but {b_desc[1]}{list(b_desc[0])} in `like`."
-            )
-    if got_def != want_def:
-        raise ValueError(
-            f"{owner}: the checkpoint does not match `like`: same arrays "
-            f"but a different static configuration at `{_static_difference(tree, like, '')}` "
-            "(a static field such as an activation, a flag or an env setting)."
-        )
-
-
-def _static_difference(a: Any, b: Any, path: str) -> str:
-    """The deepest path at which the static parts of `a` and `b` differ."""
-    if type(a) is not type(b):
-        return f"{path} ({type(a).__name__} vs {type(b).__name__})"
-    if dataclasses.is_dataclass(a):
-        children = [
-            (f".{f.name}", getattr(a, f.name), getattr(b, f.name)) for f in dataclasses.fields(a)
-        ]
-    elif isinstance(a, (list, tuple)) and len(a) == len(b):
-        children = [(f"[{i}]", x, y) for i, (x, y) in enumerate(zip(a, b, strict=True))]
-    elif isinstance(a, dict) and a.keys() == b.keys():
-        children = [(f"[{k!r}]", a[k], b[k]) for k in a]
-    else:
-        return path
-    for name, x, y in children:
-        if jax.tree.structure(x) != jax.tree.structure(y):
-            return _static_difference(x, y, path + name)
-    for name, x, y in children:
-        if not _has_arrays(x) and not _has_arrays(y) and _differ(x, y):
-            return path + name
-    return path
-
-
-def _has_arrays(x: Any) -> bool:
-    return any(eqx.is_array(leaf) for leaf in jax.tree.leaves(x))
-
-
-def _differ(x: Any, y: Any) -> bool:
-    try:
-        return bool(x != y)
-    except (TypeError, ValueError):
-        return x is not y

@@ -26,10 +26,10 @@ from ._format import (
     STANDARD_KINDS,
     STRUCTURE_KEY,
     LeafSpec,
-    dump_structure,
     is_spec,
     leaf_key,
 )
+from ._structure import encode_structure
 
 
 def split_state(tree: Any) -> tuple[Any, list[Any]]:
@@ -83,8 +83,9 @@ def save(path: str | os.PathLike, train_state: Any, *, metadata: dict[str, Any] 
     self-contained `checkpoint.npz` first; a crash at any point leaves either the
     previous or the new checkpoint loadable. One writer per `path` at a time.
 
+    The file holds no code: the structure is JSON naming classes and functions by
+    `module:qualname`, the arrays plain `.npy` entries (see `lerax.checkpoint.load`).
     Host-side only: do not call it inside `jit` (use the `SaveCheckpoints` callback).
-    Pickling makes loading run code named in the file: load only checkpoints you trust.
 
     Args:
         path: Target directory (created, with its parents, if missing).
@@ -93,7 +94,9 @@ def save(path: str | os.PathLike, train_state: Any, *, metadata: dict[str, Any] 
         metadata: Extra JSON-serialisable facts recorded in the metadata.
 
     Raises:
-        TypeError: if the non-array part of `train_state` cannot be pickled.
+        TypeError: if a non-array part of `train_state` cannot be recorded (a
+            lambda, a class defined inside a function, an open file), naming it.
+        FileExistsError: if `path` exists and is not a directory.
         OSError: if the files cannot be written.
     """
     skeleton, leaves = split_state(train_state)
@@ -112,7 +115,7 @@ def write_checkpoint(
     leaves: Sequence[np.ndarray],
     metadata: dict[str, Any],
     *,
-    structure: bytes | None = None,
+    structure: str | None = None,
 ) -> None:
     """Atomically write a checkpoint directory from a skeleton and numpy leaves.
 
@@ -121,11 +124,21 @@ def write_checkpoint(
         skeleton: The structure, array leaves replaced by `LeafSpec`s (`split_state`).
         leaves: The numpy arrays the specs point to.
         metadata: JSON-serialisable facts to record.
-        structure: `dump_structure(skeleton)`, when the caller already has it.
+        structure: `encode_structure(skeleton)`, when the caller already has it.
+
+    Raises:
+        TypeError: if the skeleton cannot be recorded.
+        FileExistsError: if `path` exists and is not a directory.
     """
     path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise FileExistsError(
+            f"lerax.checkpoint: '{path}' exists and is not a directory (a policy file "
+            "written by an older lerax?); remove it or choose another path."
+        )
     if structure is None:
-        structure = dump_structure(skeleton)
+        structure = encode_structure(skeleton)
+    header = f'{{"format":{FORMAT_VERSION},"structure":{structure}}}'.encode()
     record = {
         "format": FORMAT_VERSION,
         "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -134,7 +147,7 @@ def write_checkpoint(
     }
     record_bytes = json.dumps(record, indent=2, default=_json_default).encode()
     entries = {
-        STRUCTURE_KEY: np.frombuffer(structure, np.uint8),
+        STRUCTURE_KEY: np.frombuffer(header, np.uint8),
         METADATA_KEY: np.frombuffer(record_bytes, np.uint8),
     }
     for index, leaf in enumerate(leaves):
@@ -144,7 +157,7 @@ def write_checkpoint(
         entries[leaf_key(index)] = leaf
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    _remove_stale_temporaries(path)
+    remove_stale_entries(path.parent, path.name)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
     try:
         _write_file(tmp / ARRAYS_FILE, lambda f: np.savez(f, **entries))
@@ -187,10 +200,27 @@ def _fsync_directory(path: Path) -> None:
         os.close(fd)
 
 
-def _remove_stale_temporaries(path: Path) -> None:
-    """Remove temporaries of `path` left by a writer that was killed."""
-    for stale in path.parent.glob(f".{glob.escape(path.name)}.tmp-*"):
-        shutil.rmtree(stale, ignore_errors=True)
+def remove_stale_entries(directory: Path, name: str | None = None) -> list[Path]:
+    """Remove what killed writers left in `directory`: temporaries (`.<name>.tmp-*`)
+    and checkpoints half way through removal (`.<name>.deleting-*`).
+
+    Args:
+        directory: The directory to sweep (nothing happens if it does not exist).
+        name: Only the leftovers of this entry; None: of every entry.
+
+    Returns:
+        The paths removed.
+    """
+    prefix = "." + glob.escape(name) if name is not None else ".*"
+    removed = []
+    for pattern in (f"{prefix}.tmp-*", f"{prefix}.deleting-*"):
+        for stale in Path(directory).glob(pattern):
+            if stale.is_dir() and not stale.is_symlink():
+                shutil.rmtree(stale, ignore_errors=True)
+            else:
+                stale.unlink(missing_ok=True)
+            removed.append(stale)
+    return removed
 
 
 def _json_default(value: Any) -> Any:

@@ -1,41 +1,28 @@
 """Saving and loading a policy on its own: `save_policy` / `load_policy`.
 
 A policy file is a checkpoint directory (see `lerax.checkpoint`) whose saved object is
-the policy: the same writer (atomic, self-contained `.npz` with the pickled
-structure) and the same reader (no template needed), plus checks that what was read
-is a policy and, given `like`, the expected one.
+the policy: the same writer (atomic, self-contained `.npz`, structure as JSON) and the
+same reader (no code from the file runs; no template needed for lerax's policies),
+plus checks that what was read is a policy and, given `like`, the expected one.
 """
 
 from __future__ import annotations
 
 import os
-import pickle
-import zipfile
 from typing import Any
 
 import jax
 import numpy as np
 
-from lerax.checkpoint._load import check_like, load
+from lerax.checkpoint._errors import CheckpointError
+from lerax.checkpoint._load import check_like, read_tree
 from lerax.checkpoint._save import split_state, write_checkpoint
+from lerax.checkpoint._structure import MISSING
 
 from ._abstract import AbstractPolicy
 
 POLICY_KIND = "policy"
-
-# What reading a damaged file can raise (zip/npz layer, pickle, array restoring).
-_UNREADABLE = (
-    zipfile.BadZipFile,
-    pickle.UnpicklingError,
-    EOFError,
-    KeyError,
-    IndexError,
-    ValueError,
-    TypeError,
-    AttributeError,
-    ImportError,
-    OSError,
-)
+_OWNER = "lerax.load_policy"
 
 
 def save_policy(
@@ -49,7 +36,7 @@ def save_policy(
     Args:
         path: Target directory (created, with its parents, if missing).
         policy: The policy. Its non-array parts (activation functions, classes) are
-            recorded by import path, so they must be importable module-level objects.
+            recorded by `module:qualname`, so they must be module-level objects.
         metadata: Extra JSON-serialisable facts recorded with it (readable with
             `lerax.checkpoint.read_metadata`).
 
@@ -83,10 +70,10 @@ def load_policy(
     """Load a policy saved by `save_policy` (or the policy of a training checkpoint
     saved by `lerax.checkpoint.save` / `SaveCheckpoints`).
 
-    No template is needed: the structure is stored with the weights. Give `like` to
-    check that the file holds the policy you expect.
-
-    Pickling makes loading run code named in the file: load only files you trust.
+    No code from the file runs (see `lerax.checkpoint.load`). Every built-in lerax
+    policy loads without a template; a policy class of your own loads with `like=`
+    an instance of it (or after `lerax.checkpoint.register(YourPolicy)`). Give
+    `like` also to check that the file holds the policy you expect.
 
     Args:
         path: The directory written by `save_policy`.
@@ -99,40 +86,35 @@ def load_policy(
         The policy, its arrays bitwise equal to those saved.
 
     Raises:
-        FileNotFoundError: if `path` holds no policy file.
-        ValueError: if the file is corrupt or unreadable, does not hold a policy, or
-            does not match `like`; the message names what differs.
+        CheckpointError: (a `ValueError`) if `path` holds no policy file, the file
+            is truncated, corrupted or of an unknown format version, does not hold
+            a policy, or does not match `like`; the message names the path and what
+            differs.
     """
-    try:
-        tree = load(path)
-    except FileNotFoundError:
-        raise
-    except _UNREADABLE as error:
-        raise ValueError(
-            f"lerax.load_policy: cannot read a policy from '{path}': the file is corrupt, "
-            "truncated or was not written by lerax, or names code that cannot be imported "
-            f"({type(error).__name__}: {error})."
-        ) from error
+    guide = like if like is not None and not isinstance(like, type) else MISSING
+    tree = read_tree(path, guide=guide, owner=_OWNER)
     policy = tree
     if not isinstance(policy, AbstractPolicy):
         policy = getattr(tree, "policy", None)  # a training checkpoint
         if not isinstance(policy, AbstractPolicy):
-            raise ValueError(
-                f"lerax.load_policy: '{path}' holds a {type(tree).__name__}, not a policy."
+            raise CheckpointError(
+                path, f"it holds a {type(tree).__name__}, not a policy.", owner=_OWNER
             )
     if like is None:
         return policy
     if isinstance(like, type):
         if not isinstance(policy, like):
-            raise ValueError(
-                f"lerax.load_policy: '{path}' holds a {type(policy).__name__}, expected a "
-                f"{like.__name__}."
+            raise CheckpointError(
+                path,
+                f"it holds a {type(policy).__name__}, expected a {like.__name__}.",
+                owner=_OWNER,
             )
         return policy
     if type(policy) is not type(like):
-        raise ValueError(
-            f"lerax.load_policy: '{path}' holds a {type(policy).__name__}, but `like` is a "
-            f"{type(like).__name__}."
+        raise CheckpointError(
+            path,
+            f"it holds a {type(policy).__name__}, but `like` is a {type(like).__name__}.",
+            owner=_OWNER,
         )
-    check_like(policy, like, owner="lerax.load_policy")
+    check_like(policy, like, path=path, owner=_OWNER)
     return policy

@@ -15,6 +15,7 @@ import pytest
 import lerax
 from lerax import checkpoint
 from lerax.algorithm import PPO
+from lerax.checkpoint import CheckpointError
 from lerax.env import CartPole, Pendulum
 from lerax.policy import (
     MLPActorCriticPolicy,
@@ -141,9 +142,10 @@ def test_wrong_shapes_name_the_leaf(tmp_path):
     wide, _ = _make("actor_critic_discrete", hidden=(16, 8))
     save_policy(tmp_path / "p", small)
     with pytest.raises(
-        ValueError,
-        match=r"lerax.load_policy: leaf `\.actor\.layers\[0\]\.kernel` is "
-        r"float32\[4, 8\] in the checkpoint but float32\[4, 16\] in `like`",
+        CheckpointError,
+        match=r"lerax.load_policy: cannot load '.*p': it does not match `like` at "
+        r"`\.actor\.layers\[0\]\.kernel`: the file has float32\[4, 8\], `like` has "
+        r"float32\[4, 16\]",
     ):
         load_policy(tmp_path / "p", like=wide)
 
@@ -152,7 +154,11 @@ def test_wrong_depth_names_the_missing_layers(tmp_path):
     shallow, _ = _make("sac", hidden=(8,))
     deep, _ = _make("sac", hidden=(8, 8))
     save_policy(tmp_path / "p", shallow)
-    with pytest.raises(ValueError, match=r"in `like` but not in the checkpoint: \[.*layers\[2\]"):
+    with pytest.raises(
+        CheckpointError,
+        match=r"at `\.actor\.network\.layers`: the file has 2 items \(Dense, Dense\), `like` "
+        r"has 3 items \(Dense, Dense, Dense\)",
+    ):
         load_policy(tmp_path / "p", like=deep)
 
 
@@ -160,7 +166,9 @@ def test_wrong_static_configuration_is_named(tmp_path):
     tanh, _ = _make("actor_critic_discrete")
     relu, _ = _make("actor_critic_discrete", activation=jax.nn.relu)
     save_policy(tmp_path / "p", tanh)
-    with pytest.raises(ValueError, match=r"static configuration at `\.actor\.activation`"):
+    with pytest.raises(
+        CheckpointError, match=r"at `\.actor\.activation`: the file has tanh, `like` has relu"
+    ):
         load_policy(tmp_path / "p", like=relu)
 
 
@@ -208,12 +216,12 @@ def test_corrupt_files_raise_value_error(tmp_path, corrupt):
     policy, _ = _make("actor_critic_box", hidden=(64, 64))
     save_policy(tmp_path / "p", policy)
     corrupt(tmp_path / "p" / "checkpoint.npz")
-    with pytest.raises(ValueError, match="lerax.load_policy: cannot read a policy"):
+    with pytest.raises(CheckpointError, match=r"lerax.load_policy: cannot load '.*p': the file"):
         load_policy(tmp_path / "p", like=policy)
 
 
 def test_missing_file_and_non_policy_content(tmp_path):
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(CheckpointError, match="no checkpoint there"):
         load_policy(tmp_path / "nothing")
     checkpoint.save(tmp_path / "d", {"a": jnp.zeros(3)})
     with pytest.raises(ValueError, match="holds a dict, not a policy"):
@@ -224,20 +232,30 @@ def _lambda_activation(x):
     return x
 
 
-def test_bad_arguments_to_save_policy(tmp_path):
+def test_bad_arguments_to_save_policy(tmp_path, monkeypatch):
     with pytest.raises(TypeError, match="AbstractPolicy"):
         save_policy(tmp_path / "p", {"weights": jnp.zeros(3)})
     env = CartPole()
     local = MLPActorCriticPolicy(env, key=jr.key(0), hidden=(4,), activation=lambda x: x)
-    with pytest.raises(TypeError, match="cannot pickle"):
+    with pytest.raises(TypeError, match=r"cannot record `\.actor\.activation`"):
         save_policy(tmp_path / "p", local)
     assert not (tmp_path / "p").exists()
     policy, _ = _make("q")
     with pytest.raises(TypeError, match="outside jit"):
         jax.jit(lambda p: save_policy(tmp_path / "p", p))(policy)
-    # A module-level function is fine.
+    # A module-level function is saved; it loads when the user names it (a template or
+    # a registration), never from the file alone.
     named = MLPActorCriticPolicy(env, key=jr.key(0), hidden=(4,), activation=_lambda_activation)
     save_policy(tmp_path / "p", named)
+    with pytest.raises(
+        CheckpointError,
+        match=r"`\.actor\.activation` is `.*test_policy_io:_lambda_activation`, which is not "
+        r"a lerax, equinox, jax or optax function",
+    ):
+        load_policy(tmp_path / "p")
+    assert load_policy(tmp_path / "p", like=named).actor.activation is _lambda_activation
+    monkeypatch.setattr(checkpoint._structure, "_REGISTRY", {})
+    assert checkpoint.register(_lambda_activation) is _lambda_activation
     assert load_policy(tmp_path / "p").actor.activation is _lambda_activation
 
 
