@@ -21,10 +21,13 @@ class AbstractLoggingBackend(abc.ABC):
     its own run. Implementations must therefore keep all live resources (writers,
     run handles, connections) in attributes set by `open`, never in `__init__`.
 
-    Methods are called from one background thread, never concurrently for the same
-    backend object. They receive numpy / Python values, never JAX arrays. An
-    exception raised by a backend disables that backend (reported once); the other
-    backends and training go on.
+    Each backend of a `LoggingCallback` (with every member run's copy of it) is called
+    from a worker thread of its own, in program order, never concurrently for the
+    same backend; different backends run side by side. Methods receive numpy /
+    Python values, never JAX arrays. An exception raised by a backend (any, even
+    `KeyboardInterrupt` or `SystemExit`) disables that backend (reported once); the
+    other backends and training go on. At training end a backend gets
+    `LoggingCallback(close_timeout=...)` seconds to finish before it is left behind.
     """
 
     @abc.abstractmethod

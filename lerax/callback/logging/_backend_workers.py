@@ -128,6 +128,7 @@ class BackendWorkers:
     def __init__(self, names: Sequence[str], prefix: str = "lerax-logging"):
         self.names = tuple(names)
         self.disabled: dict[int, str] = {}
+        self._left: set[int] = set()  # slots left behind by a close: not waited for again
         self._lock = threading.Lock()
         self._lanes = [
             _Lane(f"{prefix}-{i}-{name}", lambda job, i=i: self._guarded(i, job))
@@ -183,6 +184,8 @@ class BackendWorkers:
         Args:
             timeout: Seconds (> 0).
 
+        A backend already left behind is not waited for (nor reported) again.
+
         Returns:
             `{slot: events not written}` of the backends still busy.
         """
@@ -195,7 +198,7 @@ class BackendWorkers:
             )
         busy: dict[int, int] = {}
         for i, lane in enumerate(self._lanes):
-            if lane.wait(deadline):
+            if i in self._left or lane.wait(deadline):
                 continue
             what, events = lane.pending()
             busy[i] = events
@@ -239,6 +242,7 @@ class BackendWorkers:
     def _report_busy(self, i: int, lane: _Lane, what: str | None, events: int, timeout: float):
         name, call = self.names[i], f" in {what}" if what else ""
         if lane.finishing:
+            self._left.add(i)
             with self._lock:
                 self.disabled.setdefault(i, f"still busy{call} after {timeout:g} s")
             print(

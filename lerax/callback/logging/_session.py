@@ -27,6 +27,7 @@ from lerax.host import Pace, decode_columns, member_label
 
 from . import _aggregate
 from ._backend_workers import BackendWorkers
+from ._run_names import run_stamp
 
 if TYPE_CHECKING:
     from ._callback import LoggingCallback
@@ -65,7 +66,7 @@ class LoggingSession:
         self.pace = Pace(LOG_CROSSINGS_PER_SECOND)
         self.last_crossing = time.perf_counter()
         self.ended = False
-        self.timestamp = time.strftime("%Y%m%d-%H%M%S")
+        self.timestamp = run_stamp()  # e.g. 20261121-120000-3fa2c1: unique across processes
         self.members: dict[tuple[int, ...], list[Any]] = {}
         self.offsets: dict[tuple[int, ...], int] = {}
         self.last_step: dict[tuple[int, ...], int] = {}
@@ -210,9 +211,7 @@ class LoggingSession:
                 for i, b in enumerate(self._backends(key, num)):
                     self._guard(i, b, "log_hparams", b.log_hparams, self._hparams(shared))
 
-    def _log_batch(
-        self, rows: dict[str, Any], index: np.ndarray, since: float, now: float
-    ) -> None:
+    def _log_batch(self, rows: dict[str, Any], index: np.ndarray, since: float, now: float) -> None:
         """Log each event of a crossed batch in order, with its own step. The host
         sees the batch at `now`; event j of k gets the time `since + (j+1)/k` of the
         interval since the previous crossing (the rate over the batch)."""

@@ -9,7 +9,10 @@ from typing import Any
 
 import numpy as np
 
+from lerax._paths import check_relative_name
+
 from ._backend import AbstractLoggingBackend, require
+from ._run_names import writer_suffix
 
 
 class TensorBoardBackend(AbstractLoggingBackend):
@@ -27,7 +30,13 @@ class TensorBoardBackend(AbstractLoggingBackend):
     needed.
 
     Vmapped members are named `<run>/seed_<i>`, which gives one nested directory per
-    member: TensorBoard shows them as separate runs that share a prefix.
+    member: TensorBoard shows them as separate runs that share a prefix. A run name
+    must stay inside `log_dir` (no absolute path, no empty, `.` or `..` component).
+
+    Every `open` writes a new events file of its own,
+    `events.out.tfevents.<time>.<host>.<pid>.<random>`, so two processes logging the
+    same run name into one `log_dir` (even in the same second) never share a file;
+    TensorBoard reads every events file of a run directory.
 
     Events are written with tensorboardX's record writer (`EventsWriter`: TFRecord
     framing, CRC32C) straight from the caller's thread, which for `LoggingCallback` is
@@ -75,7 +84,10 @@ class TensorBoardBackend(AbstractLoggingBackend):
             raise RuntimeError("TensorBoardBackend is already open; close it (or copy it) first")
         run_dir = os.path.join(self.log_dir, _relative(name))
         directory_check(run_dir)
-        self._events = EventsWriter(os.path.join(run_dir, "events"))
+        # A file of its own (`events.out.tfevents.<time>.<host>.<pid>.<random>`): two
+        # processes writing one run in the same second would otherwise share a name,
+        # and the second would truncate the first's file.
+        self._events = EventsWriter(os.path.join(run_dir, "events"), writer_suffix())
         self._run_dir = run_dir
         self._flushed = time.monotonic()
         self._hparams = {}
@@ -194,6 +206,4 @@ def _hparam_value(value: Any) -> str | bool | float:
 def _relative(name: str) -> str:
     if not isinstance(name, str) or not name:
         raise ValueError(f"the run name must be a non-empty str, got {name!r}")
-    if os.path.isabs(name) or ".." in name.replace("\\", "/").split("/"):
-        raise ValueError(f"the run name must be a relative path without '..', got {name!r}")
-    return name
+    return check_relative_name("TensorBoardBackend", "run name", name)

@@ -179,3 +179,26 @@ def test_opening_a_member_leaves_the_other_members_alive(tmp_path):
         for backend in members:
             backend.close()
     assert len(glob.glob(str(tmp_path / "*.zip"))) == 3
+
+
+def test_two_experiments_of_the_same_name_get_two_archives(tmp_path):
+    """Archives are named by each experiment's random key, never by its name or time."""
+    template = CometBackend(
+        "lerax-test", experiment_name="same", offline=True, offline_directory=tmp_path
+    )
+
+    def work():
+        backends = [copy.copy(template) for _ in range(2)]
+        for i, backend in enumerate(backends):  # the same name, in the same second
+            backend.open("same", metadata=METADATA)
+            backend.log_scalars({"value": float(i)}, 1)
+        for backend in backends:
+            backend.close()
+
+    thread = threading.Thread(target=work)
+    thread.start()
+    thread.join()
+    runs = [read_archive(path) for path in glob.glob(str(tmp_path / "*.zip"))]
+    assert [run["name"] for run in runs] == ["same", "same"]
+    values = sorted(v for run in runs for k, _, v in run["metrics"] if k == "value")
+    assert values == [0.0, 1.0]

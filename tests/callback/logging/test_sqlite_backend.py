@@ -217,6 +217,23 @@ def test_concurrent_processes(tmp_path):
         np.testing.assert_allclose(values, np.arange(300) + 1000.0 * i)
 
 
+@pytest.mark.filterwarnings("ignore:os.fork:RuntimeWarning")  # JAX's warning; spawn execs
+def test_two_processes_logging_the_same_name_keep_both_runs(tmp_path):
+    """A run is a row with its own id: a shared name (and second) collides nowhere."""
+    path = str(tmp_path / "runs.db")
+    context = multiprocessing.get_context("spawn")
+    barrier = context.Barrier(2)
+    process = context.Process(target=_write_run, args=(path, "same", 100, 1000.0, barrier))
+    process.start()
+    _write_run(path, "same", 100, 0.0, barrier)
+    process.join(60)
+    assert process.exitcode == 0
+    runs = list_runs(path)
+    assert [(run["name"], run["status"]) for run in runs] == [("same", "finished")] * 2
+    series = sorted(load_metrics(path, run["id"])["a"][1].tolist() for run in runs)
+    assert series == [list(np.arange(100.0)), list(np.arange(100.0) + 1000.0)]
+
+
 def test_dataframe(tmp_path, monkeypatch):
     path = str(tmp_path / "runs.db")
     _write_run(path, "one", 3)

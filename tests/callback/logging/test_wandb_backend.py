@@ -210,3 +210,25 @@ def test_missing_package_names_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "wandb", None)
     with pytest.raises(ImportError, match=r"lerax\[wandb\]"):
         WandbBackend()
+
+
+def test_two_runs_of_the_same_name_get_two_folders(wandb_env, tmp_path):
+    """Offline folders are `offline-run-<time>-<random id>`: a shared name and second
+    (in one process or in two) never make them collide."""
+    template = WandbBackend(project="lerax-test", dir=tmp_path, quiet=True)
+
+    def work():
+        backends = [copy.copy(template) for _ in range(2)]
+        for i, backend in enumerate(backends):
+            backend.open("same")
+            backend.log_scalars({"value": float(i)}, 1)
+        for backend in backends:
+            backend.close()
+
+    thread = threading.Thread(target=work)
+    thread.start()
+    thread.join()
+    runs = [read_run(d) for d in glob.glob(str(tmp_path / "wandb" / "offline-run-*"))]
+    assert [run["name"] for run in runs] == ["same", "same"]
+    values = sorted(row["value"] for run in runs for row in run["history"] if "value" in row)
+    assert values == [0.0, 1.0]
