@@ -178,13 +178,12 @@ class BackendWorkers:
         events it has not written. After `finish()` (the session is closing) such a
         backend is left behind: its slot is disabled, its pending events are dropped
         once its stuck call returns (its `close` still runs) and its thread then
-        ends. Otherwise (a run inside `with LoggingCallback(...)` ended) it keeps
-        writing in the background.
+        ends; a later `drain` neither waits for it nor reports it again. Otherwise (a
+        run inside `with LoggingCallback(...)` ended) it keeps writing in the
+        background.
 
         Args:
             timeout: Seconds (> 0).
-
-        A backend already left behind is not waited for (nor reported) again.
 
         Returns:
             `{slot: events not written}` of the backends still busy.
