@@ -36,6 +36,7 @@ from ._programs import (
     compiled_train,
     compiled_with_callbacks,
 )
+from ._resume_checks import check_resume
 from ._sharding import check_env_sharding, constrain_envs
 from ._train_state import AbstractAlgorithmState, TrainState
 
@@ -196,6 +197,7 @@ class AbstractAlgorithm(eqx.Module):
             `state.stopped` tell what actually ran.
         """
         callback = as_callback(callback)
+        check_resume(self, state, callback)
         if num_iterations is None:
             until = state.total_iterations
         else:

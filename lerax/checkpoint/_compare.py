@@ -61,7 +61,7 @@ def describe(x: Any) -> str:
         kinds = ", ".join(type(v).__name__ for v in x[:6]) + (", ..." if len(x) > 6 else "")
         return f"{len(x)} item{'s' if len(x) != 1 else ''} ({kinds})"
     if dataclasses.is_dataclass(x) or (isinstance(x, tuple) and hasattr(type(x), "_fields")):
-        return f"a {type(x).__name__}"
+        return type(x).__name__
     text = getattr(x, "__name__", None) if callable(x) else None
     text = text or repr(x)
     return text if len(text) <= 60 else text[:57] + "..."

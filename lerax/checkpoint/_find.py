@@ -45,20 +45,25 @@ def latest_checkpoint(path: str | os.PathLike, *, root: str | os.PathLike = "che
                 owner="lerax.checkpoint.latest_checkpoint",
             )
         raise CheckpointError(path, _nothing_there(directory, Path(root)), owner=_OWNER)
-    found = []
-    for entry in saves.iterdir():
+    found, unreadable = [], []
+    for entry in sorted(saves.iterdir()):
         if entry.name.startswith(".") or not (entry / ARRAYS_FILE).is_file():
             continue
         try:
             iteration = int(read_metadata(entry).get("iteration", -1))
-        except (CheckpointError, TypeError, ValueError):
+        except CheckpointError as error:
+            unreadable.append(f"{entry.name}: {error.problem}")
+            continue
+        except (TypeError, ValueError):  # an iteration that is not a number
+            unreadable.append(f"{entry.name}: no iteration recorded")
             continue
         found.append((iteration, entry.name.endswith("_final"), entry.name, entry))
     if not found:
         names = sorted(p.name for p in saves.iterdir() if not p.name.startswith("."))
+        why = f"; {'; '.join(unreadable[:3])}" if unreadable else ""
         raise CheckpointError(
             path,
-            f"no readable save in '{saves}' (it holds: {', '.join(names) or 'nothing'}).",
+            f"no readable save in '{saves}' (it holds: {', '.join(names) or 'nothing'}){why}.",
             owner=_OWNER,
         )
     return max(found)[3]

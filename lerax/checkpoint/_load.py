@@ -22,6 +22,7 @@ from ._errors import CheckpointError
 from ._format import (
     ARRAYS_FILE,
     FORMAT_VERSION,
+    METADATA_FILE,
     METADATA_KEY,
     STRUCTURE_KEY,
     LeafSpec,
@@ -39,6 +40,7 @@ _UNREADABLE = (
     KeyError,
     ValueError,
     NotImplementedError,
+    RuntimeError,  # zipfile: "File is encrypted" (a flipped flag bit)
     RecursionError,
     OverflowError,
 )
@@ -93,6 +95,8 @@ def read_tree(path: str | os.PathLike, *, guide: Any = MISSING, owner: str = "")
             tree = decode_structure(header.get("structure"), archive.leaf, like=guide)
         except StructureError as error:
             raise archive.error(f"its structure is refused: {error}") from None
+        except RecursionError:
+            raise archive.error("its structure is refused: nested too deeply.") from None
         archive.check_all_leaves_used()
     return tree
 
@@ -105,6 +109,7 @@ def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
         CheckpointError: if `path` holds no readable checkpoint.
     """
     with _Archive(path, "lerax.checkpoint.read_metadata") as archive:
+        archive.json(STRUCTURE_KEY)  # the file as a whole is checked, not only its metadata
         return archive.json(METADATA_KEY)
 
 
@@ -153,7 +158,21 @@ class _Archive:
         unexpected = [n for n in self.infos if n not in allowed and not _LEAF.match(n)]
         if unexpected:
             raise self.error(f"unexpected entries {unexpected[:3]}.")
+        self._check_sidecar()
         return self
+
+    def _check_sidecar(self) -> None:
+        """`checkpoint.json` is informational, but never anything other than JSON."""
+        sidecar = Path(self.path) / METADATA_FILE
+        if not sidecar.exists():
+            return
+        try:
+            with open(sidecar, "rb") as f:
+                record = json.loads(f.read(1 << 26).decode("utf-8"))
+        except _UNREADABLE as error:
+            raise self.error(f"'{METADATA_FILE}' is not JSON ({type(error).__name__}).") from None
+        if not isinstance(record, dict):
+            raise self.error(f"'{METADATA_FILE}' is not a JSON object.")
 
     def __exit__(self, *exc: Any) -> None:
         zip_file = getattr(self, "zip", None)
@@ -208,6 +227,8 @@ class _Archive:
 
     def leaf(self, spec: LeafSpec, where: str) -> jax.Array | np.ndarray:
         """The array of `spec`, checked against it."""
+        if spec.index in self.used:
+            raise self.error(f"leaf `{where}` reuses entry {leaf_key(spec.index)}.")
         dtype = jnp.dtype(spec.dtype)
         nbytes = int(np.prod(spec.shape, dtype=np.int64)) * dtype.itemsize
         stored = self._array(leaf_key(spec.index), nbytes + _HEADER_SLACK)

@@ -145,6 +145,7 @@ def write_checkpoint(
         **metadata,
         "leaves": describe_leaves(skeleton),
     }
+    record["format"] = FORMAT_VERSION  # never overridden by `metadata`
     record_bytes = json.dumps(record, indent=2, default=_json_default).encode()
     entries = {
         STRUCTURE_KEY: np.frombuffer(header, np.uint8),

@@ -135,7 +135,7 @@ def test_like_checks_structure_shapes_and_static_configuration(tmp_path, state):
         match=r"at `\.policy\.actor\.activation`: the file has tanh, `like` has relu",
     ):
         load(tmp_path / "ck", like=_template(activation=jax.nn.relu))
-    with pytest.raises(CheckpointError, match=r"at `\.`: the file has a TrainState, `like` has \{"):
+    with pytest.raises(CheckpointError, match=r"at `\.`: the file has TrainState, `like` has \{"):
         load(tmp_path / "ck", like={"policy": state.policy})
 
 
