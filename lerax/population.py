@@ -10,7 +10,6 @@ envs of every run, are sharded across devices with `jax.sharding`.
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import itertools
 from collections.abc import Callable, Mapping, Sequence
@@ -316,11 +315,7 @@ def _grouped(callback, group_axes: int):
     if not group_axes:
         return callback
     if isinstance(callback, LoggingCallback):
-        if callback.group_axes:
-            return callback
-        grouped = copy.copy(callback)
-        object.__setattr__(grouped, "group_axes", group_axes)
-        return grouped
+        return callback if callback.group_axes else callback.with_group_axes(group_axes)
     if isinstance(callback, list | tuple):
         return [_grouped(c, group_axes) for c in callback]
     return callback

@@ -89,12 +89,12 @@ def _check_aggregate(db, tb_dir, aggregate, members):
 def seeds(tmp_path_factory):
     root = tmp_path_factory.mktemp("seeds")
     logger, callbacks = _callbacks(root, "pop")
-    before = host.host_calls(logger._channel("log"))
+    before = host.host_calls("0/logging/log")
     population = train_population(
         ALGO, ENV, POLICY, PER_ITERATION * ITERATIONS, key=jr.key(4), num_seeds=4,
         callback=callbacks,
     )  # fmt: skip
-    calls = host.host_calls(logger._channel("log")) - before
+    calls = host.host_calls("0/logging/log") - before
     return root, population, calls
 
 
@@ -107,7 +107,8 @@ def test_seed_population_has_one_axis_and_members_stop_on_their_own(seeds):
     iteration = np.asarray(population.iteration)
     assert stopped.any() and not stopped.all(), "the fixed keys give a mix of stops"
     assert np.all(iteration[~stopped] == ITERATIONS) and np.all(iteration[stopped] < ITERATIONS)
-    assert calls == ITERATIONS  # one host call per log event for the whole population
+    # Batched: each host call carries several events of the whole population.
+    assert 1 <= calls <= ITERATIONS
     for s in range(4):  # each member logged exactly its own iterations
         steps, _ = load_metrics(root / "runs.db", f"pop/seed_{s}", ["time/timesteps"])[
             "time/timesteps"
@@ -166,12 +167,12 @@ def test_seed_population_equals_the_plain_vmap_recipe(seeds):
 
 def test_sweep_grid_members_hparams_group_aggregates_and_directories(tmp_path):
     logger, callbacks = _callbacks(tmp_path, "grid")
-    before = host.host_calls(logger._channel("log"))
+    before = host.host_calls("0/logging/log")
     population = train_population(
         ALGO, ENV, POLICY, PER_ITERATION * 4, key=jr.key(5), num_seeds=4,
         sweep={"learning_rate": [1e-3, 3e-4], "env/gravity": [9.8]}, callback=callbacks,
     )  # fmt: skip
-    assert host.host_calls(logger._channel("log")) - before == 4
+    assert 1 <= host.host_calls("0/logging/log") - before <= 4
     assert population.axes == ("config", "seed") and population.shape == (2, 4)
     np.testing.assert_allclose(population.sweep["learning_rate"], [1e-3, 3e-4], rtol=1e-6)
     assert logger.group_axes == 0, "the caller's callback is not modified"

@@ -26,6 +26,7 @@ from lerax.env import AbstractEnv
 from lerax.env.wrapper import AutoReset
 from lerax.policy import AbstractPolicy
 
+from ._control import check_control
 from ._driver import open_scope, run_in_scope
 from ._hyperparameters import hyperparameter_arrays, hyperparameters
 from ._members import any_member, keep_stopped
@@ -303,6 +304,7 @@ class AbstractAlgorithm(eqx.Module):
         until: Int[Array, ""],
         callback: AbstractCallback,
         env_sharding: jax.sharding.NamedSharding | None = None,
+        crossings: bool = False,
     ):
         budget = state.total_iterations * self.steps_per_iteration
 
@@ -321,14 +323,20 @@ class AbstractAlgorithm(eqx.Module):
         def active(s: TrainState):
             return ~s.stopped & (s.iteration < until)
 
-        def body(s: TrainState) -> TrainState:
+        def body(carry):
+            s, next_check = carry
             s = constrain_envs(s, env_sharding)
             is_active = active(s)
             with host.active_scope(is_active):
                 new = self._one_iteration(s, callback, budget)
-            return constrain_envs(keep_stopped(~is_active, s, new), env_sharding)
+                if crossings:  # Ctrl-C stops the program after this iteration
+                    new, next_check = check_control(new, next_check)
+            return constrain_envs(keep_stopped(~is_active, s, new), env_sharding), next_check
 
-        state = jax.lax.while_loop(lambda s: any_member(active(s)), body, state)
+        first_check = state.iteration + 1
+        state, _ = jax.lax.while_loop(
+            lambda c: any_member(active(c[0])), body, (state, first_check)
+        )
 
         end_key, callback_key = jr.split(state.callback_key)
         return dataclasses.replace(

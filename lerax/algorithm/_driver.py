@@ -20,6 +20,8 @@ user's own `jax.jit`), so that the scope still closes when the program ends.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -27,6 +29,8 @@ import jax
 import numpy as np
 
 from lerax import host
+
+from ._control import CONTROL_CHANNEL, Control, InterruptWatch
 
 RUN_END_CHANNEL = "lerax.run/end"
 
@@ -37,14 +41,24 @@ def host_switching(crossings: bool):
     return host.responsive_switching() if crossings else contextlib.nullcontext()
 
 
-def open_scope(algorithm, callback, env, total_timesteps: int | None) -> host.RunScope:
-    """Open the run scope of one training call with `callback`'s receivers.
+@dataclasses.dataclass
+class RunCall:
+    """One training call's host side: its scope and its Ctrl-C watch."""
+
+    scope: host.RunScope
+    watch: InterruptWatch
+
+
+def open_scope(algorithm, callback, env, total_timesteps: int | None) -> RunCall:
+    """Open the run scope of one training call with `callback`'s receivers (and the
+    driver's own: the control crossing, see `_control.py`, and the run's end).
 
     Raises:
-        Whatever a callback's `host_receivers` raises (e.g. `FileExistsError`); the
-        receivers opened before it are closed first.
+        Whatever a callback's `host_receivers` raises (e.g. `FileExistsError`).
     """
+    watch = InterruptWatch()
     run = {
+        "interrupted": lambda: watch.requested,  # Ctrl-C stopped the program (host side)
         "algorithm": type(algorithm).__name__,
         "env": env.name,
         "total_timesteps": total_timesteps,
@@ -55,15 +69,21 @@ def open_scope(algorithm, callback, env, total_timesteps: int | None) -> host.Ru
     receivers = callback.host_receivers(run)
     scope = host.RunScope(receivers)
     if receivers:
-        scope.receivers[RUN_END_CHANNEL] = lambda rows, index: scope.close()
-    return scope
+        scope.receivers[CONTROL_CHANNEL] = Control(watch)
+        scope.receivers[RUN_END_CHANNEL] = lambda rows, index: scope.close(
+            interrupted=watch.requested
+        )
+    return RunCall(scope, watch)
 
 
-def run_in_scope(scope: host.RunScope, program: Callable[..., Any], *args: Any) -> Any:
-    """`program(*args, token, crossings)` inside `scope`, which is closed on every exit.
+def run_in_scope(call: RunCall, program: Callable[..., Any], *args: Any) -> Any:
+    """`program(*args, token, crossings)` inside the call's scope, which is closed on
+    every exit. Ctrl-C while the program runs stops it after the current iteration
+    (see `_control.py`); the runs are closed as interrupted and `KeyboardInterrupt`
+    propagates.
 
     Args:
-        scope: The call's scope (see `open_scope`).
+        call: The call's scope and watch (see `open_scope`).
         program: A compiled entry program taking the run token and whether the
             callbacks cross (static) as its last two arguments.
         *args: Its other arguments.
@@ -71,17 +91,37 @@ def run_in_scope(scope: host.RunScope, program: Callable[..., Any], *args: Any) 
     Returns:
         What `program` returned.
     """
+    scope = call.scope
     crossings = bool(scope.receivers)
     try:
-        with host_switching(crossings):
+        with host_switching(crossings), call.watch.watching():
             out = program(*args, scope.token_array, crossings)
+            wait_for(out)
             jax.effects_barrier()
     except BaseException:
         scope.close(interrupted=True)
         raise
     if ran(out):
-        scope.close()
+        scope.close(interrupted=call.watch.requested)
+        if call.watch.requested:  # the handler's own KeyboardInterrupt may not come
+            raise KeyboardInterrupt
     return out
+
+
+def wait_for(out: Any, poll: float = 0.02) -> None:
+    """Wait until the arrays of `out` are computed, in Python.
+
+    Blocking in XLA would hold a `KeyboardInterrupt` until the whole program ended;
+    polling lets it through at once (the program itself goes on to its end in the
+    background: XLA cannot cancel it, and its later crossings are dropped).
+    """
+    for leaf in jax.tree.leaves(out):
+        while isinstance(leaf, jax.core.Tracer):  # a vmap tracer wraps the values
+            leaf = getattr(leaf, "val", None)
+        is_ready = getattr(leaf, "is_ready", None)
+        if callable(is_ready):  # key arrays and abstract values have none
+            while not is_ready():
+                time.sleep(poll)
 
 
 def send_run_end(tree: Any) -> None:
@@ -104,10 +144,10 @@ def ran(out: Any) -> bool:
     """Whether the program producing `out` has run (False when it was only traced
     inside an enclosing `jax.jit`, to run later)."""
     for leaf in jax.tree.leaves(out):
-        while isinstance(leaf, jax.core.Tracer):
-            leaf = getattr(leaf, "val", None)  # a vmap tracer wraps the values
-            if leaf is None:
-                return False
+        if isinstance(leaf, jax.core.Tracer):
+            while isinstance(leaf, jax.core.Tracer):
+                leaf = getattr(leaf, "val", None)  # a vmap tracer wraps the values
+            return isinstance(leaf, jax.Array)
         if isinstance(leaf, jax.Array):
             return True
     return True

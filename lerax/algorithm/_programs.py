@@ -43,7 +43,9 @@ def compiled_train(algorithm, state, until, callback, env_sharding, token, cross
         host.run_token(token),
         host.member_scope(host.member_witness(algorithm, state, until, callback)),
     ):
-        state = algorithm._run(constrain_envs(state, env_sharding), until, callback, env_sharding)
+        state = algorithm._run(
+            constrain_envs(state, env_sharding), until, callback, env_sharding, crossings
+        )
         if crossings:
             send_run_end(state.callback_state)
         return state
@@ -61,7 +63,7 @@ def compiled_learn(
     ):
         state = algorithm._init_state(env, policy, total_timesteps, key, callback)
         state = constrain_envs(state, env_sharding)
-        state = algorithm._run(state, state.total_iterations, callback, env_sharding)
+        state = algorithm._run(state, state.total_iterations, callback, env_sharding, crossings)
         if crossings:
             send_run_end(state.callback_state)
         return state

@@ -32,7 +32,7 @@ _lock = threading.Lock()
 _receivers: dict[str, Receiver] = {}
 _failed: dict[str, str] = {}
 _counts: dict[str, int] = {}
-_dropped: set[tuple[int, str]] = set()
+_dropped: set[int] = set()  # tokens of closed runs whose late events were reported
 
 
 def register(channel: str, receiver: Receiver) -> None:
@@ -83,14 +83,15 @@ def deliver(token: int, channel: str, rows: Any, index: np.ndarray) -> int:
             receiver = None if channel in scope.failed else scope.receivers.get(channel)
         else:
             failed, receiver = {}, None
-            first_drop = (token, channel) not in _dropped
-            _dropped.add((token, channel))
+            first_drop = token not in _dropped
+            _dropped.add(token)
     if receiver is None:
         if token and scope is None and first_drop:
             print(
-                f"lerax: an event on channel {channel!r} arrived after its training call "
-                "ended and was dropped (a program with callbacks traced inside your own "
-                "`jax.jit` runs after `learn` returned; call `learn` outside `jax.jit`).",
+                f"lerax: events (channel {channel!r}) arrived after their training call "
+                "ended and are dropped: the call was interrupted while its program ran "
+                "on, or its program was traced inside your own `jax.jit` and ran again "
+                "(call `learn` outside `jax.jit`).",
                 file=sys.stderr,
             )
         return 0

@@ -14,8 +14,9 @@ from lerax import host
 from lerax.algorithm import PPO
 from lerax.callback import TrainingContext
 from lerax.callback._progress_bar import ProgressBarCallback, ProgressBarState
-from lerax.callback._progress_display import END, ITERATION, START, Pace, close_all
+from lerax.callback._progress_display import END, ITERATION, START, close_all
 from lerax.env import CartPole
+from lerax.host import Pace
 from lerax.policy import MLPActorCriticPolicy
 
 ENV = CartPole()
@@ -58,7 +59,7 @@ def test_rich_bar_on_a_terminal_is_drawn_and_stopped():
 
 def test_vmap_over_seeds_one_aggregate_bar_or_one_bar_per_member():
     keys = jr.split(jr.key(3), 3)
-    channel = ProgressBarCallback(refresh_every=1)._channel
+    channel = "0/progress"  # the bar is the first (only) callback of the list
     for per_member in (False, True):
         stream = io.StringIO()
         before = host.host_calls(channel)
@@ -175,18 +176,19 @@ def _event(kind, steps):
     return {**rows, "stopped": np.asarray([False])}, np.zeros((1, 0), np.int32)
 
 
-def test_a_run_that_never_ends_is_closed_by_the_next_run_or_at_exit():
+def test_a_run_that_never_ends_is_closed_by_its_scope_or_at_exit():
     channel = ProgressBarCallback()._channel
-    # a program reached training start, then died: only the start event arrived
+    # a program reached training start, then was interrupted: only the start arrived
     first_stream = FakeTerminal()
     first = ProgressBarCallback(stream=first_stream).host_receivers({"env": "E"})[channel]
     first(*_event(START, 0))
     assert not first_stream.getvalue().endswith("\x1b[?25h"), "the bar is live"
-    # the next run with this configuration closes it before it starts
-    plain_stream = io.StringIO()
-    second = ProgressBarCallback(stream=plain_stream).host_receivers({"env": "E"})[channel]
+    # the training call's run scope closes it when the call ends
+    first.close_run(interrupted=True)
     closed = first_stream.getvalue()
     assert closed.endswith("\x1b[?25h") and "E (interrupted)" in closed
+    plain_stream = io.StringIO()
+    second = ProgressBarCallback(stream=plain_stream).host_receivers({"env": "E"})[channel]
     # a run left open at exit is closed by the atexit hook
     second(*_event(START, 0))
     second(*_event(ITERATION, 5))
@@ -226,14 +228,14 @@ def test_host_only_settings_do_not_change_the_program_and_config():
 
 
 def test_pace_turns_the_measured_rate_into_an_update_interval():
-    pace = Pace(updates_per_second=10.0)
+    pace = Pace(per_second=10.0)
     assert pace(0, 100.0, restart=True) == 1  # nothing measured yet
     assert pace(1, 100.01) == 10  # 100 iterations/s -> every 10th for 10 updates/s
     assert pace(11, 100.11) == 10
     assert pace(21, 101.11) == 1  # slowed to 10 iterations/s
     assert pace(22, 106.11) == 1  # slower than wanted: never below 1
     assert pace(22, 107.0) == 1  # no progress measured
-    assert Pace(updates_per_second=0.5)(0, 0.0) == 1
+    assert Pace(per_second=0.5)(0, 0.0) == 1
 
 
 def test_host_paced_bar_crosses_less_often_than_every_iteration():
@@ -244,10 +246,10 @@ def test_host_paced_bar_crosses_less_often_than_every_iteration():
     policy = MLPActorCriticPolicy(env=env, key=jr.key(0))
     stream = io.StringIO()
     cb = ProgressBarCallback(stream=stream, updates_per_second=1e-6)
-    before = host.host_calls(cb._channel)
+    before = host.host_calls("0/progress")
     state = algo.init(env, policy, 16 * 40, key=jr.key(1), callback=cb)
     state = algo.train(state, callback=cb)
-    calls = host.host_calls(cb._channel) - before
+    calls = host.host_calls("0/progress") - before
     assert int(state.iteration) == 40
     # start (no rate yet: interval 1), the first update (rate measured: interval
     # capped at 1e6 iterations), then only the end
@@ -261,6 +263,6 @@ def test_fixed_refresh_every_crosses_every_n_iterations():
     algo = PPO(num_envs=2, num_steps=8, num_epochs=1, num_minibatches=1)
     policy = MLPActorCriticPolicy(env=env, key=jr.key(0))
     cb = ProgressBarCallback(stream=io.StringIO(), refresh_every=4)
-    before = host.host_calls(cb._channel)
+    before = host.host_calls("0/progress")
     algo.learn(env, policy, 16 * 40, key=jr.key(1), callback=cb)
-    assert host.host_calls(cb._channel) - before == 1 + 40 // 4 + 1
+    assert host.host_calls("0/progress") - before == 1 + 40 // 4 + 1

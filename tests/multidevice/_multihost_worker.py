@@ -31,4 +31,4 @@ population = train_population(
     num_seeds=2, callback=[logger, saver], shard="seeds",
 )  # fmt: skip
 jax.block_until_ready(population.state)
-print(f"process {pid}: log host calls {host.host_calls(logger._channel('log'))}", flush=True)
+print(f"process {pid}: log host calls {host.host_calls('0/logging/log')}", flush=True)

@@ -5,6 +5,7 @@ checkpoints (the crossing runs on device 0, which process 0 owns)."""
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -38,7 +39,9 @@ def test_two_processes_only_process_zero_writes(tmp_path):
     outputs = [p.communicate(timeout=900)[0] for p in procs]
     for p, out in zip(procs, outputs, strict=True):
         assert p.returncode == 0, out[-4000:]
-    assert "process 0: log host calls 4" in outputs[0]
+    # Process 0 receives the (batched) log crossings: between 1 and one per iteration.
+    calls = int(re.search(r"process 0: log host calls (\d+)", outputs[0]).group(1))
+    assert 1 <= calls <= 4
     assert "process 1: log host calls 0" in outputs[1]
     written = os.listdir(tmp_path)
     assert "ckpt0" in written and "runs0.db" in written

@@ -276,6 +276,8 @@ class LoggingSession:
                 )
 
     def _end(self, rows: dict[str, Any], index: np.ndarray) -> None:
+        if not self.persistent and self.run.get("interrupted", lambda: False)():
+            self._mark_interrupted()
         if not self.persistent:
             self._close_all()
             self.closed = True

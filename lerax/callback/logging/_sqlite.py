@@ -96,8 +96,10 @@ class SQLiteBackend(AbstractLoggingBackend):
       Comet).
 
     `status` is `'running'` from `open` on, and stays so when the process dies before
-    `close` (a crashed or killed run); `close` sets `'finished'`, or `'failed'` when a
-    write of this backend raised during the run (its rows may be incomplete).
+    `close` (a crashed or killed run); `close` sets `'finished'`, `'interrupted'` when
+    the training call ended early (an exception or `KeyboardInterrupt`: what crossed
+    before it is stored), or `'failed'` when a write of this backend raised during the
+    run (its rows may be incomplete).
 
     Many runs, threads and processes can write to the same file at once: the database
     is in WAL mode, each write is one short `BEGIN IMMEDIATE` transaction, and a writer
@@ -136,6 +138,7 @@ class SQLiteBackend(AbstractLoggingBackend):
         self._run_id: int | None = None
         self._hparams: dict[str, Any] = {}
         self._failed = False
+        self._interrupted = False
         self._pending: list[tuple] = []
         self._flushed = 0.0
 
@@ -171,7 +174,7 @@ class SQLiteBackend(AbstractLoggingBackend):
             connection.close()
             raise
         self._connection, self._run_id = connection, cursor.lastrowid
-        self._hparams, self._failed = {}, False
+        self._hparams, self._failed, self._interrupted = {}, False, False
         self._pending, self._flushed = [], time.monotonic()
 
     def log_hparams(self, hparams: dict[str, Any]) -> None:
@@ -216,6 +219,11 @@ class SQLiteBackend(AbstractLoggingBackend):
             rows,
         )
 
+    def mark_interrupted(self) -> None:
+        """Record that the training call ended early; `close` then sets the run's
+        status to `'interrupted'` (called by `LoggingCallback`'s session)."""
+        self._interrupted = True
+
     def close(self) -> None:
         if self._connection is None:
             return
@@ -229,12 +237,17 @@ class SQLiteBackend(AbstractLoggingBackend):
             with _transaction(connection):
                 connection.execute(
                     "UPDATE runs SET end_time = ?, status = ? WHERE id = ?",
-                    (time.time(), "failed" if self._failed else "finished", self._run_id),
+                    (time.time(), self._status(), self._run_id),
                 )
         finally:
             connection.close()
         if error is not None:
             raise error
+
+    def _status(self) -> str:
+        if self._failed:
+            return "failed"
+        return "interrupted" if self._interrupted else "finished"
 
     def _write(self, sql: str, rows: Callable[[], list[tuple]]) -> None:
         """Run `sql` over `rows()` in one transaction; any failure marks the run failed."""

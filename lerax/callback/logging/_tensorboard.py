@@ -83,7 +83,10 @@ class TensorBoardBackend(AbstractLoggingBackend):
         if self._events is not None:
             raise RuntimeError("TensorBoardBackend is already open; close it (or copy it) first")
         run_dir = os.path.join(self.log_dir, _relative(name))
-        directory_check(run_dir)
+        if "://" in run_dir:  # a remote file system tensorboardX knows
+            directory_check(run_dir)
+        else:  # two processes may create it at once: no race
+            os.makedirs(run_dir, exist_ok=True)
         # A file of its own (`events.out.tfevents.<time>.<host>.<pid>.<random>`): two
         # processes writing one run in the same second would otherwise share a name,
         # and the second would truncate the first's file.
