@@ -48,12 +48,14 @@ class LoggingCallbackState(AbstractCallbackState):
 class LoggingCallback(AbstractCallback[LoggingCallbackState, LoggingCallbackStepState]):
     """Log training to one or several backends from inside the compiled program.
 
-    Every `log_interval` iterations ONE host crossing carries, for every vmapped
-    member at once: episode return/length (EMA and mean/min/max of the episodes
-    finished since the previous event), the algorithm's training metrics, the
-    learning rate, timesteps, iteration, episodes, and the moving average of the
-    episode return with its moving std (`reward/moving_avg`, `reward/moving_upper`,
-    `reward/moving_lower`). Steps per second are measured on the host.
+    Every `log_interval` iterations one log event records, for every vmapped member:
+    episode return/length (EMA and mean/min/max of the episodes finished since the
+    previous event), the algorithm's training metrics, the learning rate, timesteps,
+    iteration, episodes, and the moving average of the episode return with its moving
+    std (`reward/moving_avg`, `reward/moving_upper`, `reward/moving_lower`). Events
+    wait in a device-side buffer and cross in batches (one host call for every member
+    of a population), a few times a second, when the buffer is full and at training
+    end: no event is lost. Steps per second are measured on the host, over a batch.
 
     Hyper-parameters (the algorithm's, the optimizer's, the env's parameters, the
     policy's configuration, merged with `hparams`) are logged once per run; under
@@ -106,6 +108,10 @@ class LoggingCallback(AbstractCallback[LoggingCallbackState, LoggingCallbackStep
         close_timeout: Seconds (> 0) each backend may take, at training end, to write
             what it still holds and close; a backend still busy then is reported and
             left behind (its worker is a daemon thread).
+        buffer_size: Log events kept on the device between two crossings (>= 1); the
+            buffer crosses when the host asks (a few times a second), when it is full
+            and at training end, so no event is lost (see `lerax.host.EventBuffer`).
+        max_scalars: Most scalars one log event may hold (>= 16; the buffer's width).
 
     Raises:
         TypeError: `backend`, `name`, `env`, `policy` or `hparams` has the wrong type.
