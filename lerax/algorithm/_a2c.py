@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 import equinox as eqx
 import jax
@@ -26,6 +27,9 @@ from ._optim import (
 )
 from ._rollout import Rollout, collect_advantages
 from ._train_state import EmptyAlgorithmState, TrainState
+
+_ADAM_EPS = 1e-5
+"""Adam's epsilon (PPO's) with `use_rmsprop=False`, both built in and reported."""
 
 
 class A2C(AbstractAlgorithm):
@@ -111,7 +115,18 @@ class A2C(AbstractAlgorithm):
             return rmsprop_with_clipping(
                 self.max_grad_norm, decay=self.rmsprop_decay, eps=self.rmsprop_eps
             )
-        return adam_with_clipping(self.max_grad_norm)
+        return adam_with_clipping(self.max_grad_norm, eps=_ADAM_EPS)
+
+    def optimizer_settings(self) -> dict[str, Any]:
+        schedule = "linear" if self.anneal_lr else "constant"
+        if self.use_rmsprop:
+            return {
+                "optimizer": "rmsprop",
+                "optimizer/eps": float(self.rmsprop_eps),
+                "optimizer/decay": float(self.rmsprop_decay),
+                "learning_rate_schedule": schedule,
+            }
+        return {"optimizer": "adam", "optimizer/eps": _ADAM_EPS, "learning_rate_schedule": schedule}
 
     def init_algorithm(self, env: AbstractEnv, policy, *, key: Key[Array, ""]):
         if not isinstance(policy, AbstractActorCriticPolicy):

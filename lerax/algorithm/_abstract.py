@@ -100,13 +100,37 @@ class AbstractAlgorithm(eqx.Module):
             `(state, training_log)`, the log a flat dict of scalar arrays.
         """
 
+    @abc.abstractmethod
+    def optimizer_settings(self) -> dict[str, Any]:
+        """The optimizer this algorithm trains with, as it builds it.
+
+        Reported with `hyperparameters` (and so logged with every run), so that a run
+        records the optimizer it actually used. An implementation must read the very
+        constants and fields its optax optimizer is built from, so the report cannot
+        drift from the optimizer.
+
+        Returns:
+            A flat dict of Python values with the keys:
+
+            * `optimizer`: the scaling rule, `"adam"` or `"rmsprop"`;
+            * `optimizer/eps`: the epsilon of the scaling rule's denominator;
+            * `optimizer/decay`: RMSprop's squared-gradient averaging factor (RMSprop
+              only);
+            * `learning_rate_schedule`: `"linear"` when the learning rate is annealed
+              to 0 over the planned iterations, `"constant"` otherwise.
+
+            Gradient clipping, where the algorithm clips, is its `max_grad_norm`
+            field, already among the hyper-parameters.
+        """
+
     def hyperparameters(self) -> dict[str, Any]:
         """The algorithm's configuration as Python values (traced arrays left out).
 
         Fields of injected components (e.g. `target_update`) are included as
-        `<field>/<name>`, with `<field>` giving the component's class name.
+        `<field>/<name>`, with `<field>` giving the component's class name; the
+        optimizer is described by `optimizer_settings`.
         """
-        return hyperparameters(self)
+        return {**hyperparameters(self), **self.optimizer_settings()}
 
     def hyperparameter_arrays(self, env: AbstractEnv) -> dict[str, Array]:
         """Numeric hyper-parameters of the algorithm (its components included, as in

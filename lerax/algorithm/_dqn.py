@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -18,6 +20,8 @@ from ._replay_buffer import ReplayBatch
 from ._target_update import AbstractTargetUpdate, HardUpdate
 
 _LOSSES = ("huber", "mse")
+_ADAM_EPS = 1e-8
+"""Adam's epsilon (optax's and Stable-Baselines3's default), both built in and reported."""
 
 
 class DQNLearnerState(eqx.Module):
@@ -119,7 +123,14 @@ class DQN(AbstractOffPolicyAlgorithm):
         check_range("DQN", "max_grad_norm", self.max_grad_norm, low=0.0, high=inf, low_open=True)
 
     def _optimizer(self) -> optax.GradientTransformation:
-        return adam_with_clipping(self.max_grad_norm, eps=1e-8)
+        return adam_with_clipping(self.max_grad_norm, eps=_ADAM_EPS)
+
+    def optimizer_settings(self) -> dict[str, Any]:
+        return {
+            "optimizer": "adam",
+            "optimizer/eps": _ADAM_EPS,
+            "learning_rate_schedule": "constant",
+        }
 
     def epsilon(
         self, num_timesteps: Int[Array, ""], total_timesteps: Int[Array, ""]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 import equinox as eqx
 import jax
@@ -22,6 +23,8 @@ from ._optim import adam_with_clipping, apply_scaled_update, linear_annealing, t
 from ._rollout import Rollout, collect_advantages
 from ._train_state import EmptyAlgorithmState, TrainState
 
+_ADAM_EPS = 1e-5
+"""Adam's epsilon (CleanRL's), both built into the optimizer and reported."""
 _METRICS = ("loss", "policy_loss", "value_loss", "entropy", "approx_kl", "clip_fraction")
 """The per-minibatch metrics `_loss` returns, averaged over the iteration's minibatches."""
 
@@ -92,7 +95,14 @@ class PPO(AbstractAlgorithm):
         return self.num_envs * self.num_steps
 
     def _optimizer(self) -> optax.GradientTransformation:
-        return adam_with_clipping(self.max_grad_norm)
+        return adam_with_clipping(self.max_grad_norm, eps=_ADAM_EPS)
+
+    def optimizer_settings(self) -> dict[str, Any]:
+        return {
+            "optimizer": "adam",
+            "optimizer/eps": _ADAM_EPS,
+            "learning_rate_schedule": "linear" if self.anneal_lr else "constant",
+        }
 
     def init_algorithm(self, env: AbstractEnv, policy, *, key: Key[Array, ""]):
         if not isinstance(policy, AbstractActorCriticPolicy):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -18,6 +20,9 @@ from ._off_policy import AbstractOffPolicyAlgorithm, check_off_policy_sizes
 from ._optim import apply_scaled_update
 from ._replay_buffer import ReplayBatch
 from ._target_update import AbstractTargetUpdate, PolyakUpdate
+
+_ADAM_EPS = 1e-8
+"""Adam's epsilon (optax's and Stable-Baselines3's default), both built in and reported."""
 
 
 class SACLearnerState(eqx.Module):
@@ -46,10 +51,6 @@ def _default_target_update() -> AbstractTargetUpdate:
 
 def _optional_hyperparameter(value) -> Float[Array, ""] | None:
     return None if value is None else as_hyperparameter(value)
-
-
-def _adam() -> optax.GradientTransformation:
-    return optax.scale_by_adam()
 
 
 class SAC(AbstractOffPolicyAlgorithm):
@@ -122,14 +123,25 @@ class SAC(AbstractOffPolicyAlgorithm):
         if self.target_entropy is not None:
             check_range("SAC", "target_entropy", self.target_entropy, low=-inf, high=inf)
 
+    def _optimizer(self) -> optax.GradientTransformation:
+        """Adam's scaling, for each of the three parts; no gradient clipping."""
+        return optax.scale_by_adam(eps=_ADAM_EPS)
+
+    def optimizer_settings(self) -> dict[str, Any]:
+        return {
+            "optimizer": "adam",
+            "optimizer/eps": _ADAM_EPS,
+            "learning_rate_schedule": "constant",
+        }
+
     def init_learner(self, env: AbstractEnv, policy: AbstractPolicy, *, key: Key[Array, ""]):
         if not isinstance(policy, MLPSACPolicy):
             raise TypeError(f"SAC needs an MLPSACPolicy, got {type(policy).__name__}.")
         log_alpha = jnp.log(self.initial_alpha)
         opt_state = SACOptState(
-            actor=_adam().init(eqx.filter(policy.actor, eqx.is_inexact_array)),
-            critic=_adam().init(eqx.filter(policy.critic, eqx.is_inexact_array)),
-            log_alpha=_adam().init(log_alpha),
+            actor=self._optimizer().init(eqx.filter(policy.actor, eqx.is_inexact_array)),
+            critic=self._optimizer().init(eqx.filter(policy.critic, eqx.is_inexact_array)),
+            log_alpha=self._optimizer().init(log_alpha),
         )
         return opt_state, SACLearnerState(target_critic=policy.critic, log_alpha=log_alpha)
 
@@ -175,7 +187,7 @@ class SAC(AbstractOffPolicyAlgorithm):
             policy.critic
         )
         critic, critic_opt = apply_scaled_update(
-            _adam(), grads, opt_state.critic, policy.critic, self.critic_learning_rate
+            self._optimizer(), grads, opt_state.critic, policy.critic, self.critic_learning_rate
         )
 
         # Actor, against the updated critics.
@@ -191,14 +203,18 @@ class SAC(AbstractOffPolicyAlgorithm):
             policy.actor
         )
         actor, actor_opt = apply_scaled_update(
-            _adam(), grads, opt_state.actor, policy.actor, self.actor_learning_rate
+            self._optimizer(), grads, opt_state.actor, policy.actor, self.actor_learning_rate
         )
 
         # Temperature.
         entropy_gap = jax.lax.stop_gradient(jnp.mean(log_prob) + self._target_entropy(policy))
         alpha_loss, alpha_grad = jax.value_and_grad(lambda la: -la * entropy_gap)(learner.log_alpha)
         log_alpha, alpha_opt = apply_scaled_update(
-            _adam(), alpha_grad, opt_state.log_alpha, learner.log_alpha, self.alpha_learning_rate
+            self._optimizer(),
+            alpha_grad,
+            opt_state.log_alpha,
+            learner.log_alpha,
+            self.alpha_learning_rate,
         )
 
         target_critic = self.target_update(critic, learner.target_critic, num_updates)

@@ -33,7 +33,6 @@ if TYPE_CHECKING:
     from ._callback import LoggingCallback
 
 _ENTERED: dict[int, LoggingSession | None] = {}  # id(callback) -> session, inside `with`
-_ADAM = {"optimizer": "adam", "adam_eps": 1e-5}
 LOG_CROSSINGS_PER_SECOND = 7.0
 """How often the host asks for the log buffer: live enough for a console (a line
 every ~0.15 s at most behind), few enough crossings to cost nothing measurable."""
@@ -185,7 +184,6 @@ class LoggingSession:
             "env": self.run.get("env"),
         }
         hparams.update(self.run.get("hyperparameters", {}))
-        hparams.update(_ADAM)
         hparams.update(dict(self.callback.policy_config))
         for key, value in member_arrays.items():
             hparams[key] = _python(value)

@@ -84,7 +84,10 @@ def test_logged_series_equal_an_independent_computation():
     assert backend.hparams["num_envs"] == NUM_ENVS and backend.hparams[
         "env/gravity"
     ] == pytest.approx(9.8)
-    assert backend.hparams["optimizer"] == "adam"
+    assert backend.hparams["optimizer"] == "adam" and backend.hparams["optimizer/eps"] == 1e-5
+    assert (
+        backend.hparams["learning_rate_schedule"] == "linear" and "adam_eps" not in backend.hparams
+    )
 
 
 def test_vmap_over_seeds_batched_host_calls_and_distinct_runs():
