@@ -44,7 +44,14 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--wandb", default=None, metavar="PROJECT", help="W&B project (offline)")
     train.add_argument("--checkpoint", default=None, metavar="DIR", help="SaveCheckpoints dirname")
     train.add_argument("--checkpoint-every", type=int, default=100, metavar="N")
-    train.add_argument("--resume", type=Path, default=None, metavar="PATH", help="checkpoint dir")
+    train.add_argument(
+        "--resume",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="continue from the newest save of a --checkpoint name, checkpoints/<name>, "
+        "or one save directory",
+    )
     train.add_argument(
         "--early-stop",
         type=float,
@@ -86,7 +93,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="show N CPU devices (e.g. one per core) for --shard; CPU only",
     )
     train.add_argument(
-        "--output", type=Path, default=None, help="policy file (default: <env>_<algo>.eqx)"
+        "--output",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="policy directory, loadable with lerax.load_policy(PATH) (default: <env>_<algo>)",
     )
     add_plot_subparser(commands)
     return parser
@@ -134,15 +145,16 @@ def build_callbacks(args: argparse.Namespace, env) -> list:
 
 
 def train(args: argparse.Namespace) -> int:
-    import equinox as eqx
     import jax
     import jax.random as jr
     import numpy as np
 
     from lerax import env as envs
     from lerax.algorithm import PPO
-    from lerax.checkpoint import load
-    from lerax.policy import MLPActorCriticPolicy, evaluate_policy
+    from lerax.algorithm._resume_checks import check_resume
+    from lerax.callback import as_callback
+    from lerax.checkpoint import CheckpointError, latest_checkpoint, load
+    from lerax.policy import MLPActorCriticPolicy, evaluate_policy, save_policy
 
     if args.cpu_devices is not None:
         if args.cpu_devices < 1:
@@ -162,6 +174,17 @@ def train(args: argparse.Namespace) -> int:
     algorithm = PPO(num_envs=args.num_envs)
     if args.seeds != 1 or args.sweep or args.shard is not None:
         return train_population_command(args, env, algorithm, train_key, eval_key)
+    output = policy_output(args)
+    if output is None:
+        return 2
+    resume = None
+    if args.resume is not None:
+        try:
+            resume = latest_checkpoint(args.resume)
+            loaded = load(resume)
+        except CheckpointError as error:
+            print(f"lerax: --resume: {error}")
+            return 2
     callbacks = build_callbacks(args, env)
     budget = "the checkpoint's remaining" if args.resume else str(args.timesteps)
     print(
@@ -170,11 +193,16 @@ def train(args: argparse.Namespace) -> int:
         flush=True,
     )
     start = time.perf_counter()
-    if args.resume is not None:
-        state = algorithm.with_callbacks(load(args.resume), callbacks)
+    if resume is not None:
+        state = algorithm.with_callbacks(loaded, callbacks)
+        try:  # the checks `train` makes, here to answer with the command line's words
+            check_resume(algorithm, state, as_callback(callbacks))
+        except ValueError as error:
+            print(f"lerax: --resume: {error} (--num-envs sets num_envs)")
+            return 2
         planned = int(state.total_iterations) * algorithm.steps_per_iteration
         print(
-            f"lerax: resuming from {args.resume} at iteration {int(state.iteration)} "
+            f"lerax: resuming from {resume} at iteration {int(state.iteration)} "
             f"({int(state.num_timesteps)} of {planned} planned steps done)"
         )
         state = algorithm.train(state, callback=callbacks)
@@ -190,17 +218,28 @@ def train(args: argparse.Namespace) -> int:
         lambda p, k: evaluate_policy(env, p, num_episodes=args.eval_episodes, key=k)
     )(policy, eval_key)
     returns = np.asarray(returns)
-    output = args.output or Path(f"{args.env}_{args.algorithm}.eqx")
-    output.parent.mkdir(parents=True, exist_ok=True)
-    eqx.tree_serialise_leaves(output, policy)
+    save_policy(output, policy, metadata={"env": env.name, "algorithm": type(algorithm).__name__})
     print(
         f"lerax: {int(state.num_timesteps)} steps in {elapsed:.1f}s (compilation included); "
         f"deterministic evaluation over {args.eval_episodes} episodes: mean return "
         f"{returns.mean():.1f} (min {returns.min():.1f}, max {returns.max():.1f}); "
-        f"policy saved to {output}",
+        f"policy saved to {output} (load it with lerax.load_policy('{output}'))",
         flush=True,
     )
     return 0
+
+
+def policy_output(args: argparse.Namespace) -> Path | None:
+    """Where the trained policy goes (`--output`, default `<env>_<algo>`); None (after
+    printing why) if that path is taken by something other than a directory."""
+    output = args.output or Path(f"{args.env}_{args.algorithm}")
+    if output.exists() and not output.is_dir():
+        print(
+            f"lerax: --output: '{output}' exists and is not a policy directory (a file "
+            "from an older lerax?); remove it or choose another --output"
+        )
+        return None
+    return output
 
 
 def train_population_command(args: argparse.Namespace, env, algorithm, train_key, eval_key) -> int:
@@ -212,11 +251,14 @@ def train_population_command(args: argparse.Namespace, env, algorithm, train_key
     import numpy as np
 
     from lerax.callback.logging._aggregate import interquartile_mean
-    from lerax.policy import MLPActorCriticPolicy, evaluate_policy
+    from lerax.policy import MLPActorCriticPolicy, evaluate_policy, save_policy
     from lerax.population import parse_sweep, train_population
 
     if args.resume is not None:
         print("lerax: --resume continues one run; it cannot be combined with --seeds/--sweep")
+        return 2
+    output = policy_output(args)
+    if output is None:
         return 2
     if args.seeds < 1:
         print(f"lerax: --seeds must be >= 1, got {args.seeds}")
@@ -272,9 +314,8 @@ def train_population_command(args: argparse.Namespace, env, algorithm, train_key
         )
     best = int(np.argmax(scores.ravel()))
     index = np.unravel_index(best, population.shape)
-    output = args.output or Path(f"{args.env}_{args.algorithm}.eqx")
-    output.parent.mkdir(parents=True, exist_ok=True)
-    eqx.tree_serialise_leaves(output, population.member(*(int(i) for i in index)).policy)
+    best_policy = population.member(*(int(i) for i in index)).policy
+    save_policy(output, best_policy, metadata={"env": env.name, "member": [int(i) for i in index]})
     stopped = int(np.asarray(population.stopped).sum())
     print(
         f"lerax: {members} members in {elapsed:.1f}s (compilation included), {stopped} stopped "
