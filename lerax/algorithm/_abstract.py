@@ -17,6 +17,8 @@ from lerax.callback import (
     AbstractCallback,
     EmptyCallbackState,
     EmptyCallbackStepState,
+    EpisodeProgress,
+    EpisodeStatistics,
     IterationContext,
     ResetContext,
     TrainingContext,
@@ -302,6 +304,10 @@ class AbstractAlgorithm(eqx.Module):
             stopped=jnp.asarray(False),
             key=train_key,
             callback_key=callback_key,
+            episode_progress=EpisodeProgress.zeros(self.num_envs),
+            episodes=EpisodeStatistics.empty(
+                self.steps_per_iteration // self.num_envs, self.num_envs
+            ),
         )
         return self._fresh_callback_states(state, total_timesteps, callback)
 
@@ -393,6 +399,7 @@ class AbstractAlgorithm(eqx.Module):
             opt_state=state.opt_state,
             training_log=training_log,
             train_state=state,
+            episodes=state.episodes,
         )
         callback_state = callback.on_iteration(ctx, key=iter_cb_key)
         go_on = callback.continue_training(

@@ -18,6 +18,7 @@ from lerax.policy import AbstractPolicy
 from ._abstract import AbstractAlgorithm
 from ._checks import check_int
 from ._replay_buffer import ReplayBatch, ReplayBuffer
+from ._rollout import record_rollout_episodes
 from ._step import step_envs
 from ._train_state import AbstractAlgorithmState, TrainState
 
@@ -243,7 +244,7 @@ class AbstractOffPolicyAlgorithm(AbstractAlgorithm):
             num_timesteps=num_timesteps,
             num_episodes=state.num_episodes + jnp.sum(done, dtype=jnp.int32),
         )
-        return state, buffer
+        return record_rollout_episodes(state, steps.reward, done), buffer
 
 
 def check_off_policy_sizes(algorithm: AbstractOffPolicyAlgorithm, owner: str) -> None:

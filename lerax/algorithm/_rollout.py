@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import jax.random as jr
 from jaxtyping import Array, Bool, Float, Key
 
-from lerax.callback import AbstractCallback
+from lerax.callback import AbstractCallback, record_episodes
 
 from ._gae import compute_gae
 from ._step import step_envs
@@ -100,7 +100,18 @@ def collect_rollout(
         num_timesteps=num_timesteps,
         num_episodes=state.num_episodes + jnp.sum(rollout.done, dtype=jnp.int32),
     )
-    return state, rollout, last_value
+    return record_rollout_episodes(state, rollout.reward, rollout.done), rollout, last_value
+
+
+def record_rollout_episodes(
+    state: TrainState,
+    reward: Float[Array, "num_steps num_envs"],
+    done: Bool[Array, "num_steps num_envs"],
+) -> TrainState:
+    """`state` with the rollout's episode statistics (`lerax.callback.record_episodes`),
+    computed once for every callback after the rollout."""
+    episodes, progress = record_episodes(state.episode_progress, reward, done)
+    return dataclasses.replace(state, episodes=episodes, episode_progress=progress)
 
 
 def _critic_values(

@@ -7,7 +7,12 @@ from typing import Any
 import equinox as eqx
 from jaxtyping import Array, Bool, Int, Key, PyTree
 
-from lerax.callback import AbstractCallbackState, AbstractCallbackStepState
+from lerax.callback import (
+    AbstractCallbackState,
+    AbstractCallbackStepState,
+    EpisodeProgress,
+    EpisodeStatistics,
+)
 from lerax.env import AbstractEnv
 from lerax.policy import AbstractPolicy
 
@@ -37,6 +42,8 @@ class TrainState(eqx.Module):
         num_episodes: Episodes finished, summed over envs.
         total_iterations: Iterations the run is planned for (learning-rate schedules).
         stopped: Whether a callback stopped the run.
+        episode_progress: The envs' unfinished episodes (return and length so far).
+        episodes: The episodes the last iteration finished (for the callbacks).
         key: The training key stream (policy sampling, env steps, minibatches).
         callback_key: The callbacks' own key stream.
     """
@@ -56,3 +63,5 @@ class TrainState(eqx.Module):
     stopped: Bool[Array, ""]
     key: Key[Array, ""]
     callback_key: Key[Array, ""]
+    episode_progress: EpisodeProgress
+    episodes: EpisodeStatistics

@@ -9,6 +9,10 @@ from ._curriculum import ScheduledCurriculum as ScheduledCurriculum
 from ._curriculum import ScheduledCurriculumState as ScheduledCurriculumState
 from ._early_stopping import EarlyStopping as EarlyStopping
 from ._early_stopping import EarlyStoppingState as EarlyStoppingState
+from ._episodes import EpisodeProgress as EpisodeProgress
+from ._episodes import EpisodeStatistics as EpisodeStatistics
+from ._episodes import episode_ema as episode_ema
+from ._episodes import record_episodes as record_episodes
 from ._eval import EvalCallback as EvalCallback
 from ._eval import EvalCallbackState as EvalCallbackState
 from ._every_n import EveryN as EveryN
@@ -51,7 +55,6 @@ from .logging import CometBackend as CometBackend
 from .logging import ConsoleBackend as ConsoleBackend
 from .logging import LoggingCallback as LoggingCallback
 from .logging import LoggingCallbackState as LoggingCallbackState
-from .logging import LoggingCallbackStepState as LoggingCallbackStepState
 from .logging import SQLiteBackend as SQLiteBackend
 from .logging import TensorBoardBackend as TensorBoardBackend
 from .logging import WandbBackend as WandbBackend

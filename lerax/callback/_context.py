@@ -10,6 +10,7 @@ from jaxtyping import Array, Bool, Float, Int, PyTree
 from lerax.env import AbstractEnv
 from lerax.policy import AbstractPolicy
 
+from ._episodes import EpisodeStatistics
 from ._state import AbstractCallbackState, AbstractCallbackStepState
 
 
@@ -83,6 +84,9 @@ class IterationContext(eqx.Module):
         train_state: The full `lerax.algorithm.TrainState` after this iteration's
             update and counters (its callback states are those from before this
             iteration's `on_iteration`). What checkpoints save.
+        episodes: The episodes this iteration finished, per env, and the ones under
+            way (see `EpisodeStatistics`), computed once by the training loop after
+            the rollout: use them rather than counting in `on_step`.
     """
 
     state: AbstractCallbackState
@@ -96,6 +100,7 @@ class IterationContext(eqx.Module):
     opt_state: PyTree[Any] = None
     training_log: dict[str, Array] = eqx.field(default_factory=dict)
     train_state: PyTree[Any] = None
+    episodes: EpisodeStatistics | None = None
 
 
 class TrainingContext(eqx.Module):

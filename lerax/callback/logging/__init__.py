@@ -9,6 +9,5 @@ from ._query import list_runs as list_runs
 from ._query import load_metrics as load_metrics
 from ._query import load_metrics_dataframe as load_metrics_dataframe
 from ._sqlite import SQLiteBackend as SQLiteBackend
-from ._step_state import LoggingCallbackStepState as LoggingCallbackStepState
 from ._tensorboard import TensorBoardBackend as TensorBoardBackend
 from ._wandb import WandbBackend as WandbBackend

@@ -19,10 +19,10 @@ from lerax.policy import AbstractPolicy
 from .._abstract import AbstractCallback
 from .._context import IterationContext, ResetContext, StepContext, TrainingContext
 from .._host_only import HostOnly
-from .._state import AbstractCallbackState
+from .._state import AbstractCallbackState, EmptyCallbackStepState
 from ._backend import AbstractLoggingBackend
+from ._episode_window import EpisodeWindow
 from ._session import LoggingSession, session_for
-from ._step_state import LoggingCallbackStepState
 from ._video import render_episode
 
 
@@ -30,6 +30,7 @@ class LoggingCallbackState(AbstractCallbackState):
     """Per-run state of `LoggingCallback`.
 
     Attributes:
+        window: Episodes since the last log event and per-env moving averages.
         moving_mean: EMA (weight `alpha`) of the per-event mean episode return.
         moving_square: EMA of its square (for the moving std).
         moving_started: Whether any event had finished episodes yet.
@@ -38,6 +39,7 @@ class LoggingCallbackState(AbstractCallbackState):
         ack: Host acknowledgements (keeps crossings in program order).
     """
 
+    window: EpisodeWindow
     moving_mean: Float[Array, ""]
     moving_square: Float[Array, ""]
     moving_started: Array
@@ -45,7 +47,7 @@ class LoggingCallbackState(AbstractCallbackState):
     ack: Int[Array, ""]
 
 
-class LoggingCallback(AbstractCallback[LoggingCallbackState, LoggingCallbackStepState]):
+class LoggingCallback(AbstractCallback[LoggingCallbackState, EmptyCallbackStepState]):
     """Log training to one or several backends from inside the compiled program.
 
     Every `log_interval` iterations one log event records, for every vmapped member:
@@ -284,6 +286,7 @@ class LoggingCallback(AbstractCallback[LoggingCallbackState, LoggingCallbackStep
 
     def reset(self, ctx: ResetContext, *, key: Key[Array, ""]) -> LoggingCallbackState:
         return LoggingCallbackState(
+            window=EpisodeWindow.initial(ctx.num_envs),
             moving_mean=jnp.zeros(()),
             moving_square=jnp.zeros(()),
             moving_started=jnp.asarray(False),
@@ -291,12 +294,11 @@ class LoggingCallback(AbstractCallback[LoggingCallbackState, LoggingCallbackStep
             ack=jnp.zeros((), jnp.int32),
         )
 
-    def step_reset(self, ctx: ResetContext, *, key: Key[Array, ""]) -> LoggingCallbackStepState:
-        return LoggingCallbackStepState.initial()
+    def step_reset(self, ctx: ResetContext, *, key: Key[Array, ""]) -> EmptyCallbackStepState:
+        return EmptyCallbackStepState()
 
-    def on_step(self, ctx: StepContext, *, key: Key[Array, ""]) -> LoggingCallbackStepState:
-        window = ctx.iteration_count // self.log_interval
-        return ctx.state.next(ctx.reward, ctx.done, self.alpha, window=window)
+    def on_step(self, ctx: StepContext, *, key: Key[Array, ""]) -> EmptyCallbackStepState:
+        return ctx.state  # episodes are counted once per iteration (ctx.episodes)
 
     def on_training_start(self, ctx: TrainingContext, *, key: Key[Array, ""]):
         payload = {
@@ -310,17 +312,11 @@ class LoggingCallback(AbstractCallback[LoggingCallbackState, LoggingCallbackStep
 
     def on_iteration(self, ctx: IterationContext, *, key: Key[Array, ""]):
         due = ctx.iteration_count % self.log_interval == 0
-        steps = ctx.step_state
-        this_window = (ctx.iteration_count - 1) // self.log_interval
-        in_window = (steps.window == this_window) & (steps.window_count > 0)
-        count = jnp.sum(jnp.where(in_window, steps.window_count, 0))
-        mean_return = jnp.sum(jnp.where(in_window, steps.window_return_sum, 0.0)) / count
-        started = steps.episodes > 0
-        ema_return = jnp.sum(jnp.where(started, steps.average_return, 0.0)) / started.sum()
-        ema_length = jnp.sum(jnp.where(started, steps.average_length, 0.0)) / started.sum()
-
         state = ctx.state
-        has_episodes = count > 0
+        window = state.window.add(ctx.episodes, self.alpha)
+        episode_scalars = window.scalars()
+        mean_return = episode_scalars["episode/return_mean"]
+        has_episodes = window.count > 0
         a = self.alpha
         first = ~state.moving_started
         moving_mean = jnp.where(first, mean_return, a * mean_return + (1 - a) * state.moving_mean)
@@ -335,18 +331,7 @@ class LoggingCallback(AbstractCallback[LoggingCallbackState, LoggingCallbackStep
         nan = jnp.asarray(jnp.nan)
 
         scalars = {
-            "episode/return_ema": ema_return,
-            "episode/length_ema": ema_length,
-            "episode/return_mean": mean_return,
-            "episode/return_min": jnp.where(
-                has_episodes, jnp.min(jnp.where(in_window, steps.window_return_min, jnp.inf)), nan
-            ),
-            "episode/return_max": jnp.where(
-                has_episodes, jnp.max(jnp.where(in_window, steps.window_return_max, -jnp.inf)), nan
-            ),
-            "episode/length_mean": jnp.sum(jnp.where(in_window, steps.window_length_sum, 0.0))
-            / count,
-            "episode/count": count,
+            **episode_scalars,
             "reward/moving_avg": jnp.where(moving_started, moving_mean, nan),
             "reward/moving_upper": jnp.where(moving_started, moving_mean + moving_std, nan),
             "reward/moving_lower": jnp.where(moving_started, moving_mean - moving_std, nan),
@@ -369,6 +354,7 @@ class LoggingCallback(AbstractCallback[LoggingCallbackState, LoggingCallbackStep
         if self.video_interval:
             ack = ack + self._send_video(ctx, key)
         return LoggingCallbackState(
+            window=window.restart(due),
             moving_mean=moving_mean,
             moving_square=moving_square,
             moving_started=moving_started,

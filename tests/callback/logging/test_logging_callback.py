@@ -11,7 +11,7 @@ from _logging_helpers import RecordingBackend, RecordRaw, reference_events
 
 from lerax import host
 from lerax.algorithm import PPO, trainable
-from lerax.callback.logging import LoggingCallback, LoggingCallbackStepState
+from lerax.callback.logging import LoggingCallback
 from lerax.env import CartPole
 from lerax.policy import MLPActorCriticPolicy
 
@@ -36,19 +36,6 @@ def _run(callbacks, key=None, algo=None):
     algo = algo or _algo()
     state = algo.init(ENV, POLICY, NUM_ENVS * NUM_STEPS * ITERATIONS, key=key, callback=callbacks)
     return algo.train(state, callback=callbacks)
-
-
-def test_step_state_ema_starts_at_the_first_episode_and_windows_restart():
-    s = LoggingCallbackStepState.initial()
-    for reward, done in [(1.0, False), (2.0, True)]:
-        s = s.next(reward, done, 0.5, window=0)
-    assert float(s.average_return) == 3.0 and float(s.average_length) == 2.0
-    s = s.next(5.0, True, 0.5, window=0)
-    assert float(s.average_return) == 4.0  # 0.5 * 5 + 0.5 * 3
-    assert int(s.window_count) == 2 and float(s.window_return_max) == 5.0
-    s = s.next(1.0, False, 0.5, window=1)
-    assert int(s.window_count) == 0 and float(s.window_return_sum) == 0.0
-    assert int(s.episodes) == 2 and int(s.step) == 4
 
 
 def test_logged_series_equal_an_independent_computation():
