@@ -165,6 +165,24 @@ def test_checkpoint_is_the_state_of_its_iteration_and_resume_is_bitwise(tmp_path
     assert leaves_equal(load(f"{SAVES}/CartPole_final").policy, straight.policy)
 
 
+def test_a_session_sweeps_what_killed_writers_left(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    callback = SaveCheckpoints("agent", frequency=1)
+    start = ALGO.init(ENV, POLICY, 4 * PER_ITERATION, key=jr.key(7), callback=callback)
+    half = ALGO.train(start, 2, callback=callback)
+    leftovers = [f"{SAVES}/.CartPole_17.tmp-x1", f"{SAVES}/.CartPole_1.deleting-x2"]
+    for stale in leftovers:
+        os.makedirs(f"{stale}/inner")
+        (tmp_path / stale / "inner" / "checkpoint.npz").write_bytes(b"\0" * 4096)
+    (tmp_path / SAVES / ".model_config.json.tmp-x3").write_text("{")
+    os.makedirs("checkpoints/agent/seed_0/saves/.CartPole_2.tmp-x4")
+    ALGO.train(half, 1, callback=callback)  # the next session of the same directory
+    assert sorted(p for p in os.listdir(SAVES) if p.startswith(".")) == []
+    assert os.listdir("checkpoints/agent/seed_0/saves") == []
+    assert listing(SAVES)[:4] == ["CartPole_1", "CartPole_2", "CartPole_3", "CartPole_final"]
+    assert int(load(f"{SAVES}/CartPole_final").iteration) == 3
+
+
 def test_existing_directory_is_refused_at_training_start(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     os.makedirs("checkpoints/agent")
