@@ -153,6 +153,11 @@ def write_checkpoint(
     }
     for index, leaf in enumerate(leaves):
         leaf = np.asarray(leaf)
+        if leaf.dtype.kind in "OUSMm":
+            raise TypeError(
+                f"lerax.checkpoint: leaf {describe_leaves(skeleton)[index]['path']} has dtype "
+                f"{leaf.dtype}; only numeric, bool and ml_dtypes arrays are saved."
+            )
         if leaf.dtype.kind not in STANDARD_KINDS:  # bfloat16, float8, ...: raw bytes
             leaf = np.frombuffer(leaf.tobytes(), np.uint8)
         entries[leaf_key(index)] = leaf

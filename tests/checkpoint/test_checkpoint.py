@@ -156,6 +156,8 @@ def test_errors_are_clear_and_leave_nothing_behind(tmp_path):
 
     with pytest.raises(TypeError, match=r"cannot record `\.fn`"):
         save(tmp_path / "bad", Local(fn=lambda v: v, x=jnp.zeros(2)))
+    with pytest.raises(TypeError, match=r"leaf \['o'\] has dtype object; only numeric"):
+        save(tmp_path / "bad", {"o": np.array([None, 1], dtype=object)})
     with pytest.raises(TypeError, match=r"cannot record `\['x'\]\[0\]`, a set"):
         save(tmp_path / "bad", {"x": [{1, 2}]})
     assert os.listdir(tmp_path) == []
