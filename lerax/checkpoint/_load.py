@@ -28,6 +28,7 @@ from ._format import (
     LeafSpec,
     leaf_key,
 )
+from ._legacy import LEGACY_VERSION, read_legacy
 from ._structure import MISSING, StructureError, decode_structure
 
 # What reading a damaged archive can raise (zip layer, npy header, JSON).
@@ -89,8 +90,12 @@ def read_tree(path: str | os.PathLike, *, guide: Any = MISSING, owner: str = "")
         CheckpointError: if it cannot be read (messages start with `owner`).
     """
     with _Archive(path, owner) as archive:
+        metadata = archive.json(METADATA_KEY, legacy=guide is not MISSING)
+        if metadata["format"] == LEGACY_VERSION:  # its pickled structure is never read
+            tree = read_legacy(archive, metadata, guide)
+            archive.check_all_leaves_used()
+            return tree
         header = archive.json(STRUCTURE_KEY)
-        archive.json(METADATA_KEY)
         try:
             tree = decode_structure(header.get("structure"), archive.leaf, like=guide)
         except StructureError as error:
@@ -109,8 +114,10 @@ def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
         CheckpointError: if `path` holds no readable checkpoint.
     """
     with _Archive(path, "lerax.checkpoint.read_metadata") as archive:
-        archive.json(STRUCTURE_KEY)  # the file as a whole is checked, not only its metadata
-        return archive.json(METADATA_KEY)
+        metadata = archive.json(METADATA_KEY, legacy=True)
+        if metadata["format"] != LEGACY_VERSION:
+            archive.json(STRUCTURE_KEY)  # the file as a whole is checked, not only its metadata
+        return metadata
 
 
 def check_like(
@@ -200,8 +207,9 @@ class _Archive:
         except _UNREADABLE as error:
             raise self._unreadable(error) from None
 
-    def json(self, name: str) -> dict[str, Any]:
-        """Entry `name` parsed as JSON, its format version checked."""
+    def json(self, name: str, *, legacy: bool = False) -> dict[str, Any]:
+        """Entry `name` parsed as JSON, its format version checked (`legacy`: format 1
+        accepted too)."""
         raw = self._array(name, 1 << 30)
         try:
             if raw.dtype != np.uint8 or raw.ndim != 1:
@@ -212,11 +220,14 @@ class _Archive:
         version = record.get("format") if isinstance(record, dict) else None
         if version == FORMAT_VERSION:
             return record
-        if version == 1:
+        if version == LEGACY_VERSION and legacy:
+            return record
+        if version == LEGACY_VERSION:
             raise self.error(
                 "it was written by an older lerax (format 1, whose structure is a pickle "
-                "that could run code when read); this lerax does not read it. Re-save it "
-                "with the lerax that wrote it, after checking where it came from.",
+                "that could run code when read, so it is never read); load it with `like=` "
+                "a template of what it holds (e.g. `algo.init(...)` or your policy): its "
+                "arrays are then read by path, everything else comes from the template.",
             )
         if isinstance(version, int) and version > FORMAT_VERSION:
             raise self.error(

@@ -24,6 +24,7 @@ import pytest
 from lerax import load_policy, save_policy
 from lerax.algorithm import PPO
 from lerax.checkpoint import FORMAT_VERSION, CheckpointError, load, read_metadata, save
+from lerax.checkpoint._save import describe_leaves, split_state
 from lerax.cli import main
 from lerax.env import CartPole
 from lerax.policy import MLPActorCriticPolicy
@@ -341,3 +342,34 @@ def test_malformed_structures_are_refused(tmp_path, files, edit, problem):
     _rewrite_structure(target, edit)
     with pytest.raises(CheckpointError, match=problem):
         load_policy(target)
+
+
+def _format_1(path: Path, tree, marker: Path) -> None:
+    """A file as lerax wrote it before format 2, with a pickle payload as structure."""
+    skeleton, leaves = split_state(tree)
+    meta = {"format": 1, "leaves": describe_leaves(skeleton), "iteration": 0}
+    entries = {
+        "structure": np.frombuffer(pickle.dumps(_Payload(marker)), np.uint8),
+        "metadata": np.frombuffer(json.dumps(meta).encode(), np.uint8),
+    }
+    entries.update({f"leaf_{k:05d}": np.asarray(leaf) for k, leaf in enumerate(leaves)})
+    path.mkdir()
+    np.savez(path / "checkpoint.npz", **entries)
+    (path / "checkpoint.json").write_text(json.dumps(meta))
+
+
+def test_format_1_files_load_only_with_a_template_and_their_pickle_is_never_read(tmp_path):
+    marker = tmp_path / "pwned"
+    state, policy = _state(), _policy()
+    _format_1(tmp_path / "ck", state, marker)
+    _format_1(tmp_path / "policy", policy, marker)
+    for kind in ("ck", "policy"):
+        with pytest.raises(CheckpointError, match=r"format 1, .* load it with `like=`"):
+            load(tmp_path / kind)
+        assert read_metadata(tmp_path / kind)["format"] == 1
+    assert _same(load(tmp_path / "ck", like=state), state)
+    assert _same(load(tmp_path / "ck", like=jax.eval_shape(_state)), state)
+    assert _same(load_policy(tmp_path / "policy", like=policy), policy)
+    with pytest.raises(CheckpointError, match=r"is described as float32\[4, 16\] but stored as"):
+        load_policy(tmp_path / "policy", like=_policy(hidden=(16,)))
+    assert not marker.exists()
