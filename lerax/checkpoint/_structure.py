@@ -1,7 +1,7 @@
 """The structure of a saved pytree as plain JSON: what `load` rebuilds, without code.
 
-`encode` turns a skeleton (a pytree whose array leaves are `LeafSpec`s) into JSON
-values; `decode` rebuilds it. Nodes:
+`encode_structure` turns a skeleton (a pytree whose array leaves are `LeafSpec`s) into
+JSON text; `decode_structure` rebuilds it from the parsed JSON. Nodes:
 
 * `null`, `true`/`false`, numbers and strings: Python `None`, bools, ints, floats, strs;
 * `{"type": "leaf", "index", "shape", "dtype", "weak_type", "key_impl", "numpy"}`;
@@ -136,7 +136,7 @@ def _resolve(name: Any, kind: str, like: Any, path: str) -> Any:
     if like is not MISSING:
         candidate = like if kind in ("function", "class") else type(like)
         try:
-            if importable_name(candidate) == name:
+            if importable_name(candidate) == name and _is_kind(candidate, kind):
                 return candidate
         except TypeError:
             pass
@@ -221,7 +221,9 @@ def _encode(x: Any, path: str) -> Any:
     if isinstance(x, type):
         return {"type": "class", "name": importable_name(x, path)}
     if dataclasses.is_dataclass(x):
-        fields = {f.name: _encode(getattr(x, f.name), f"{path}.{f.name}") for f in _fields(x)}
+        fields = {
+            f.name: _encode(getattr(x, f.name), f"{path}.{f.name}") for f in dataclasses.fields(x)
+        }
         return {"type": "module", "class": importable_name(type(x), path), "fields": fields}
     if isinstance(x, tuple) and hasattr(type(x), "_fields"):
         fields = {n: _encode(getattr(x, n), f"{path}.{n}") for n in type(x)._fields}
@@ -239,10 +241,6 @@ def _encode(x: Any, path: str) -> Any:
         "dtypes, tuples, lists, dicts, dataclasses (equinox Modules), NamedTuples, or "
         "module-level classes and functions."
     )
-
-
-def _fields(x: Any) -> tuple[dataclasses.Field, ...]:
-    return dataclasses.fields(x)
 
 
 # ---------------------------------------------------------------------- decode
@@ -301,7 +299,10 @@ def _decode(node: Any, like: Any, path: str, restore) -> Any:
         value = node.get("value")
         if dtype.kind not in "biuf" or type(value) not in (bool, int, float):
             raise StructureError(f"{_at(path)}: malformed scalar {_short(node)}.")
-        return dtype.type(value)
+        try:
+            return dtype.type(value)
+        except (OverflowError, ValueError, TypeError) as error:
+            raise StructureError(f"{_at(path)}: malformed scalar ({error}).") from None
     if kind in ("function", "class"):
         return _resolve(node.get("name"), kind, like, path)
     if kind in ("module", "namedtuple"):
@@ -312,7 +313,7 @@ def _decode(node: Any, like: Any, path: str, restore) -> Any:
 def _decode_fields(node: dict, kind: str, like: Any, path: str, restore) -> Any:
     cls = _resolve(node.get("class"), kind, like, path)
     fields = _get(node, "fields", dict, path)
-    names = [f.name for f in _fields(cls)] if kind == "module" else list(cls._fields)
+    names = [f.name for f in dataclasses.fields(cls)] if kind == "module" else list(cls._fields)
     if sorted(fields) != sorted(names):
         raise StructureError(
             f"{_at(path)}: the file's {cls.__qualname__} has fields {sorted(fields)}, this "
