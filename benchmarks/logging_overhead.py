@@ -251,5 +251,6 @@ def _stored_events(db: str) -> int:
         ).fetchone()
     return int(count)
 
+
 if __name__ == "__main__":
     main()

@@ -208,10 +208,11 @@ class EvalCallback(AbstractCallback[EvalCallbackState, CallbackListStepState]):
         }
         children = []
         keys = jr.split(key, 2)
-        for (child, child_ctx), event, k in zip(
-            self._child_contexts(ctx, training_log=log), (new_best, due), keys, strict=True
+        for i, ((child, child_ctx), event, k) in enumerate(
+            zip(self._child_contexts(ctx, training_log=log), (new_best, due), keys, strict=True)
         ):
-            with sends_only_when(event):
+            # The child's channels, as `self._children` (a CallbackList) names them.
+            with sends_only_when(event), host.channel_scope(str(i)):
                 new = child.on_iteration(child_ctx, key=k)
             children.append(select_tree(event, new, child_ctx.state))
         payload = {
@@ -252,10 +253,10 @@ class EvalCallback(AbstractCallback[EvalCallbackState, CallbackListStepState]):
     def continue_training(self, ctx: IterationContext, *, key: Key[Array, ""]) -> Bool[Array, ""]:
         go_on, events = jnp.asarray(True), (ctx.state.new_best, ctx.state.evaluated)
         keys = jr.split(key, 2)
-        for (child, child_ctx), event, k in zip(
-            self._child_contexts(ctx), events, keys, strict=True
+        for i, ((child, child_ctx), event, k) in enumerate(
+            zip(self._child_contexts(ctx), events, keys, strict=True)
         ):
-            with sends_only_when(event):
+            with sends_only_when(event), host.channel_scope(str(i)):
                 answer = jnp.asarray(child.continue_training(child_ctx, key=k), bool)
             go_on = go_on & jnp.where(event, answer, True)
         return go_on

@@ -10,11 +10,10 @@ from jaxtyping import Array, Bool, Float, Int, Key
 
 from lerax import host
 
-from ._context import IterationContext, ResetContext, StepContext
+from ._context import IterationContext, ResetContext
 from ._state import AbstractCallbackState
 from ._stopping_common import (
     AbstractEpisodeStoppingCallback,
-    EpisodeWindowStepState,
     StopPrinter,
     StopReason,
     check_int,
@@ -95,12 +94,6 @@ class StopOnNoImprovement(AbstractEpisodeStoppingCallback[StopOnNoImprovementSta
             reason=zero + jnp.int32(StopReason.NONE),
             ack=zero,
         )
-
-    def step_reset(self, ctx: ResetContext, *, key: Key[Array, ""]) -> EpisodeWindowStepState:
-        return EpisodeWindowStepState.initial()
-
-    def on_step(self, ctx: StepContext, *, key: Key[Array, ""]) -> EpisodeWindowStepState:
-        return ctx.state.next(ctx.reward, ctx.done, ctx.iteration_count)
 
     def on_iteration(
         self, ctx: IterationContext, *, key: Key[Array, ""]

@@ -11,11 +11,11 @@ from typing import Generic
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jaxtyping import Array, ArrayLike, Bool, Float, Int, Key
+from jaxtyping import Array, Bool, Float, Int, Key
 
 from ._abstract import AbstractCallback, StateType
-from ._context import IterationContext, TrainingContext
-from ._state import AbstractCallbackStepState
+from ._context import IterationContext, ResetContext, StepContext, TrainingContext
+from ._state import EmptyCallbackStepState
 
 EVAL_MEAN_RETURN = "eval/mean_return"
 """Key under which `EvalCallback` passes its evaluation's mean return to its children
@@ -32,58 +32,15 @@ class StopReason(enum.IntEnum):
     NON_FINITE = 4
 
 
-class EpisodeWindowStepState(AbstractCallbackStepState):
-    """Per-env accounting of the episodes that finished during one iteration.
-
-    Attributes:
-        iteration: The iteration the window describes (-1 before the first step).
-        episode_return: Return of the episode in progress.
-        count: Episodes this env finished during `iteration`.
-        return_sum: Sum of their returns.
-    """
-
-    iteration: Int[Array, ""]
-    episode_return: Float[Array, ""]
-    count: Int[Array, ""]
-    return_sum: Float[Array, ""]
-
-    @classmethod
-    def initial(cls) -> EpisodeWindowStepState:
-        """The state before any step."""
-        zero = jnp.zeros((), jnp.int32)
-        return cls(
-            iteration=zero - 1, episode_return=jnp.zeros(()), count=zero, return_sum=jnp.zeros(())
-        )
-
-    def next(
-        self,
-        reward: Float[ArrayLike, ""],
-        done: Bool[ArrayLike, ""],
-        iteration: Int[ArrayLike, ""],
-    ) -> EpisodeWindowStepState:
-        """Advance by one env step taken during iteration `iteration` (0-based)."""
-        done = jnp.asarray(done, bool)
-        episode_return = self.episode_return + reward
-        fresh = iteration != self.iteration
-        count = jnp.where(fresh, 0, self.count)
-        return_sum = jnp.where(fresh, 0.0, self.return_sum)
-        return EpisodeWindowStepState(
-            iteration=jnp.asarray(iteration, jnp.int32),
-            episode_return=jnp.where(done, 0.0, episode_return),
-            count=count + done.astype(jnp.int32),
-            return_sum=return_sum + jnp.where(done, episode_return, 0.0),
-        )
-
-
 def iteration_mean_return(
     ctx: IterationContext,
 ) -> tuple[Float[Array, ""], Bool[Array, ""]]:
     """The return a stopping rule measures at this iteration.
 
     Normally the mean return of the episodes that finished (in any env) during the
-    iteration that just completed, read from `ctx.step_state` (an
-    `EpisodeWindowStepState` with a leading env axis). Inside `EvalCallback` (as
-    one of its child callbacks) the evaluation's mean return instead.
+    iteration that just completed, from the driver's `ctx.episodes`. Inside
+    `EvalCallback` (as one of its child callbacks) the evaluation's mean return
+    instead.
 
     Returns:
         `(mean_return, measured)`: `measured` is False when no episode finished (the
@@ -92,10 +49,8 @@ def iteration_mean_return(
     if EVAL_MEAN_RETURN in ctx.training_log:
         mean = jnp.asarray(ctx.training_log[EVAL_MEAN_RETURN], jnp.float32)
         return mean, jnp.asarray(True)
-    steps = ctx.step_state
-    in_window = steps.iteration == ctx.iteration_count - 1
-    count = jnp.sum(jnp.where(in_window, steps.count, 0))
-    total = jnp.sum(jnp.where(in_window, steps.return_sum, 0.0))
+    count = jnp.sum(ctx.episodes.count)
+    total = jnp.sum(ctx.episodes.return_sum)
     measured = count > 0
     return jnp.where(measured, total / jnp.maximum(count, 1), jnp.nan), measured
 
@@ -203,14 +158,20 @@ def member_prefix(index: np.ndarray, row: int) -> str:
 
 
 class AbstractEpisodeStoppingCallback(
-    AbstractCallback[StateType, EpisodeWindowStepState], Generic[StateType]
+    AbstractCallback[StateType, EmptyCallbackStepState], Generic[StateType]
 ):
-    """A stopping rule judged on the episodes finished each iteration.
+    """A stopping rule judged on the episodes finished each iteration (the driver's
+    `IterationContext.episodes`: no per-step work).
 
-    Subclasses implement `reset`, `step_reset`, `on_step` and `on_iteration`; their
-    state has a `stopped` flag, which `continue_training` reads. The training-start
-    and training-end hooks are no-ops.
+    Subclasses implement `reset` and `on_iteration`; their state has a `stopped`
+    flag, which `continue_training` reads. The other hooks are no-ops.
     """
+
+    def step_reset(self, ctx: ResetContext, *, key: Key[Array, ""]) -> EmptyCallbackStepState:
+        return EmptyCallbackStepState()
+
+    def on_step(self, ctx: StepContext, *, key: Key[Array, ""]) -> EmptyCallbackStepState:
+        return ctx.state
 
     def on_training_start(self, ctx: TrainingContext, *, key: Key[Array, ""]) -> StateType:
         return ctx.state
