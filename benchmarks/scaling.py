@@ -61,7 +61,7 @@ def time_seeds(num_seeds: int, repeats: int, shard: str | None = None) -> dict:
 
     db = os.path.join(tempfile.mkdtemp(prefix="lerax-scaling-"), "runs.db")
     env, algo, policy, logger, callbacks = build(db, f"seeds{num_seeds}")
-    channel = logger._channel("log")
+    channel = "0/logging/log"  # the logger is the first callback: position 0
     iterations = TIMESTEPS // algo.steps_per_iteration
     events = iterations // LOG_INTERVAL
 

@@ -33,12 +33,13 @@ _EVENTS = ("log_hparams", "log_scalars", "log_video")
 
 
 class _Job:
-    __slots__ = ("what", "fn", "args")
+    __slots__ = ("what", "fn", "args", "events")
 
-    def __init__(self, what: str, fn: Callable[..., Any], args: tuple):
+    def __init__(self, what: str, fn: Callable[..., Any], args: tuple, events: int = 1):
         self.what = what
         self.fn = fn
         self.args = args
+        self.events = events  # how many events the job writes (a batch writes several)
 
 
 class _Lane:
@@ -92,7 +93,9 @@ class _Lane:
             current = self._current
         if current is not None:
             jobs.append(current)
-        return (current.what if current else None), sum(job.what in _EVENTS for job in jobs)
+        return (current.what if current else None), sum(
+            job.events for job in jobs if job.what in _EVENTS
+        )
 
     def _work(self) -> None:
         while True:
@@ -143,7 +146,9 @@ class BackendWorkers:
         the dispatcher thread; an exception is reported on stderr."""
         self._dispatcher.put(_Job(getattr(fn, "__name__", "job"), fn, args))
 
-    def submit(self, i: int, what: str, fn: Callable[..., Any], *args: Any) -> None:
+    def submit(
+        self, i: int, what: str, fn: Callable[..., Any], *args: Any, events: int = 1
+    ) -> None:
         """Run backend code `fn(*args)` on slot `i`'s worker, after its earlier calls.
 
         The first exception (any `BaseException`) of slot `i` is reported once on
@@ -158,10 +163,12 @@ class BackendWorkers:
                 `"close"`).
             fn: The bound backend method (or any callable running backend code).
             *args: Its arguments.
+            events: How many events the call writes (a batch of a crossing: several),
+                for the report of a backend left behind.
         """
         if what != "close" and i in self.disabled:
             return
-        self._lanes[i].put(_Job(what, fn, args))
+        self._lanes[i].put(_Job(what, fn, args, events))
 
     # ---------------------------------------------------------------- ends
 

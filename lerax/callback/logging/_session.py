@@ -65,6 +65,11 @@ class LoggingSession:
         self.pace = Pace(LOG_CROSSINGS_PER_SECOND)
         self.last_crossing = time.perf_counter()
         self.ended = False
+        # Aggregate runs: member rows per (group, iteration) until every member of the
+        # group reported that iteration (a member that stopped early sends its last
+        # events only at training end) or the run ended.
+        self.expected: dict[tuple, set[tuple[int, ...]]] = {}
+        self.pending: dict[tuple, dict[int, dict[tuple[int, ...], tuple[int, dict]]]] = {}
         self.timestamp = run_stamp()  # e.g. 20261121-120000-3fa2c1: unique across processes
         self.members: dict[tuple[int, ...], list[Any]] = {}
         self.offsets: dict[tuple[int, ...], int] = {}
@@ -204,30 +209,65 @@ class LoggingSession:
                     self._guard(i, b, "log_hparams", b.log_hparams, hparams)
         group_axes = getattr(self.callback, "group_axes", 0)
         for key, group in _aggregate.groups(index, group_axes).items():  # see _aggregate.py
+            if index.shape[1] > 0:
+                self.expected[key] = {tuple(int(i) for i in index[r]) for r in group}
             if group.size > 1 and key not in self.members:
                 shared = _aggregate.shared_values(rows["hparams"], group) if len(key) > 1 else {}
                 for i, b in enumerate(self._backends(key, num)):
                     self._guard(i, b, "log_hparams", b.log_hparams, self._hparams(shared))
 
     def _log_batch(self, rows: dict[str, Any], index: np.ndarray, since: float, now: float) -> None:
-        """Log each event of a crossed batch in order, with its own step. The host
-        sees the batch at `now`; event j of k gets the time `since + (j+1)/k` of the
-        interval since the previous crossing (the rate over the batch). Each backend
-        gets the whole batch in ONE job on its worker (not one hand-off per event)."""
+        """Log the events of a crossed batch in iteration order, each with its own step.
+
+        The host sees the batch at `now`; the batch's j-th iteration of k gets the time
+        `since + (j+1)/k` of the interval since the previous crossing (the rate over
+        the batch). Rows are matched by iteration, not by position: a member that
+        stopped early may send older events than the others. Each backend gets the
+        whole batch in ONE job on its worker (not one hand-off per event)."""
         columns = decode_columns(rows["values"], rows["schema"])
+        if not columns:
+            return
         counts = np.asarray(rows["count"])
-        events = int(counts.max(initial=0))
+        valid = np.arange(columns["time/iteration"].shape[1])[None, :] < counts[:, None]
+        iterations = np.unique(columns["time/iteration"][valid])
         writes: list[list[tuple[Any, dict[str, float], int]]] = [[] for _ in self.workers.names]
-        for j in range(events):
-            present = counts > j
-            scalars = {name: column[present, j] for name, column in columns.items()}
+        for j, iteration in enumerate(iterations):
+            at = valid & (columns["time/iteration"] == iteration)
+            present, slot = np.nonzero(at)
+            scalars = {name: column[present, slot] for name, column in columns.items()}
             event = {"timesteps": scalars["time/timesteps"], "scalars": scalars}
-            when = since + (now - since) * (j + 1) / events
+            when = since + (now - since) * (j + 1) / len(iterations)
             for i, backend, values, step in self._log(event, index[present], when):
                 writes[i].append((backend, values, step))
+        for i, backend, values, step in self._aggregates(final=False):
+            writes[i].append((backend, values, step))
         for i, batch in enumerate(writes):
             if batch:
-                self._guard(i, None, "log_scalars", _log_scalars, batch)
+                self.workers.submit(i, "log_scalars", _log_scalars, batch, events=len(batch))
+
+    def _aggregates(self, *, final: bool) -> list[tuple[int, Any, dict[str, float], int]]:
+        """The aggregate runs' writes of every iteration that all members of a group
+        reported (every pending one when `final`), in iteration order."""
+        writes = []
+        for key, by_iteration in self.pending.items():
+            expected = self.expected.get(key, set())
+            for iteration in sorted(by_iteration):
+                reported = by_iteration[iteration]
+                if not final and not expected <= set(reported):
+                    break  # later iterations wait too: keep the series in order
+                del by_iteration[iteration]
+                if key not in self.members:
+                    continue
+                members = sorted(reported)
+                names = list(reported[members[0]][1])
+                table = {
+                    n: np.asarray([reported[m][1][n] for m in members], np.float64) for n in names
+                }
+                aggregate = _aggregate.aggregate_scalars(table, np.arange(len(members)))
+                step = max(reported[m][0] for m in members)
+                for i, b in enumerate(self.members[key]):
+                    writes.append((i, b, aggregate, step))
+        return writes
 
     def _log(
         self, rows: dict[str, Any], index: np.ndarray, now: float
@@ -258,14 +298,18 @@ class LoggingSession:
             scalars["time/steps_per_second"] = float(rates[r])
             for i, b in enumerate(self._backends(member, num)):
                 writes.append((i, b, scalars, step))
-        table["time/steps_per_second"] = rates
-        group_axes = getattr(self.callback, "group_axes", 0)
-        for key, group in _aggregate.groups(index, group_axes).items():  # see _aggregate.py
-            if key in self.members and index.shape[1] > 0:
-                aggregate = _aggregate.aggregate_scalars(table, group)
-                step = int(steps[group].max())
-                for i, b in enumerate(self.members[key]):
-                    writes.append((i, b, aggregate, step))
+        if index.shape[1] > 0:  # a population: the aggregate waits for every member
+            group_axes = getattr(self.callback, "group_axes", 0)
+            iteration = int(rows["scalars"]["time/iteration"][0])
+            for r in range(num):
+                member = tuple(int(i) for i in index[r])
+                values = dict(zip(keys, per_row[r], strict=True))
+                values["time/steps_per_second"] = float(rates[r])
+                key = _aggregate.aggregate_key(member, group_axes)
+                self.pending.setdefault(key, {}).setdefault(iteration, {})[member] = (
+                    int(steps[r]),
+                    values,
+                )
         return writes
 
     def _video(self, rows: dict[str, Any], index: np.ndarray) -> None:
@@ -287,6 +331,8 @@ class LoggingSession:
                 )
 
     def _end(self, rows: dict[str, Any], index: np.ndarray) -> None:
+        for i, backend, values, step in self._aggregates(final=True):
+            self._guard(i, None, "log_scalars", _log_scalars, [(backend, values, step)])
         if not self.persistent and self.run.get("interrupted", lambda: False)():
             self._mark_interrupted()
         if not self.persistent:
