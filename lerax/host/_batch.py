@@ -15,8 +15,10 @@ Nothing is lost: every appended event reaches the host, in order, with its own
 values. Under `vmap` one crossing carries every member's buffer (rows), each with
 its own count.
 
-Layout: one float32 matrix `(capacity, width)`; integer and boolean scalars are
-stored bit-cast, so they come back exactly. The column names and dtypes (the
+Layout: one int32 matrix `(capacity, width)`; float scalars are stored as their
+float32 bits, so every value comes back exactly. (Not the other way round: an integer
+bit-cast to float32 is a denormal, which XLA may flush to zero when it moves the
+buffer, e.g. across the devices of a sharded program.) The column names and dtypes (the
 "schema") are known when the program is traced; they are interned in a
 process-wide table of layouts (bounded by the number of distinct event layouts, like
 a compilation cache) and the buffer carries the schema's number, so any hook can
@@ -31,7 +33,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jaxtyping import Array, ArrayLike, Bool, Float, Int
+from jaxtyping import Array, ArrayLike, Bool, Int
 
 from ._crossing import send
 
@@ -52,14 +54,14 @@ class EventBuffer(eqx.Module):
     """Per-iteration events waiting on the device to cross in one host call.
 
     Attributes:
-        values: The events, one row each (float32; ints and bools bit-cast).
+        values: The events, one row each (int32; floats as their float32 bits).
         count: How many rows hold events.
         next_flush: The iteration at or after which the host wants the next crossing.
         schema: Number of the events' layout (see `decode_columns`); -1 before the
             first event.
     """
 
-    values: Float[Array, "capacity width"]
+    values: Int[Array, "capacity width"]
     count: Int[Array, ""]
     next_flush: Int[Array, ""]
     schema: Int[Array, ""]
@@ -70,7 +72,7 @@ class EventBuffer(eqx.Module):
         if capacity < 1 or width < 1:
             raise ValueError(f"EventBuffer needs capacity and width >= 1, got {capacity}, {width}.")
         return cls(
-            values=jnp.zeros((capacity, width), jnp.float32),
+            values=jnp.zeros((capacity, width), jnp.int32),
             count=jnp.zeros((), jnp.int32),
             next_flush=jnp.ones((), jnp.int32),
             schema=jnp.asarray(-1, jnp.int32),
@@ -94,7 +96,7 @@ class EventBuffer(eqx.Module):
                 f"an event of {len(leaves)} scalars does not fit a buffer of width {width}."
             )
         schema = _intern(tuple((n, str(x.dtype)) for n, x in zip(names, leaves, strict=True)))
-        row = jnp.stack([_as_float_bits(x) for x in leaves])
+        row = jnp.stack([_as_bits(x) for x in leaves])
         row = jnp.pad(row, (0, width - len(leaves)))
         when = jnp.asarray(when, bool) & (self.count < self.capacity)
         slot = jnp.minimum(self.count, self.capacity - 1)
@@ -151,12 +153,10 @@ class EventBuffer(eqx.Module):
         )
 
 
-def _as_float_bits(x: Array) -> Float[Array, ""]:
+def _as_bits(x: Array) -> Int[Array, ""]:
     if jnp.issubdtype(x.dtype, jnp.floating):
-        return x.astype(jnp.float32)
-    if x.dtype == jnp.bool_:
-        x = x.astype(jnp.int32)
-    return jax.lax.bitcast_convert_type(x.astype(jnp.int32), jnp.float32)
+        return jax.lax.bitcast_convert_type(x.astype(jnp.float32), jnp.int32)
+    return x.astype(jnp.int32)
 
 
 def decode_columns(values: np.ndarray, schema: np.ndarray | int) -> dict[str, np.ndarray]:
@@ -176,8 +176,8 @@ def decode_columns(values: np.ndarray, schema: np.ndarray | int) -> dict[str, np
         return {}
     with _lock:
         layout = _schemas[number]
-    values = np.asarray(values, np.float32)[..., : len(layout)]
-    bits = values.view(np.int32)
+    bits = np.ascontiguousarray(np.asarray(values, np.int32)[..., : len(layout)])
+    values = bits.view(np.float32)
     out = {}
     for j, (name, dtype) in enumerate(layout):
         if dtype.startswith("float"):
