@@ -88,9 +88,9 @@ def record_episodes(
 ) -> tuple[EpisodeStatistics, EpisodeProgress]:
     """The episodes finished in a rollout, from its rewards and done flags.
 
-    Vectorised over steps: the return of the episode ending at step t is the
-    cumulative reward at t minus the cumulative reward at the previous episode end
-    (or plus the return carried in from the previous iteration).
+    Vectorised over steps: the returns are a sum over steps that restarts after every
+    episode end (a segmented `associative_scan`), the first segment starting from the
+    return carried in from the previous iteration.
 
     Args:
         progress: The unfinished episodes before the rollout.
@@ -101,13 +101,19 @@ def record_episodes(
         `(statistics, progress)`: this rollout's episodes and the unfinished ones after it.
     """
     steps = reward.shape[0]
-    cumulative = jnp.cumsum(reward, axis=0)
     index = jnp.arange(steps, dtype=jnp.int32)[:, None]
     last_end = jax.lax.cummax(jnp.where(done, index, -1), axis=0)
     previous_end = jnp.concatenate([jnp.full_like(last_end[:1], -1), last_end[:-1]], axis=0)
-    before = jnp.take_along_axis(cumulative, jnp.maximum(previous_end, 0), axis=0)
     started_here = previous_end >= 0
-    running = jnp.where(started_here, cumulative - before, progress.return_ + cumulative)
+    # A sum that restarts after every episode end (a segmented scan, log-depth): a NaN
+    # reward spoils only its own episode, as when summing step by step.
+    starts = jnp.concatenate([jnp.zeros_like(done[:1]), done[:-1]], axis=0)
+
+    def combine(a, b):
+        return jnp.where(b[1], b[0], a[0] + b[0]), a[1] | b[1]
+
+    carried = reward.at[0].add(progress.return_)
+    running, _ = jax.lax.associative_scan(combine, (carried, starts), axis=0)
     length = jnp.where(started_here, index - previous_end, progress.length + index + 1)
     returns = jnp.where(done, running, 0.0)
     lengths = jnp.where(done, length, 0)

@@ -66,3 +66,11 @@ def test_an_iteration_without_episodes():
     assert stats.returns.shape == (4, 3) and int(stats.count.sum()) == 0
     assert np.all(np.isinf(stats.return_min)) and np.all(np.asarray(stats.return_min) > 0)
     np.testing.assert_array_equal(stats.running_length, [0, 0, 0])
+
+
+def test_a_nan_reward_spoils_only_its_own_episode():
+    reward = jnp.asarray([[1.0], [jnp.nan], [1.0], [2.0], [3.0]])
+    done = jnp.asarray([[False], [True], [False], [True], [False]])
+    stats, progress = record_episodes(EpisodeProgress.zeros(1), reward, done)
+    assert np.isnan(stats.returns[1, 0]) and float(stats.returns[3, 0]) == 3.0
+    assert float(progress.return_[0]) == 3.0 and int(progress.length[0]) == 1
