@@ -34,7 +34,14 @@ import jax.numpy as jnp
 import jax.random as jr
 import numpy as np
 import pytest
-from _stopping_helpers import Recorder, early_stopping_rule, first, no_improvement_rule
+from _stopping_helpers import (
+    Recorder,
+    RecorderState,
+    RecorderStepState,
+    early_stopping_rule,
+    first,
+    no_improvement_rule,
+)
 
 from lerax.algorithm import A2C, DQN, PPO, SAC
 from lerax.callback import (
@@ -54,9 +61,13 @@ from lerax.callback import (
     TensorBoardBackend,
 )
 from lerax.callback.logging import load_metrics
-from lerax.checkpoint import BufferNotSaved, load
+from lerax.checkpoint import BufferNotSaved, load, register
 from lerax.env import AbstractEnv, CartPole, Pendulum, TimeLimit
 from lerax.policy import MLPActorCriticPolicy, MLPQPolicy, MLPSACPolicy, evaluate_policy
+
+# The checkpoints hold the test's own Recorder states: loading them without a template
+# needs the explicit registration `lerax.checkpoint.load` asks for (no pickle).
+register(RecorderState, RecorderStepState)
 
 pytestmark = pytest.mark.filterwarnings("ignore:os.fork:RuntimeWarning")  # ffmpeg fork+exec
 iio = pytest.importorskip("imageio.v3")
