@@ -88,12 +88,6 @@ class RunScope:
                     file=sys.stderr,
                 )
 
-    def __enter__(self) -> RunScope:
-        return self
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        self.close(interrupted=exc_type is not None)
-
 
 def _closable(receivers) -> list[Any]:
     owners: list[Any] = []
