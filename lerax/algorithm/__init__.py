@@ -9,6 +9,7 @@ from ._dqn import DQNLearnerState as DQNLearnerState
 from ._gae import compute_gae as compute_gae
 from ._off_policy import AbstractOffPolicyAlgorithm as AbstractOffPolicyAlgorithm
 from ._off_policy import OffPolicyState as OffPolicyState
+from ._on_policy import AbstractOnPolicyAlgorithm as AbstractOnPolicyAlgorithm
 from ._optim import trainable as trainable
 from ._ppo import PPO as PPO
 from ._replay_buffer import ReplayBatch as ReplayBatch

@@ -2,37 +2,26 @@
 
 from __future__ import annotations
 
-import dataclasses
-from typing import Any
+from typing import Any, ClassVar
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 import optax
-from jaxtyping import Array, Float, Key
+from jaxtyping import Array, Float
 
-from lerax.callback import AbstractCallback
-from lerax.env import AbstractEnv
 from lerax.policy import AbstractActorCriticPolicy
 
-from ._abstract import AbstractAlgorithm
 from ._checks import as_hyperparameter, check_int, check_range
-from ._gae import explained_variance
-from ._optim import (
-    adam_with_clipping,
-    apply_scaled_update,
-    linear_annealing,
-    rmsprop_with_clipping,
-    trainable,
-)
-from ._rollout import Rollout, collect_advantages
-from ._train_state import EmptyAlgorithmState, TrainState
+from ._on_policy import AbstractOnPolicyAlgorithm
+from ._optim import adam_with_clipping, apply_scaled_update, rmsprop_with_clipping, trainable
+from ._rollout import Rollout
 
 _ADAM_EPS = 1e-5
 """Adam's epsilon (PPO's) with `use_rmsprop=False`, both built in and reported."""
 
 
-class A2C(AbstractAlgorithm):
+class A2C(AbstractOnPolicyAlgorithm):
     """A2C: one policy-gradient step per short rollout (Stable-Baselines3's defaults).
 
     Each iteration collects `num_steps` steps from each of `num_envs` envs with the
@@ -83,6 +72,7 @@ class A2C(AbstractAlgorithm):
     use_rmsprop: bool = eqx.field(static=True, default=True)
     rmsprop_decay: float = eqx.field(static=True, default=0.99)
     rmsprop_eps: float = eqx.field(static=True, default=1e-5)
+    update_uses_key: ClassVar[bool] = False
 
     def __check_init__(self):
         for name in ("num_envs", "num_steps"):
@@ -106,10 +96,6 @@ class A2C(AbstractAlgorithm):
         check_range("A2C", "vf_coef", self.vf_coef, low=0.0, high=inf)
         check_range("A2C", "max_grad_norm", self.max_grad_norm, low=0.0, high=inf, low_open=True)
 
-    @property
-    def steps_per_iteration(self) -> int:
-        return self.num_envs * self.num_steps
-
     def _optimizer(self) -> optax.GradientTransformation:
         if self.use_rmsprop:
             return rmsprop_with_clipping(
@@ -128,41 +114,9 @@ class A2C(AbstractAlgorithm):
             }
         return {"optimizer": "adam", "optimizer/eps": _ADAM_EPS, "learning_rate_schedule": schedule}
 
-    def init_algorithm(self, env: AbstractEnv, policy, *, key: Key[Array, ""]):
-        if not isinstance(policy, AbstractActorCriticPolicy):
-            raise TypeError(f"A2C needs an AbstractActorCriticPolicy, got {type(policy).__name__}.")
-        return self._optimizer().init(trainable(policy)), EmptyAlgorithmState()
-
-    def iteration(
-        self,
-        state: TrainState,
-        callback: AbstractCallback,
-        *,
-        key: Key[Array, ""],
-        callback_key: Key[Array, ""],
-    ) -> tuple[TrainState, dict[str, Array]]:
-        state, rollout, advantages, returns = collect_advantages(
-            state,
-            callback,
-            self.num_steps,
-            self.gamma,
-            self.gae_lambda,
-            key=key,
-            callback_key=callback_key,
-        )
-        learning_rate = self.learning_rate
-        if self.anneal_lr:
-            learning_rate = linear_annealing(
-                self.learning_rate, state.iteration, state.total_iterations
-            )
-        policy, opt_state, metrics = self._update(
-            state.policy, state.opt_state, rollout, advantages, returns, learning_rate
-        )
-        metrics["learning_rate"] = learning_rate
-        metrics["explained_variance"] = explained_variance(rollout.value, returns)
-        return dataclasses.replace(state, policy=policy, opt_state=opt_state), metrics
-
-    def _update(self, policy, opt_state, rollout: Rollout, advantages, returns, learning_rate):
+    def update(
+        self, policy, opt_state, rollout: Rollout, advantages, returns, learning_rate, *, key=None
+    ):
         batch_size = self.num_envs * self.num_steps
         flat = jax.tree.map(
             lambda x: x.reshape((batch_size,) + x.shape[2:]),

@@ -2,26 +2,19 @@
 
 from __future__ import annotations
 
-import dataclasses
-from typing import Any
+from typing import Any, ClassVar
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 import jax.random as jr
 import optax
-from jaxtyping import Array, Float, Key
+from jaxtyping import Array, Float
 
-from lerax.callback import AbstractCallback
-from lerax.env import AbstractEnv
-from lerax.policy import AbstractActorCriticPolicy
-
-from ._abstract import AbstractAlgorithm
 from ._checks import as_hyperparameter, check_int, check_range
-from ._gae import explained_variance
-from ._optim import adam_with_clipping, apply_scaled_update, linear_annealing, trainable
-from ._rollout import Rollout, collect_advantages
-from ._train_state import EmptyAlgorithmState, TrainState
+from ._on_policy import AbstractOnPolicyAlgorithm
+from ._optim import adam_with_clipping, apply_scaled_update, trainable
+from ._rollout import Rollout
 
 _ADAM_EPS = 1e-5
 """Adam's epsilon (CleanRL's), both built into the optimizer and reported."""
@@ -29,7 +22,7 @@ _METRICS = ("loss", "policy_loss", "value_loss", "entropy", "approx_kl", "clip_f
 """The per-minibatch metrics `_loss` returns, averaged over the iteration's minibatches."""
 
 
-class PPO(AbstractAlgorithm):
+class PPO(AbstractOnPolicyAlgorithm):
     """PPO with clipped surrogate objective (CleanRL's hyper-parameter names).
 
     Each iteration collects `num_steps` steps from each of `num_envs` envs, computes
@@ -69,6 +62,7 @@ class PPO(AbstractAlgorithm):
     vf_coef: Float[Array, ""] = eqx.field(converter=as_hyperparameter, default=0.5)
     max_grad_norm: Float[Array, ""] = eqx.field(converter=as_hyperparameter, default=0.5)
     normalize_advantages: bool = eqx.field(static=True, default=True)
+    update_uses_key: ClassVar[bool] = True
 
     def __check_init__(self):
         for name in ("num_envs", "num_steps", "num_epochs", "num_minibatches"):
@@ -90,10 +84,6 @@ class PPO(AbstractAlgorithm):
         check_range("PPO", "vf_coef", self.vf_coef, low=0.0, high=inf)
         check_range("PPO", "max_grad_norm", self.max_grad_norm, low=0.0, high=inf, low_open=True)
 
-    @property
-    def steps_per_iteration(self) -> int:
-        return self.num_envs * self.num_steps
-
     def _optimizer(self) -> optax.GradientTransformation:
         return adam_with_clipping(self.max_grad_norm, eps=_ADAM_EPS)
 
@@ -104,48 +94,9 @@ class PPO(AbstractAlgorithm):
             "learning_rate_schedule": "linear" if self.anneal_lr else "constant",
         }
 
-    def init_algorithm(self, env: AbstractEnv, policy, *, key: Key[Array, ""]):
-        if not isinstance(policy, AbstractActorCriticPolicy):
-            raise TypeError(f"PPO needs an AbstractActorCriticPolicy, got {type(policy).__name__}.")
-        return self._optimizer().init(trainable(policy)), EmptyAlgorithmState()
-
-    def iteration(
-        self,
-        state: TrainState,
-        callback: AbstractCallback,
-        *,
-        key: Key[Array, ""],
-        callback_key: Key[Array, ""],
-    ) -> tuple[TrainState, dict[str, Array]]:
-        rollout_key, update_key = jr.split(key)
-        state, rollout, advantages, returns = collect_advantages(
-            state,
-            callback,
-            self.num_steps,
-            self.gamma,
-            self.gae_lambda,
-            key=rollout_key,
-            callback_key=callback_key,
-        )
-        learning_rate = self.learning_rate
-        if self.anneal_lr:
-            learning_rate = linear_annealing(
-                self.learning_rate, state.iteration, state.total_iterations
-            )
-        policy, opt_state, metrics = self._update(
-            state.policy,
-            state.opt_state,
-            rollout,
-            advantages,
-            returns,
-            learning_rate,
-            key=update_key,
-        )
-        metrics["learning_rate"] = learning_rate
-        metrics["explained_variance"] = explained_variance(rollout.value, returns)
-        return dataclasses.replace(state, policy=policy, opt_state=opt_state), metrics
-
-    def _update(self, policy, opt_state, rollout: Rollout, advantages, returns, lr, *, key):
+    def update(
+        self, policy, opt_state, rollout: Rollout, advantages, returns, learning_rate, *, key
+    ):
         batch_size = self.num_envs * self.num_steps
         minibatch_size = batch_size // self.num_minibatches
         flat = jax.tree.map(
@@ -161,7 +112,9 @@ class PPO(AbstractAlgorithm):
                 policy, *minibatch
             )
             grads = eqx.filter(grads, params_filter)
-            policy, opt_state = apply_scaled_update(optimizer, grads, opt_state, policy, lr)
+            policy, opt_state = apply_scaled_update(
+                optimizer, grads, opt_state, policy, learning_rate
+            )
             return (policy, opt_state), metrics
 
         def epoch(carry, epoch_key):

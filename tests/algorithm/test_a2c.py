@@ -84,7 +84,7 @@ def test_iterations_and_counters():
 
 
 def test_update_is_one_clipped_rmsprop_step_on_the_a2c_loss():
-    """`A2C._update` against the loss, clipping and RMSprop written out by hand."""
+    """`A2C.update` against the loss, clipping and RMSprop written out by hand."""
     env = CartPole()
     policy = MLPActorCriticPolicy(env=env, key=jr.key(0))
     algo = A2C(num_envs=2, num_steps=3, ent_coef=0.01, vf_coef=0.5, max_grad_norm=0.5)
@@ -120,7 +120,7 @@ def test_update_is_one_clipped_rmsprop_step_on_the_a2c_loss():
         for p, x in zip(jax.tree.leaves(params), g, strict=True)
     ]
     opt_state = algo._optimizer().init(params)
-    new_policy, _, metrics = algo._update(
+    new_policy, _, metrics = algo.update(
         policy, opt_state, rollout, adv, ret, jnp.asarray(7e-4, jnp.float32)
     )
     for a, b in zip(_leaves(new_policy), expected, strict=True):
