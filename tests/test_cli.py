@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sqlite3
 import subprocess
 import sys
@@ -28,6 +29,8 @@ def test_train_logs_checkpoints_saves_and_resumes(tmp_path, monkeypatch, capsys)
         "2",
         "--log-every",
         "2",
+        "--set",
+        "num_steps=128",
     ]
     assert main([*args, "--checkpoint", "cli", "--checkpoint-every", "4", "--output", "p"]) == 0
     out = capsys.readouterr().out
@@ -51,11 +54,31 @@ def test_train_logs_checkpoints_saves_and_resumes(tmp_path, monkeypatch, capsys)
         assert np.array_equal(np.asarray(a.kernel), np.asarray(b.kernel))
 
 
-@pytest.mark.parametrize("bad", [["train", "sac", "CartPole"], ["train", "ppo", "Walker"]])
-def test_bad_choices_are_rejected(bad, capsys):
+def test_unknown_algorithm_is_an_argparse_choice(capsys):
     with pytest.raises(SystemExit):
-        main(bad)
-    assert "invalid choice" in capsys.readouterr().err
+        main(["train", "td3", "CartPole"])
+    assert "invalid choice: 'td3'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        (
+            ["train", "sac", "CartPole"],
+            "sac needs continuous actions and CartPole has Discrete actions; accepted envs "
+            "for sac: Pendulum, MountainCarContinuous",
+        ),
+        (
+            ["train", "dqn", "Pendulum"],
+            "accepted envs for dqn: CartPole, Acrobot, MountainCar",
+        ),
+        (["train", "ppo", "Walker"], "unknown env 'Walker'; accepted: CartPole, Acrobot"),
+    ],
+)
+def test_wrong_env_is_one_line_naming_the_accepted_envs(bad, message, capsys):
+    assert main(bad) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
 
 
 def test_seeds_and_sweep_train_one_population_with_member_and_aggregate_runs(
@@ -64,7 +87,7 @@ def test_seeds_and_sweep_train_one_population_with_member_and_aggregate_runs(
     monkeypatch.chdir(tmp_path)
     args = ["train", "ppo", "CartPole", "--timesteps", "1024", "--num-envs", "2"]
     args += ["--log-every", "2", "--eval-episodes", "2", "--checkpoint", "grid"]
-    args += ["--checkpoint-every", "2", "--seeds", "2"]
+    args += ["--checkpoint-every", "2", "--seeds", "2", "--set", "num_steps=128"]
     args += ["--sweep", "learning_rate=1e-3,3e-4", "--sweep", "gamma=0.99"]
     assert main(args) == 0
     out = capsys.readouterr().out
@@ -113,13 +136,13 @@ def test_seeds_alone_give_seed_runs_and_one_aggregate(tmp_path, monkeypatch, cap
 def test_bad_population_arguments_are_reported(extra, message, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     assert main(["train", "ppo", "CartPole", "--timesteps", "512", *extra]) == 2
-    assert message in capsys.readouterr().out
+    assert message in capsys.readouterr().err
 
 
 def test_cpu_devices_below_one_is_reported(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     assert main(["train", "ppo", "CartPole", "--timesteps", "512", "--cpu-devices", "0"]) == 2
-    assert "--cpu-devices must be >= 1, got 0" in capsys.readouterr().out
+    assert "--cpu-devices must be >= 1, got 0" in capsys.readouterr().err
 
 
 def test_cpu_devices_after_jax_started_is_reported(tmp_path, monkeypatch, capsys):
@@ -127,7 +150,7 @@ def test_cpu_devices_after_jax_started_is_reported(tmp_path, monkeypatch, capsys
     monkeypatch.chdir(tmp_path)
     args = ["train", "ppo", "CartPole", "--timesteps", "512", "--cpu-devices", "3"]
     assert main(args) == 2
-    assert "JAX already started with 1 device(s)" in capsys.readouterr().out
+    assert "JAX already started with 1 device(s)" in capsys.readouterr().err
 
 
 def test_cpu_devices_shard_the_seeds_over_the_cores(tmp_path):
@@ -147,3 +170,95 @@ def test_cpu_devices_shard_the_seeds_over_the_cores(tmp_path):
     assert "2 device(s), shard=seeds" in done.stdout
     assert "2 members in" in done.stdout
     assert isinstance(load_policy(tmp_path / "CartPole_ppo"), MLPActorCriticPolicy)
+
+
+def _lerax(*argv: str, cwd) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+    return subprocess.run(
+        [sys.executable, "-m", "lerax", *argv],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["ppo", "CartPole", "--timesteps", "100"], "--timesteps 100 is below one iteration"),
+        (["ppo", "CartPole", "--timesteps", "-1000"], "use --timesteps 256 or more"),
+        (["ppo", "CartPole", "--resume", "does/not/exist"], "--resume:"),
+        (["ppo", "CartPole", "--set", "learning_rate=fast"], "`learning_rate` must be a number"),
+        (["ppo", "CartPole", "--set", "nope=1"], "PPO has no hyper-parameter 'nope'"),
+        (["ppo", "CartPole", "--set", "gamma"], "expected NAME=VALUE"),
+        (["ppo", "gymnax:Nope-v0"], "gymnax cannot make 'Nope-v0'"),
+        (["a2c", "CartPole", "--num-envs", "0"], "--num-envs must be >= 1, got 0"),
+        (["dqn", "CartPole", "--set", "loss=l1"], "`loss` must be one of"),
+    ],
+)
+def test_user_errors_are_one_line_with_status_2_and_no_traceback(argv, message, tmp_path):
+    done = _lerax("train", *argv, "--no-db", cwd=tmp_path)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "Traceback" not in done.stderr + done.stdout
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("lerax: ") and message in lines[0]
+
+
+def test_debug_shows_the_traceback(tmp_path):
+    done = _lerax("train", "ppo", "CartPole", "--timesteps", "100", "--debug", cwd=tmp_path)
+    assert done.returncode != 0 and "Traceback" in done.stderr and "UserError" in done.stderr
+
+
+def test_help_shows_every_default(tmp_path):
+    done = _lerax("train", "--help", cwd=tmp_path)
+    assert done.returncode == 0
+    text = " ".join(done.stdout.split())
+    for default in (
+        "(default: 0)",  # --seed
+        "(default: lerax_runs.db)",
+        "(default: 100)",  # --checkpoint-every
+        "(default: 20)",  # --eval-episodes
+        "default: the table's",
+    ):
+        assert default in text, default
+
+
+def test_zoo_lists_the_table(tmp_path):
+    done = _lerax("zoo", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    rows = [line.split() for line in done.stdout.splitlines()]
+    assert ["ppo", "CartPole", "100,000", "500", "@", "100,000"] == rows[1][:6]
+    assert sum(row[0] in ("ppo", "a2c", "dqn", "sac") for row in rows[1:]) == 15
+
+
+def test_results_json_and_set_override(tmp_path):
+    """One subprocess run: `--set` reaches the algorithm (8 envs x 16 steps = 128 steps
+    per iteration), `--results` holds what the issue asks for, the summary names every
+    output."""
+    args = ["train", "ppo", "CartPole", "--timesteps", "1024", "--set", "num_steps=16"]
+    args += ["--set", "learning_rate=3e-4", "--results", "r.json", "--eval-episodes", "3"]
+    args += ["--checkpoint", "ck", "--checkpoint-every", "4"]
+    done = _lerax(*args, cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    out = done.stdout
+    assert "lerax: compiling the training program ..." in out
+    assert re.search(r"lerax: compiled in \d+\.\d s; training", out)
+    assert "plot: lerax plot --db lerax_runs.db --output curves.png" in out
+    assert "resume: lerax train ppo CartPole --resume ck" in out
+    record = json.loads((tmp_path / "r.json").read_text())
+    assert record["algorithm"] == "ppo" and record["env"] == "CartPole"
+    assert record["hyperparameters"]["num_steps"] == 16
+    assert record["hyperparameters"]["learning_rate"] == pytest.approx(3e-4)
+    assert record["hyperparameters"]["num_envs"] == 8  # from the table
+    assert record["timesteps"] == 1024
+    assert 0 < record["compile_seconds"] < record["wall_seconds"]
+    (value,) = record["eval_returns"]
+    assert record["mean"] == record["iqm"] == record["min"] == record["max"] == value
+    assert 8 <= value <= 500  # CartPole returns
+    with sqlite3.connect(tmp_path / "lerax_runs.db") as db:
+        (iterations,) = db.execute(
+            "SELECT MAX(value) FROM metrics WHERE key = 'time/iteration'"
+        ).fetchone()
+    assert iterations == 8  # 1024 / (8 x 16)

@@ -28,6 +28,7 @@ from lerax.env import AbstractEnv
 from lerax.env.wrapper import AutoReset
 from lerax.policy import AbstractPolicy
 
+from ._checks import check_learn_arguments
 from ._control import check_control
 from ._driver import open_scope, run_in_scope
 from ._hyperparameters import hyperparameter_arrays, hyperparameters
@@ -169,10 +170,13 @@ class AbstractAlgorithm(eqx.Module):
             The trained policy.
 
         Raises:
-            TypeError: if `callback` is not None, a callback or a list of callbacks,
-                or `total_timesteps` is not an int.
-            ValueError: if `total_timesteps` is not positive.
+            TypeError: if `key` is not a PRNG key, `env` not an `AbstractEnv`, `policy`
+                not an `AbstractPolicy`, `callback` not None, a callback or a list of
+                callbacks, or `total_timesteps` not an int (before compiling).
+            ValueError: if `total_timesteps` is not positive, or `policy` was built
+                for another observation or action space than `env`'s.
         """
+        check_learn_arguments(f"{type(self).__name__}.learn", env, policy, key)
         callback = as_callback(callback)
         total_timesteps = check_timesteps(total_timesteps)
         env_sharding = check_env_sharding(env_sharding, self.num_envs)
@@ -200,6 +204,7 @@ class AbstractAlgorithm(eqx.Module):
             The initial `TrainState`, planned for `total_timesteps // steps_per_iteration`
             iterations.
         """
+        check_learn_arguments(f"{type(self).__name__}.init", env, policy, key)
         callback = as_callback(callback)
         total_timesteps = check_timesteps(total_timesteps)
         env_sharding = check_env_sharding(env_sharding, self.num_envs)
@@ -223,6 +228,11 @@ class AbstractAlgorithm(eqx.Module):
             The new `TrainState`; `state.iteration`, `state.num_timesteps` and
             `state.stopped` tell what actually ran.
         """
+        if not isinstance(state, TrainState):
+            raise TypeError(
+                f"{type(self).__name__}.train: `state` must be the TrainState of "
+                f"`init` (or a loaded checkpoint), got {type(state).__name__}."
+            )
         callback = as_callback(callback)
         check_resume(self, state, callback)
         if num_iterations is None:

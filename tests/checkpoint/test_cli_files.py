@@ -77,14 +77,14 @@ def test_nothing_to_resume_lists_what_exists(tmp_path, monkeypatch, capsys):
     with pytest.raises(CheckpointError, match=r"a population \(seed_0, seed_1\).*pop/seed_0"):
         latest_checkpoint("pop")
     assert main(["train", "ppo", "CartPole", "--resume", "gamma", "--no-db"]) == 2
-    out = capsys.readouterr().out
+    out = capsys.readouterr().err
     assert "lerax: --resume:" in out and "runs under 'checkpoints': alpha, beta, empty, pop" in out
 
 
 def test_resume_by_name_continues_the_newest_save(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     args = ["train", "ppo", "CartPole", "--timesteps", "1024", "--num-envs", "2", "--no-db"]
-    args += ["--eval-episodes", "2", "--log-every", "2"]
+    args += ["--eval-episodes", "2", "--log-every", "2", "--set", "num_steps=128"]
     assert main([*args, "--checkpoint", "run", "--checkpoint-every", "2", "--output", "a"]) == 0
     saved = sorted(os.listdir(tmp_path / "checkpoints" / "run" / "saves"))
     assert saved == ["CartPole_2", "CartPole_final", "completed.json", "model_config.json"]
@@ -92,7 +92,7 @@ def test_resume_by_name_continues_the_newest_save(tmp_path, monkeypatch, capsys)
     assert main([*args, "--resume", "run", "--num-envs", "4"]) == 2
     assert (
         "lerax: --resume: PPO.train: num_envs: the state was made with 2 envs, the algorithm "
-        "has num_envs=4" in capsys.readouterr().out
+        "has num_envs=4" in capsys.readouterr().err
     )
     assert main([*args, "--resume", "run", "--output", "b"]) == 0
     out = capsys.readouterr().out

@@ -147,11 +147,11 @@ def test_resume_from_a_crafted_checkpoint_never_runs(tmp_path, files, monkeypatc
         saves / "CartPole_3" / "checkpoint.npz", {**original, "structure.npy": structure}
     )
     assert main(["train", "ppo", "CartPole", "--resume", "run", "--no-db"]) == 2
-    out = capsys.readouterr().out
+    out = capsys.readouterr().err
     assert "no readable save in 'checkpoints/run/saves' (it holds: CartPole_3); CartPole_3:" in out
     assert not marker.exists()
     assert main(["train", "ppo", "CartPole", "--resume", str(saves / "CartPole_3")]) == 2
-    assert "lerax: --resume: lerax.checkpoint.load: cannot load" in capsys.readouterr().out
+    assert "lerax: --resume: lerax.checkpoint.load: cannot load" in capsys.readouterr().err
     assert not marker.exists()
 
 
