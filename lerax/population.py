@@ -23,12 +23,13 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from jaxtyping import Array, Bool, Int, Key
 
+from lerax._checks import check_int
 from lerax.algorithm import AbstractAlgorithm, TrainState
 from lerax.algorithm._driver import open_scope, run_in_scope
 from lerax.algorithm._programs import check_timesteps as _check_timesteps
 from lerax.algorithm._programs import compiled_learn as _learn
 from lerax.algorithm._sharding import auto_mesh, check_env_sharding
-from lerax.callback import LoggingCallback, as_callback
+from lerax.callback import as_callback
 from lerax.env import AbstractEnv
 from lerax.policy import AbstractPolicy
 
@@ -122,8 +123,8 @@ def train_population(
             `gae_lambda`, `clip_coef`, `ent_coef`, `vf_coef`, `max_grad_norm`) or
             `env/<field>` for a traced env parameter (`env/gravity`).
         callback: None, a callback or a list of callbacks, attached to every member.
-            With a sweep, a `LoggingCallback` with `group_axes=0` is given
-            `group_axes=1`, so its aggregate runs are per config, across seeds.
+            With a sweep, every `LoggingCallback` with `group_axes=0` (nested ones
+            too) aggregates as with `group_axes=1`: per config, across seeds.
         shard: `"seeds"` to split the seed axis, or `"envs"` to split the env axis of
             every run, over all devices (`jax.devices()`); None for one device.
         mesh: Your own `jax.sharding.Mesh` instead of `shard`; name its axes with
@@ -153,15 +154,14 @@ def train_population(
             f"got {policy!r}."
         )
     total_timesteps = _check_timesteps(total_timesteps)
-    if isinstance(num_seeds, bool) or not isinstance(num_seeds, int) or num_seeds < 1:
-        raise ValueError(f"train_population: `num_seeds` must be an int >= 1, got {num_seeds!r}.")
+    check_int("train_population", "num_seeds", num_seeds)
     grid = _grid(algorithm, env, sweep)
     mesh, seed_axis, env_axis = _layout(shard, mesh, seed_axis, env_axis)
     env_sharding = None
     if env_axis is not None:
         env_sharding = NamedSharding(mesh, PartitionSpec(env_axis))
         env_sharding = check_env_sharding(env_sharding, algorithm.num_envs)
-    callback = as_callback(_grouped(callback, 1 if grid else 0))
+    callback = as_callback(callback)
 
     seed_keys = jr.split(key, num_seeds)
     if seed_axis is not None:
@@ -205,7 +205,8 @@ def train_population(
         return over_seeds(values, seed_keys)
 
     values = {name: jnp.asarray(v, jnp.float32) for name, v in grid.items()}
-    scope = open_scope(algorithm, callback, env, total_timesteps)
+    # A sweep groups members by config: its aggregate runs are per config, across seeds.
+    scope = open_scope(algorithm, callback, env, total_timesteps, group_axes=1 if grid else 0)
     state = run_in_scope(scope, population, values, seed_keys)
     axes = ("config", "seed") if grid else ("seed",)
     return Population(state=state, sweep=values, axes=axes)
@@ -308,17 +309,6 @@ def _sweepable(algorithm, env) -> list[str]:
             ):
                 out.append(prefix + f.name)
     return out
-
-
-def _grouped(callback, group_axes: int):
-    """Give top-level `LoggingCallback`s with `group_axes=0` the population's grouping."""
-    if not group_axes:
-        return callback
-    if isinstance(callback, LoggingCallback):
-        return callback if callback.group_axes else callback.with_group_axes(group_axes)
-    if isinstance(callback, list | tuple):
-        return [_grouped(c, group_axes) for c in callback]
-    return callback
 
 
 def _shard_keys(keys: Key[Array, " n"], sharding: NamedSharding) -> Key[Array, " n"]:

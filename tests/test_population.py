@@ -18,6 +18,7 @@ from lerax import host
 from lerax.algorithm import PPO, trainable
 from lerax.callback import (
     EarlyStopping,
+    EveryN,
     LoggingCallback,
     ProgressBarCallback,
     SaveCheckpoints,
@@ -197,6 +198,20 @@ def test_sweep_grid_members_hparams_group_aggregates_and_directories(tmp_path):
     assert not np.allclose(
         population.policy.actor.layers[0].kernel[0], population.policy.actor.layers[0].kernel[1]
     )
+
+
+def test_sweep_groups_a_logging_callback_nested_in_another_callback(tmp_path):
+    """The sweep's grouping reaches a LoggingCallback inside EveryN (it travels in the
+    run description; no callback is rewritten)."""
+    logger = LoggingCallback(SQLiteBackend(tmp_path / "runs.db"), name="nested")
+    train_population(
+        ALGO, ENV, POLICY, PER_ITERATION * 2, key=jr.key(7), num_seeds=2,
+        sweep={"learning_rate": [1e-3, 3e-4]}, callback=EveryN(logger, iterations=1),
+    )  # fmt: skip
+    names = {run["name"] for run in list_runs(tmp_path / "runs.db")}
+    members = {f"nested/{c}_{s}" for c in range(2) for s in range(2)}
+    assert names == members | {"nested/aggregate_0", "nested/aggregate_1"}
+    assert logger.group_axes == 0
 
 
 def test_policy_factory_gives_every_seed_its_own_initial_weights():

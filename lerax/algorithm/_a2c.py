@@ -10,9 +10,9 @@ import jax.numpy as jnp
 import optax
 from jaxtyping import Array, Float
 
+from lerax._checks import as_hyperparameter, check_bool, check_int, check_range
 from lerax.policy import AbstractActorCriticPolicy
 
-from ._checks import as_hyperparameter, check_int, check_range
 from ._on_policy import AbstractOnPolicyAlgorithm
 from ._optim import adam_with_clipping, apply_scaled_update, rmsprop_with_clipping, trainable
 from ._rollout import Rollout
@@ -78,8 +78,7 @@ class A2C(AbstractOnPolicyAlgorithm):
         for name in ("num_envs", "num_steps"):
             check_int("A2C", name, getattr(self, name))
         for name in ("anneal_lr", "normalize_advantages", "use_rmsprop"):
-            if not isinstance(getattr(self, name), bool):
-                raise TypeError(f"A2C: `{name}` must be True or False.")
+            check_bool("A2C", name, getattr(self, name))
         for name in ("rmsprop_decay", "rmsprop_eps"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)):

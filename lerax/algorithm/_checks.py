@@ -1,48 +1,11 @@
-"""Argument checks shared by the algorithms (skipped for traced values)."""
+"""The checks `learn` and `init` make on their arguments (the generic argument checks,
+`check_int`, `check_range`, ..., are `lerax._checks`)."""
 
 from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-
-
-def as_hyperparameter(value) -> jax.Array:
-    """A float32 scalar array: sweepable with `jax.vmap`, traced by `jit`.
-
-    A value that is no number (`"fast"`, `None`) is kept as it is: the converter does
-    not know the field's name, so the algorithm's `check_range` of that field raises
-    the error that names it.
-    """
-    try:
-        return jnp.asarray(value, dtype=jnp.float32)
-    except (TypeError, ValueError):
-        return value
-
-
-def check_int(owner: str, name: str, value, *, minimum: int = 1) -> None:
-    """Raise unless `value` is a Python int >= `minimum`."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{owner}: `{name}` must be an int >= {minimum}, got {value!r}.")
-    if value < minimum:
-        raise ValueError(f"{owner}: `{name}` must be an int >= {minimum}, got {value}.")
-
-
-def check_range(
-    owner: str, name: str, value, *, low: float, high: float, low_open: bool = False
-) -> None:
-    """Raise unless `low (<|<=) value <= high`; traced values are not checked."""
-    if isinstance(value, jax.core.Tracer):
-        return
-    if not isinstance(value, jax.Array | np.ndarray | np.generic | int | float) or isinstance(
-        value, bool
-    ):
-        raise TypeError(f"{owner}: `{name}` must be a number, got {value!r}.")
-    v = float(np.asarray(value))
-    ok = (v > low if low_open else v >= low) and v <= high
-    if not ok or not np.isfinite(v):
-        bracket = "(" if low_open else "["
-        raise ValueError(f"{owner}: `{name}` must be in {bracket}{low}, {high}], got {v}.")
 
 
 def check_learn_arguments(owner: str, env, policy, key) -> None:

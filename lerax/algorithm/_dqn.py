@@ -10,10 +10,10 @@ import jax.numpy as jnp
 import optax
 from jaxtyping import Array, Float, Int, Key, PyTree
 
+from lerax._checks import as_hyperparameter, check_range
 from lerax.env import AbstractEnv
 from lerax.policy import AbstractPolicy, MLPQPolicy
 
-from ._checks import as_hyperparameter, check_range
 from ._off_policy import AbstractOffPolicyAlgorithm, check_off_policy_sizes
 from ._optim import adam_with_clipping, apply_scaled_update
 from ._replay_buffer import ReplayBatch

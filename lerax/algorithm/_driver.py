@@ -49,9 +49,17 @@ class RunCall:
     watch: InterruptWatch
 
 
-def open_scope(algorithm, callback, env, total_timesteps: int | None) -> RunCall:
+def open_scope(
+    algorithm, callback, env, total_timesteps: int | None, *, group_axes: int = 0
+) -> RunCall:
     """Open the run scope of one training call with `callback`'s receivers (and the
     driver's own: the control crossing, see `_control.py`, and the run's end).
+
+    Args:
+        group_axes: How many outer member axes identify a group of members (a
+            population sweep's configs: 1); logging callbacks that set no grouping
+            of their own aggregate by it. Passed in the run description, so nested
+            callbacks see it too and no callback is rewritten.
 
     Raises:
         Whatever a callback's `host_receivers` raises (e.g. `FileExistsError`).
@@ -65,6 +73,7 @@ def open_scope(algorithm, callback, env, total_timesteps: int | None) -> RunCall
         "num_envs": algorithm.num_envs,
         "hyperparameters": algorithm.hyperparameters(),
         "callback": callback.config(),
+        "group_axes": group_axes,
     }
     receivers = callback.host_receivers(run)
     scope = host.RunScope(receivers)

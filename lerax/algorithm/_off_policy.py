@@ -11,12 +11,12 @@ import jax.numpy as jnp
 import jax.random as jr
 from jaxtyping import Array, Int, Key, PyTree
 
+from lerax._checks import check_int
 from lerax.callback import AbstractCallback
 from lerax.env import AbstractEnv
 from lerax.policy import AbstractPolicy
 
 from ._abstract import AbstractAlgorithm
-from ._checks import check_int
 from ._replay_buffer import ReplayBatch, ReplayBuffer
 from ._rollout import record_rollout_episodes
 from ._step import step_envs

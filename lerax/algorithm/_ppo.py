@@ -11,7 +11,8 @@ import jax.random as jr
 import optax
 from jaxtyping import Array, Float
 
-from ._checks import as_hyperparameter, check_int, check_range
+from lerax._checks import as_hyperparameter, check_bool, check_int, check_range
+
 from ._on_policy import AbstractOnPolicyAlgorithm
 from ._optim import adam_with_clipping, apply_scaled_update, trainable
 from ._rollout import Rollout
@@ -73,8 +74,7 @@ class PPO(AbstractOnPolicyAlgorithm):
                 f"num_envs * num_steps ({self.num_envs * self.num_steps})."
             )
         for name in ("anneal_lr", "normalize_advantages"):
-            if not isinstance(getattr(self, name), bool):
-                raise TypeError(f"PPO: `{name}` must be True or False.")
+            check_bool("PPO", name, getattr(self, name))
         inf = float("inf")
         check_range("PPO", "learning_rate", self.learning_rate, low=0.0, high=inf, low_open=True)
         check_range("PPO", "gamma", self.gamma, low=0.0, high=1.0)

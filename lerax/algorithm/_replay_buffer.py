@@ -7,6 +7,7 @@ import jax.numpy as jnp
 import jax.random as jr
 from jaxtyping import Array, Bool, Float, Int, Key
 
+from lerax._checks import check_int
 from lerax.checkpoint import AbstractReplayBuffer
 from lerax.space import AbstractSpace
 
@@ -73,10 +74,10 @@ class ReplayBuffer(AbstractReplayBuffer):
             action_space: Gives the actions' shape and dtype.
 
         Raises:
-            ValueError: if `capacity` is not a positive int.
+            TypeError: if `capacity` is not an int.
+            ValueError: if `capacity` is not positive.
         """
-        if isinstance(capacity, bool) or not isinstance(capacity, int) or capacity < 1:
-            raise ValueError(f"ReplayBuffer: `capacity` must be an int >= 1, got {capacity!r}.")
+        check_int("ReplayBuffer", "capacity", capacity)
         obs = jnp.zeros((capacity, *observation_space.shape), observation_space.dtype)
         return cls(
             capacity=capacity,

@@ -12,10 +12,10 @@ import numpy as np
 import optax
 from jaxtyping import Array, Float, Int, Key, PyTree
 
+from lerax._checks import as_hyperparameter, check_range
 from lerax.env import AbstractEnv
 from lerax.policy import AbstractPolicy, MLPSACPolicy, SACCritic
 
-from ._checks import as_hyperparameter, check_range
 from ._off_policy import AbstractOffPolicyAlgorithm, check_off_policy_sizes
 from ._optim import apply_scaled_update
 from ._replay_buffer import ReplayBatch

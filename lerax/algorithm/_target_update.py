@@ -9,7 +9,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, Int, PyTree
 
-from ._checks import as_hyperparameter, check_int, check_range
+from lerax._checks import as_hyperparameter, check_int, check_range
 
 
 class AbstractTargetUpdate(eqx.Module):

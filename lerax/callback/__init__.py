@@ -1,6 +1,7 @@
 """The functional callback framework."""
 
 from ._abstract import AbstractCallback as AbstractCallback
+from ._context import Evaluation as Evaluation
 from ._context import IterationContext as IterationContext
 from ._context import ResetContext as ResetContext
 from ._context import StepContext as StepContext
@@ -31,9 +32,15 @@ from ._nan_guard import NaNGuardState as NaNGuardState
 from ._no_improvement import StopOnNoImprovement as StopOnNoImprovement
 from ._no_improvement import StopOnNoImprovementState as StopOnNoImprovementState
 from ._partial import AbstractIterationCallback as AbstractIterationCallback
+from ._partial import AbstractNeverStopping as AbstractNeverStopping
 from ._partial import AbstractStatelessCallback as AbstractStatelessCallback
 from ._partial import AbstractStepCallback as AbstractStepCallback
 from ._partial import AbstractTrainingCallback as AbstractTrainingCallback
+from ._partial import AbstractWithoutIterationHook as AbstractWithoutIterationHook
+from ._partial import AbstractWithoutRunState as AbstractWithoutRunState
+from ._partial import AbstractWithoutStepState as AbstractWithoutStepState
+from ._partial import AbstractWithoutTrainingEnd as AbstractWithoutTrainingEnd
+from ._partial import AbstractWithoutTrainingStart as AbstractWithoutTrainingStart
 from ._print_progress import PrintProgress as PrintProgress
 from ._progress_bar import ProgressBarCallback as ProgressBarCallback
 from ._progress_bar import ProgressBarState as ProgressBarState
@@ -49,7 +56,9 @@ from ._state import AbstractCallbackState as AbstractCallbackState
 from ._state import AbstractCallbackStepState as AbstractCallbackStepState
 from ._state import EmptyCallbackState as EmptyCallbackState
 from ._state import EmptyCallbackStepState as EmptyCallbackStepState
+from ._stopping_common import AbstractStoppingCallback as AbstractStoppingCallback
 from ._stopping_common import StopReason as StopReason
+from ._stopping_common import StopRecord as StopRecord
 from .logging import AbstractLoggingBackend as AbstractLoggingBackend
 from .logging import CometBackend as CometBackend
 from .logging import ConsoleBackend as ConsoleBackend

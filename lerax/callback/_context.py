@@ -64,6 +64,22 @@ class StepContext(eqx.Module):
     num_timesteps: Int[Array, ""]
 
 
+class Evaluation(eqx.Module):
+    """An evaluation of the policy, as `EvalCallback` hands it to its child callbacks
+    (`IterationContext.evaluation`).
+
+    Attributes:
+        mean_return: Mean return of the evaluation's episodes.
+        std_return: Their standard deviation.
+        best_mean_return: The best mean return of any evaluation so far, this one
+            included.
+    """
+
+    mean_return: Float[Array, ""]
+    std_return: Float[Array, ""]
+    best_mean_return: Float[Array, ""]
+
+
 class IterationContext(eqx.Module):
     """Passed to `on_iteration` and `continue_training`, once per training iteration.
 
@@ -87,6 +103,8 @@ class IterationContext(eqx.Module):
         episodes: The episodes this iteration finished, per env, and the ones under
             way (see `EpisodeStatistics`), computed once by the training loop after
             the rollout: use them rather than counting in `on_step`.
+        evaluation: Inside `EvalCallback` (for its child callbacks), the evaluation
+            that triggered them; None elsewhere.
     """
 
     state: AbstractCallbackState
@@ -101,6 +119,7 @@ class IterationContext(eqx.Module):
     training_log: dict[str, Array] = eqx.field(default_factory=dict)
     train_state: PyTree[Any] = None
     episodes: EpisodeStatistics | None = None
+    evaluation: Evaluation | None = None
 
 
 class TrainingContext(eqx.Module):

@@ -16,12 +16,12 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jaxtyping import Array, Bool, Float, Key, PyTree
+from jaxtyping import Array, Float, Key, PyTree
 
 from lerax.env import AbstractEnv
 
-from ._abstract import AbstractCallback
-from ._context import IterationContext, ResetContext, StepContext, TrainingContext
+from ._context import IterationContext, ResetContext, TrainingContext
+from ._partial import AbstractNeverStopping, AbstractWithoutStepState, AbstractWithoutTrainingEnd
 from ._schedule import AbstractSchedule
 from ._state import AbstractCallbackState, EmptyCallbackStepState
 
@@ -118,7 +118,11 @@ class ScheduledCurriculumState(AbstractCallbackState):
     value: PyTree[Float[Array, "..."]]
 
 
-class ScheduledCurriculum(AbstractCallback[ScheduledCurriculumState, EmptyCallbackStepState]):
+class ScheduledCurriculum(
+    AbstractWithoutStepState[ScheduledCurriculumState],
+    AbstractWithoutTrainingEnd[ScheduledCurriculumState, EmptyCallbackStepState],
+    AbstractNeverStopping[ScheduledCurriculumState, EmptyCallbackStepState],
+):
     """Set environment parameter(s) from a schedule of training progress.
 
     Before the first iteration and after every iteration, the parameter(s) selected
@@ -175,12 +179,6 @@ class ScheduledCurriculum(AbstractCallback[ScheduledCurriculumState, EmptyCallba
         set_env_parameters("ScheduledCurriculum", self.where, ctx.env, state.value)  # checks
         return state
 
-    def step_reset(self, ctx: ResetContext, *, key: Key[Array, ""]) -> EmptyCallbackStepState:
-        return EmptyCallbackStepState()
-
-    def on_step(self, ctx: StepContext, *, key: Key[Array, ""]) -> EmptyCallbackStepState:
-        return ctx.state
-
     def on_training_start(
         self, ctx: TrainingContext, *, key: Key[Array, ""]
     ) -> ScheduledCurriculumState:
@@ -190,14 +188,6 @@ class ScheduledCurriculum(AbstractCallback[ScheduledCurriculumState, EmptyCallba
         self, ctx: IterationContext, *, key: Key[Array, ""]
     ) -> ScheduledCurriculumState:
         return self._now(ctx)
-
-    def on_training_end(
-        self, ctx: TrainingContext, *, key: Key[Array, ""]
-    ) -> ScheduledCurriculumState:
-        return ctx.state
-
-    def continue_training(self, ctx: IterationContext, *, key: Key[Array, ""]) -> Bool[Array, ""]:
-        return jnp.asarray(True)
 
     def update_env(self, env: AbstractEnv, state: ScheduledCurriculumState) -> AbstractEnv:
         return set_env_parameters("ScheduledCurriculum", self.where, env, state.value)

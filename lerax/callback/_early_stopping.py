@@ -9,18 +9,17 @@ import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Bool, Float, Int, Key
 
 from lerax import host
+from lerax._checks import as_scalar_array, check_int
 
 from ._context import IterationContext, ResetContext
 from ._state import AbstractCallbackState
 from ._stopping_common import (
-    AbstractEpisodeStoppingCallback,
+    AbstractStoppingCallback,
     StopPrinter,
     StopReason,
-    as_scalar_array,
-    check_int,
+    StopRecord,
     iteration_mean_return,
     show_scalar,
-    stop_fields,
 )
 
 
@@ -44,7 +43,7 @@ class EarlyStoppingState(AbstractCallbackState):
     ack: Int[Array, ""]
 
 
-class EarlyStopping(AbstractEpisodeStoppingCallback[EarlyStoppingState]):
+class EarlyStopping(AbstractStoppingCallback[EarlyStoppingState]):
     """Stop training when the episodic return reaches `target` `patience` times in a row.
 
     "In a row" with vectorised envs: the rule is evaluated once per iteration on
@@ -100,13 +99,8 @@ class EarlyStopping(AbstractEpisodeStoppingCallback[EarlyStoppingState]):
         mean, measured = iteration_mean_return(ctx)
         reached = mean >= self.target
         streak = jnp.where(measured, jnp.where(reached, s.streak + 1, 0), s.streak)
-        stopped, stop_iteration, reason, new = stop_fields(
-            s.stopped,
-            s.stop_iteration,
-            s.reason,
-            streak >= self.patience,
-            ctx.iteration_count,
-            StopReason.TARGET_REACHED,
+        record = StopRecord.of(s).update(
+            streak >= self.patience, ctx.iteration_count, StopReason.TARGET_REACHED
         )
         payload = {
             "iteration": ctx.iteration_count,
@@ -115,13 +109,13 @@ class EarlyStopping(AbstractEpisodeStoppingCallback[EarlyStoppingState]):
             "target": self.target,
             "patience": jnp.int32(self.patience),
         }
-        ack = host.send(self._channel, payload, due=new)
+        ack = host.send(self._channel, payload, due=record.new)
         return EarlyStoppingState(
             streak=streak,
             last_mean_return=jnp.where(measured, mean, s.last_mean_return),
-            stopped=stopped,
-            stop_iteration=stop_iteration,
-            reason=reason,
+            stopped=record.stopped,
+            stop_iteration=record.stop_iteration,
+            reason=record.reason,
             ack=s.ack + ack,
         )
 

@@ -13,16 +13,17 @@ import numpy as np
 from jaxtyping import Array, Bool, Float, Int, Key
 
 from lerax import host
+from lerax._checks import check_bool, check_int
 from lerax.env import AbstractEnv
 from lerax.policy import AbstractPolicy
 
 from ._abstract import AbstractCallback
-from ._context import IterationContext, ResetContext, StepContext, TrainingContext
+from ._context import Evaluation, IterationContext, ResetContext, StepContext, TrainingContext
 from ._gating import evaluate_when_due, select_tree, sends_only_when
 from ._list import CallbackList, CallbackListState, CallbackListStepState
 from ._partial import AbstractStatelessCallback
 from ._state import AbstractCallbackState
-from ._stopping_common import EVAL_MEAN_RETURN, check_int, member_prefix
+from ._stopping_common import member_prefix
 
 
 class EvalCallbackState(AbstractCallbackState):
@@ -127,10 +128,7 @@ class EvalCallback(AbstractCallback[EvalCallbackState, CallbackListStepState]):
         check_int("EvalCallback", "num_episodes", num_episodes)
         if max_steps is not None:
             check_int("EvalCallback", "max_steps", max_steps)
-        if not isinstance(deterministic, bool):
-            raise TypeError(
-                f"EvalCallback: `deterministic` must be True or False, got {deterministic!r}."
-            )
+        check_bool("EvalCallback", "deterministic", deterministic)
         for name, child in (
             ("callback_on_new_best", callback_on_new_best),
             ("callback_after_eval", callback_after_eval),
@@ -200,16 +198,26 @@ class EvalCallback(AbstractCallback[EvalCallbackState, CallbackListStepState]):
             index=s.num_evals,
         )
         new_best = due & (mean > s.best_mean_return)
+        evaluation = Evaluation(
+            mean_return=mean,
+            std_return=std,
+            best_mean_return=jnp.where(new_best, mean, s.best_mean_return),
+        )
         log = {
             **ctx.training_log,
-            EVAL_MEAN_RETURN: mean,
+            "eval/mean_return": mean,
             "eval/std_return": std,
-            "eval/best_mean_return": jnp.where(new_best, mean, s.best_mean_return),
+            "eval/best_mean_return": evaluation.best_mean_return,
         }
         children = []
         keys = jr.split(key, 2)
         for i, ((child, child_ctx), event, k) in enumerate(
-            zip(self._child_contexts(ctx, training_log=log), (new_best, due), keys, strict=True)
+            zip(
+                self._child_contexts(ctx, training_log=log, evaluation=evaluation),
+                (new_best, due),
+                keys,
+                strict=True,
+            )
         ):
             # The child's channels, as `self._children` (a CallbackList) names them.
             with sends_only_when(event), host.channel_scope(str(i)):

@@ -9,13 +9,13 @@ import equinox as eqx
 import jax.numpy as jnp
 from jaxtyping import Array, Bool, Int, Key
 
+from lerax._checks import check_int
 from lerax.env import AbstractEnv
 
 from ._abstract import AbstractCallback
 from ._context import IterationContext, ResetContext, StepContext, TrainingContext
 from ._gating import select_tree, sends_only_when
 from ._state import AbstractCallbackState, AbstractCallbackStepState
-from ._stopping_common import check_int
 
 
 class EveryNState(AbstractCallbackState):

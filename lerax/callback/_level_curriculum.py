@@ -9,16 +9,16 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jaxtyping import Array, ArrayLike, Bool, Float, Int, Key, PyTree
+from jaxtyping import Array, ArrayLike, Float, Int, Key, PyTree
 
+from lerax._checks import check_int
 from lerax.env import AbstractEnv
 
-from ._abstract import AbstractCallback
-from ._context import IterationContext, ResetContext, StepContext, TrainingContext
+from ._context import IterationContext, ResetContext
 from ._curriculum import Where, check_name, check_where, set_env_parameters, value_log
+from ._partial import AbstractIterationCallback
 from ._schedule import is_real
 from ._state import AbstractCallbackState, AbstractCallbackStepState
-from ._stopping_common import check_int
 
 _OWNER = "LevelCurriculum"
 METRICS = ("episode_return", "episode_length")
@@ -27,6 +27,9 @@ MODES = ("max", "min")
 
 class EpisodeStatsStepState(AbstractCallbackStepState):
     """Per-env accounting of the episodes that finished during one iteration.
+
+    No longer used by `LevelCurriculum`, which reads the driver's
+    `IterationContext.episodes`; kept so that the name stays importable.
 
     Attributes:
         iteration: The iteration the window describes (-1 before the first step).
@@ -70,15 +73,16 @@ class LevelCurriculumState(AbstractCallbackState):
     entered: Int[Array, " num_levels"]
 
 
-class LevelCurriculum(AbstractCallback[LevelCurriculumState, EpisodeStatsStepState]):
+class LevelCurriculum(AbstractIterationCallback[LevelCurriculumState]):
     """Train on `levels[0]`, then move to the next level each time the agent masters
     the current one.
 
     The metric is the mean `metric` (episode return or length) of the episodes that
     finished, in any env, during the last `window` iterations spent at the current
-    level. After an iteration at which it is measured (`window` iterations at this
-    level and at least `min_episodes` episodes in them) and reaches the threshold
-    (`>= threshold` for `mode="max"`, `<= threshold` for `"min"`), the curriculum
+    level (the driver's `IterationContext.episodes`: no per-step work). After an
+    iteration at which it is measured (`window` iterations at this level and at least
+    `min_episodes` episodes in them) and reaches the threshold (`>= threshold` for
+    `mode="max"`, `<= threshold` for `"min"`), the curriculum
     moves to the next level: from the next iteration on every env trains with it, and
     the window starts empty again. The last level is kept for the rest of training.
     An episode that straddles a level change counts at the level it finishes in.
@@ -159,42 +163,15 @@ class LevelCurriculum(AbstractCallback[LevelCurriculumState, EpisodeStatsStepSta
             entered=jnp.full((self.num_levels,), -1, jnp.int32).at[0].set(0),
         )
 
-    def step_reset(self, ctx: ResetContext, *, key: Key[Array, ""]) -> EpisodeStatsStepState:
-        zero = jnp.zeros((), jnp.int32)
-        return EpisodeStatsStepState(
-            iteration=zero - 1,
-            episode_return=jnp.zeros(()),
-            episode_length=zero,
-            count=zero,
-            return_sum=jnp.zeros(()),
-            length_sum=jnp.zeros(()),
-        )
-
-    def on_step(self, ctx: StepContext, *, key: Key[Array, ""]) -> EpisodeStatsStepState:
-        s = ctx.state
-        done = jnp.asarray(ctx.done, bool)
-        episode_return = s.episode_return + ctx.reward
-        episode_length = s.episode_length + 1
-        fresh = ctx.iteration_count != s.iteration
-        count = jnp.where(fresh, 0, s.count)
-        return_sum = jnp.where(fresh, 0.0, s.return_sum)
-        length_sum = jnp.where(fresh, 0.0, s.length_sum)
-        return EpisodeStatsStepState(
-            iteration=jnp.asarray(ctx.iteration_count, jnp.int32),
-            episode_return=jnp.where(done, 0.0, episode_return),
-            episode_length=jnp.where(done, 0, episode_length),
-            count=count + done.astype(jnp.int32),
-            return_sum=return_sum + jnp.where(done, episode_return, 0.0),
-            length_sum=length_sum + jnp.where(done, episode_length, 0).astype(jnp.float32),
-        )
-
     def on_iteration(self, ctx: IterationContext, *, key: Key[Array, ""]) -> LevelCurriculumState:
-        s, steps = ctx.state, ctx.step_state
-        in_window = steps.iteration == ctx.iteration_count - 1
-        sums = steps.return_sum if self.metric == "episode_return" else steps.length_sum
+        s, episodes = ctx.state, ctx.episodes
+        if self.metric == "episode_return":
+            finished_sum = jnp.sum(episodes.return_sum)
+        else:
+            finished_sum = jnp.sum(episodes.length_sum).astype(jnp.float32)
         slot = s.iterations_at_level % self.window
-        window_sum = s.window_sum.at[slot].set(jnp.sum(jnp.where(in_window, sums, 0.0)))
-        window_count = s.window_count.at[slot].set(jnp.sum(jnp.where(in_window, steps.count, 0)))
+        window_sum = s.window_sum.at[slot].set(finished_sum)
+        window_count = s.window_count.at[slot].set(jnp.sum(episodes.count))
         iterations_at_level = s.iterations_at_level + 1
         count = jnp.sum(window_count)
         measured = (iterations_at_level >= self.window) & (count >= self.min_episodes)
@@ -211,15 +188,6 @@ class LevelCurriculum(AbstractCallback[LevelCurriculumState, EpisodeStatsStepSta
             metric=metric,
             entered=jnp.where(advance, s.entered.at[level].set(ctx.iteration_count), s.entered),
         )
-
-    def on_training_start(self, ctx: TrainingContext, *, key: Key[Array, ""]):
-        return ctx.state
-
-    def on_training_end(self, ctx: TrainingContext, *, key: Key[Array, ""]):
-        return ctx.state
-
-    def continue_training(self, ctx: IterationContext, *, key: Key[Array, ""]) -> Bool[Array, ""]:
-        return jnp.asarray(True)
 
     def update_env(self, env: AbstractEnv, state: LevelCurriculumState) -> AbstractEnv:
         return set_env_parameters(_OWNER, self.where, env, self._value(state.level))

@@ -8,11 +8,17 @@ import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Bool, Int, Key
 
 from lerax import host
+from lerax._checks import as_scalar_array
 
 from ._context import IterationContext, ResetContext
-from ._partial import AbstractIterationCallback
 from ._state import AbstractCallbackState
-from ._stopping_common import StopPrinter, StopReason, as_scalar_array, show_scalar, stop_fields
+from ._stopping_common import (
+    AbstractStoppingCallback,
+    StopPrinter,
+    StopReason,
+    StopRecord,
+    show_scalar,
+)
 
 
 class StopOnMaxEpisodesState(AbstractCallbackState):
@@ -31,7 +37,7 @@ class StopOnMaxEpisodesState(AbstractCallbackState):
     ack: Int[Array, ""]
 
 
-class StopOnMaxEpisodes(AbstractIterationCallback[StopOnMaxEpisodesState]):
+class StopOnMaxEpisodes(AbstractStoppingCallback[StopOnMaxEpisodesState]):
     """Stop training after the first iteration at whose end at least `n` episodes
     have finished (`IterationContext.num_episodes`, summed over envs).
 
@@ -66,13 +72,8 @@ class StopOnMaxEpisodes(AbstractIterationCallback[StopOnMaxEpisodesState]):
 
     def on_iteration(self, ctx: IterationContext, *, key: Key[Array, ""]) -> StopOnMaxEpisodesState:
         s = ctx.state
-        stopped, stop_iteration, reason, new = stop_fields(
-            s.stopped,
-            s.stop_iteration,
-            s.reason,
-            ctx.num_episodes >= self.n,
-            ctx.iteration_count,
-            StopReason.MAX_EPISODES,
+        record = StopRecord.of(s).update(
+            ctx.num_episodes >= self.n, ctx.iteration_count, StopReason.MAX_EPISODES
         )
         payload = {
             "iteration": ctx.iteration_count,
@@ -80,13 +81,13 @@ class StopOnMaxEpisodes(AbstractIterationCallback[StopOnMaxEpisodesState]):
             "episodes": ctx.num_episodes,
             "n": self.n,
         }
-        ack = host.send(self._channel, payload, due=new)
+        ack = host.send(self._channel, payload, due=record.new)
         return StopOnMaxEpisodesState(
-            stopped=stopped, stop_iteration=stop_iteration, reason=reason, ack=s.ack + ack
+            stopped=record.stopped,
+            stop_iteration=record.stop_iteration,
+            reason=record.reason,
+            ack=s.ack + ack,
         )
-
-    def continue_training(self, ctx: IterationContext, *, key: Key[Array, ""]) -> Bool[Array, ""]:
-        return ~ctx.state.stopped
 
     def host_receivers(self, run: dict[str, Any]) -> dict[str, Any]:
         return {self._channel: StopPrinter("StopOnMaxEpisodes", _describe)}

@@ -16,9 +16,8 @@ from lerax import host
 from lerax.space import AbstractSpace
 
 from ._context import IterationContext, ResetContext
-from ._partial import AbstractIterationCallback
 from ._state import AbstractCallbackState
-from ._stopping_common import StopReason, member_prefix, stop_fields
+from ._stopping_common import AbstractStoppingCallback, StopReason, StopRecord, member_prefix
 
 PARAMETERS = "parameters"
 """The name `NaNGuard` gives to "some policy parameter is not finite"."""
@@ -56,7 +55,7 @@ class NaNGuardState(AbstractCallbackState):
     ack: Int[Array, ""]
 
 
-class NaNGuard(AbstractIterationCallback[NaNGuardState]):
+class NaNGuard(AbstractStoppingCallback[NaNGuardState]):
     """Stop training when any training metric or any policy parameter is NaN or infinite.
 
     Checked after every iteration's update: every entry of the algorithm's
@@ -128,14 +127,8 @@ class NaNGuard(AbstractIterationCallback[NaNGuardState]):
             [~jnp.all(jnp.isfinite(jnp.asarray(ctx.training_log[k]))) for k in names[:-1]]
             + [~params_finite]
         )
-        stopped, stop_iteration, reason, new = stop_fields(
-            s.stopped,
-            s.stop_iteration,
-            s.reason,
-            jnp.any(bad),
-            ctx.iteration_count,
-            StopReason.NON_FINITE,
-        )
+        record = StopRecord.of(s).update(jnp.any(bad), ctx.iteration_count, StopReason.NON_FINITE)
+        new = record.new
         table = jnp.int32(_intern(names))
         payload = {
             "iteration": ctx.iteration_count,
@@ -145,16 +138,13 @@ class NaNGuard(AbstractIterationCallback[NaNGuardState]):
         }
         ack = host.send(self._channel, payload, due=new)
         return NaNGuardState(
-            stopped=stopped,
-            stop_iteration=stop_iteration,
-            reason=reason,
+            stopped=record.stopped,
+            stop_iteration=record.stop_iteration,
+            reason=record.reason,
             metric=jnp.where(new, jnp.argmax(bad).astype(jnp.int32), s.metric),
             names_id=jnp.where(new, table, s.names_id),
             ack=s.ack + ack,
         )
-
-    def continue_training(self, ctx: IterationContext, *, key: Key[Array, ""]) -> Bool[Array, ""]:
-        return ~ctx.state.stopped
 
     def host_receivers(self, run: dict[str, Any]) -> dict[str, Any]:
         return {self._channel: _print_non_finite}

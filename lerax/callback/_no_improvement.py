@@ -9,16 +9,16 @@ import jax.numpy as jnp
 from jaxtyping import Array, Bool, Float, Int, Key
 
 from lerax import host
+from lerax._checks import check_int
 
 from ._context import IterationContext, ResetContext
 from ._state import AbstractCallbackState
 from ._stopping_common import (
-    AbstractEpisodeStoppingCallback,
+    AbstractStoppingCallback,
     StopPrinter,
     StopReason,
-    check_int,
+    StopRecord,
     iteration_mean_return,
-    stop_fields,
 )
 
 
@@ -46,7 +46,7 @@ class StopOnNoImprovementState(AbstractCallbackState):
     ack: Int[Array, ""]
 
 
-class StopOnNoImprovement(AbstractEpisodeStoppingCallback[StopOnNoImprovementState]):
+class StopOnNoImprovement(AbstractStoppingCallback[StopOnNoImprovementState]):
     """Stop training when the best mean episodic return has not improved for `patience`
     consecutive evaluations after `min_iterations`.
 
@@ -78,7 +78,7 @@ class StopOnNoImprovement(AbstractEpisodeStoppingCallback[StopOnNoImprovementSta
 
     def __check_init__(self):
         check_int("StopOnNoImprovement", "patience", self.patience)
-        check_int("StopOnNoImprovement", "min_iterations", self.min_iterations, low=0)
+        check_int("StopOnNoImprovement", "min_iterations", self.min_iterations, minimum=0)
 
     _channel = "lerax.StopOnNoImprovement"
 
@@ -103,13 +103,8 @@ class StopOnNoImprovement(AbstractEpisodeStoppingCallback[StopOnNoImprovementSta
         improved = measured & (mean > s.best_mean_return)
         counted = measured & ~improved & (ctx.iteration_count > self.min_iterations)
         since_best = jnp.where(improved, 0, s.since_best + counted.astype(jnp.int32))
-        stopped, stop_iteration, reason, new = stop_fields(
-            s.stopped,
-            s.stop_iteration,
-            s.reason,
-            since_best >= self.patience,
-            ctx.iteration_count,
-            StopReason.NO_IMPROVEMENT,
+        record = StopRecord.of(s).update(
+            since_best >= self.patience, ctx.iteration_count, StopReason.NO_IMPROVEMENT
         )
         best = jnp.where(improved, mean, s.best_mean_return)
         best_iteration = jnp.where(improved, ctx.iteration_count, s.best_iteration)
@@ -120,15 +115,15 @@ class StopOnNoImprovement(AbstractEpisodeStoppingCallback[StopOnNoImprovementSta
             "best_iteration": best_iteration,
             "patience": jnp.int32(self.patience),
         }
-        ack = host.send(self._channel, payload, due=new)
+        ack = host.send(self._channel, payload, due=record.new)
         return StopOnNoImprovementState(
             best_mean_return=best,
             best_iteration=best_iteration,
             since_best=since_best,
             evaluations=s.evaluations + measured.astype(jnp.int32),
-            stopped=stopped,
-            stop_iteration=stop_iteration,
-            reason=reason,
+            stopped=record.stopped,
+            stop_iteration=record.stop_iteration,
+            reason=record.reason,
             ack=s.ack + ack,
         )
 

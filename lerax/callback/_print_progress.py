@@ -12,44 +12,36 @@ import numpy as np
 from jaxtyping import Array, Float, Int, Key
 
 from lerax import host
+from lerax._checks import check_int
 
-from ._abstract import AbstractCallback
-from ._context import IterationContext, ResetContext, StepContext, TrainingContext
-from ._state import AbstractCallbackState, AbstractCallbackStepState
+from ._context import IterationContext, ResetContext, TrainingContext
+from ._partial import AbstractNeverStopping, AbstractWithoutStepState, AbstractWithoutTrainingStart
+from ._state import AbstractCallbackState, EmptyCallbackStepState
 
 
 class PrintProgressState(AbstractCallbackState):
-    """Totals at the last report, and the host acknowledgements.
+    """The episodes finished since the last report, and the host acknowledgements.
 
     Attributes:
-        reported_finished: Episodes finished (all envs) at the last report.
-        reported_return: Sum of their returns at the last report.
+        finished: Episodes finished (all envs) since the last report.
+        finished_return: Sum of their returns.
         ack: Host acknowledgements (keeps crossings in program order).
     """
 
-    reported_finished: Int[Array, ""]
-    reported_return: Float[Array, ""]
+    finished: Int[Array, ""]
+    finished_return: Float[Array, ""]
     ack: Int[Array, ""]
 
 
-class PrintProgressStepState(AbstractCallbackStepState):
-    """Per-env episode accounting.
-
-    Attributes:
-        episode_return: Return of the episode in progress.
-        finished: Episodes finished so far.
-        finished_return: Sum of their returns.
-    """
-
-    episode_return: Float[Array, ""]
-    finished: Int[Array, ""]
-    finished_return: Float[Array, ""]
-
-
-class PrintProgress(AbstractCallback[PrintProgressState, PrintProgressStepState]):
+class PrintProgress(
+    AbstractWithoutStepState[PrintProgressState],
+    AbstractWithoutTrainingStart[PrintProgressState, EmptyCallbackStepState],
+    AbstractNeverStopping[PrintProgressState, EmptyCallbackStepState],
+):
     """Print one line every `every` iterations: timesteps, steps/second and the mean
     return of the episodes finished since the previous line.
 
+    The episodes are the driver's (`IterationContext.episodes`): no per-step work.
     One host crossing per printed line (none in between).
 
     Args:
@@ -59,8 +51,7 @@ class PrintProgress(AbstractCallback[PrintProgressState, PrintProgressStepState]
     every: int = eqx.field(static=True, default=10)
 
     def __check_init__(self):
-        if isinstance(self.every, bool) or not isinstance(self.every, int) or self.every < 1:
-            raise ValueError(f"PrintProgress: `every` must be an int >= 1, got {self.every!r}.")
+        check_int("PrintProgress", "every", self.every)
 
     @property
     def _channel(self) -> str:
@@ -68,44 +59,25 @@ class PrintProgress(AbstractCallback[PrintProgressState, PrintProgressStepState]
 
     def reset(self, ctx: ResetContext, *, key: Key[Array, ""]) -> PrintProgressState:
         zero = jnp.zeros((), jnp.int32)
-        return PrintProgressState(reported_finished=zero, reported_return=jnp.zeros(()), ack=zero)
-
-    def step_reset(self, ctx: ResetContext, *, key: Key[Array, ""]) -> PrintProgressStepState:
-        return PrintProgressStepState(
-            episode_return=jnp.zeros(()),
-            finished=jnp.zeros((), jnp.int32),
-            finished_return=jnp.zeros(()),
-        )
-
-    def on_step(self, ctx: StepContext, *, key: Key[Array, ""]) -> PrintProgressStepState:
-        s = ctx.state
-        episode_return = s.episode_return + ctx.reward
-        return PrintProgressStepState(
-            episode_return=jnp.where(ctx.done, 0.0, episode_return),
-            finished=s.finished + ctx.done.astype(jnp.int32),
-            finished_return=s.finished_return + jnp.where(ctx.done, episode_return, 0.0),
-        )
+        return PrintProgressState(finished=zero, finished_return=jnp.zeros(()), ack=zero)
 
     def on_iteration(self, ctx: IterationContext, *, key: Key[Array, ""]) -> PrintProgressState:
         due = ctx.iteration_count % self.every == 0
-        finished = ctx.step_state.finished.sum()
-        finished_return = ctx.step_state.finished_return.sum()
+        finished = ctx.state.finished + jnp.sum(ctx.episodes.count)
+        finished_return = ctx.state.finished_return + jnp.sum(ctx.episodes.return_sum)
         payload = {
             "event": jnp.asarray(1),
             "timesteps": ctx.num_timesteps,
             "total": ctx.total_timesteps,
-            "finished": finished - ctx.state.reported_finished,
-            "finished_return": finished_return - ctx.state.reported_return,
+            "finished": finished,
+            "finished_return": finished_return,
         }
         ack = ctx.state.ack + host.send(self._channel, payload, due=due)
         return PrintProgressState(
-            reported_finished=jnp.where(due, finished, ctx.state.reported_finished),
-            reported_return=jnp.where(due, finished_return, ctx.state.reported_return),
+            finished=jnp.where(due, 0, finished),
+            finished_return=jnp.where(due, 0.0, finished_return),
             ack=ack,
         )
-
-    def on_training_start(self, ctx: TrainingContext, *, key: Key[Array, ""]) -> PrintProgressState:
-        return ctx.state
 
     def on_training_end(self, ctx: TrainingContext, *, key: Key[Array, ""]) -> PrintProgressState:
         payload = {
@@ -117,13 +89,8 @@ class PrintProgress(AbstractCallback[PrintProgressState, PrintProgressStepState]
         }
         ack = ctx.state.ack + host.send(self._channel, payload)
         return PrintProgressState(
-            reported_finished=ctx.state.reported_finished,
-            reported_return=ctx.state.reported_return,
-            ack=ack,
+            finished=ctx.state.finished, finished_return=ctx.state.finished_return, ack=ack
         )
-
-    def continue_training(self, ctx: IterationContext, *, key: Key[Array, ""]):
-        return jnp.asarray(True)
 
     def host_receivers(self, run: dict[str, Any]) -> dict[str, Any]:
         return {self._channel: _ProgressPrinter()}

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import IO, Any
 
 import equinox as eqx
 import jax.numpy as jnp
-from jaxtyping import Array, Bool, Int, Key
+from jaxtyping import Array, Int, Key
 
 from lerax import host
+from lerax._checks import check_bool
 
-from ._abstract import AbstractCallback
-from ._context import IterationContext, ResetContext, StepContext, TrainingContext
+from ._context import IterationContext, ResetContext, TrainingContext
 from ._host_only import HostOnly
+from ._partial import AbstractNeverStopping, AbstractWithoutStepState
 from ._progress_display import END, ITERATION, START, ProgressDisplay
 from ._state import AbstractCallbackState, EmptyCallbackStepState
 
@@ -29,7 +31,10 @@ class ProgressBarState(AbstractCallbackState):
     next_update: Int[Array, ""]
 
 
-class ProgressBarCallback(AbstractCallback[ProgressBarState, EmptyCallbackStepState]):
+class ProgressBarCallback(
+    AbstractWithoutStepState[ProgressBarState],
+    AbstractNeverStopping[ProgressBarState, EmptyCallbackStepState],
+):
     """Show training progress: timesteps done out of the planned total, percentage,
     steps per second and ETA (plain text also gives the elapsed time).
 
@@ -90,7 +95,7 @@ class ProgressBarCallback(AbstractCallback[ProgressBarState, EmptyCallbackStepSt
     """
 
     refresh_every: int | None = eqx.field(static=True)
-    _host: HostOnly[tuple[bool, IO[str] | None, float]] = eqx.field(static=True)
+    _host: HostOnly[_BarHostConfig] = eqx.field(static=True)
 
     def __init__(
         self,
@@ -118,27 +123,24 @@ class ProgressBarCallback(AbstractCallback[ProgressBarState, EmptyCallbackStepSt
                 "ProgressBarCallback: `updates_per_second` must be a number > 0, "
                 f"got {updates_per_second!r}."
             )
-        if not isinstance(per_member, bool):
-            raise TypeError(
-                f"ProgressBarCallback: `per_member` must be True or False, got {per_member!r}."
-            )
+        check_bool("ProgressBarCallback", "per_member", per_member)
         if stream is not None and not callable(getattr(stream, "write", None)):
             raise TypeError(
                 "ProgressBarCallback: `stream` must be None or a text stream with a "
                 f"`write` method, got {stream!r}."
             )
         self.refresh_every = refresh_every
-        self._host = HostOnly((per_member, stream, float(updates_per_second)))
+        self._host = HostOnly(_BarHostConfig(per_member, stream, float(updates_per_second)))
 
     @property
     def per_member(self) -> bool:
         """One bar per vmapped member (True) or one for the population (False)."""
-        return self._host.value[0]
+        return self._host.value.per_member
 
     @property
     def stream(self) -> IO[str] | None:
         """The stream drawn on (`None`: `sys.stderr` when training starts)."""
-        return self._host.value[1]
+        return self._host.value.stream
 
     @property
     def _channel(self) -> str:
@@ -152,7 +154,7 @@ class ProgressBarCallback(AbstractCallback[ProgressBarState, EmptyCallbackStepSt
             label or "training",
             stream=self.stream,
             per_member=self.per_member,
-            updates_per_second=self._host.value[2],
+            updates_per_second=self._host.value.updates_per_second,
         )
         return {self._channel: display}
 
@@ -161,7 +163,7 @@ class ProgressBarCallback(AbstractCallback[ProgressBarState, EmptyCallbackStepSt
             "type": "ProgressBarCallback",
             "per_member": self.per_member,
             "refresh_every": self.refresh_every,
-            "updates_per_second": self._host.value[2],
+            "updates_per_second": self._host.value.updates_per_second,
         }
 
     # ----------------------------------------------------------- hooks
@@ -180,12 +182,6 @@ class ProgressBarCallback(AbstractCallback[ProgressBarState, EmptyCallbackStepSt
     def reset(self, ctx: ResetContext, *, key: Key[Array, ""]) -> ProgressBarState:
         zero = jnp.zeros((), jnp.int32)
         return ProgressBarState(ack=zero, next_update=zero)
-
-    def step_reset(self, ctx: ResetContext, *, key: Key[Array, ""]) -> EmptyCallbackStepState:
-        return EmptyCallbackStepState()
-
-    def on_step(self, ctx: StepContext, *, key: Key[Array, ""]) -> EmptyCallbackStepState:
-        return ctx.state
 
     def on_training_start(self, ctx: TrainingContext, *, key: Key[Array, ""]) -> ProgressBarState:
         reply = self._send(ctx, START, False)
@@ -208,5 +204,11 @@ class ProgressBarCallback(AbstractCallback[ProgressBarState, EmptyCallbackStepSt
         reply = self._send(ctx, END, ctx.stopped)
         return ProgressBarState(ack=ctx.state.ack + reply, next_update=ctx.state.next_update)
 
-    def continue_training(self, ctx: IterationContext, *, key: Key[Array, ""]) -> Bool[Array, ""]:
-        return jnp.asarray(True)
+
+@dataclasses.dataclass(frozen=True)
+class _BarHostConfig:
+    """What only the host side of `ProgressBarCallback` reads (see `HostOnly`)."""
+
+    per_member: bool
+    stream: IO[str] | None
+    updates_per_second: float

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import weakref
 from pathlib import Path
@@ -9,15 +10,16 @@ from typing import Any
 
 import equinox as eqx
 import jax.numpy as jnp
-from jaxtyping import Array, Bool, Int, Key
+from jaxtyping import Array, Int, Key
 
 from lerax import host
+from lerax._checks import check_bool, check_int
 from lerax._paths import check_relative_name
-from lerax.env import AbstractEnv
+from lerax.env import AbstractEnv, episode_limit
 
-from ._abstract import AbstractCallback
-from ._context import IterationContext, ResetContext, StepContext, TrainingContext
+from ._context import IterationContext, ResetContext, TrainingContext
 from ._host_only import HostOnly
+from ._partial import AbstractNeverStopping, AbstractWithoutStepState
 from ._state import AbstractCallbackState, EmptyCallbackStepState
 from ._video_writer import (
     EPISODE,
@@ -27,7 +29,7 @@ from ._video_writer import (
     check_video_support,
     existing_videos,
 )
-from .logging._episode_video import episode_limit, render_until_done
+from .logging._episode_video import render_until_done
 from .logging._video import render_episode
 
 METHODS = ("episode", "step")
@@ -48,7 +50,10 @@ class RecordVideosState(AbstractCallbackState):
     ack: Int[Array, ""]
 
 
-class RecordVideos(AbstractCallback[RecordVideosState, EmptyCallbackStepState]):
+class RecordVideos(
+    AbstractWithoutStepState[RecordVideosState],
+    AbstractNeverStopping[RecordVideosState, EmptyCallbackStepState],
+):
     """Record videos of the policy being trained, as mp4 files.
 
     Videos are written to `<root>/<dirname>/videos/`, next to `SaveCheckpoints`'s
@@ -127,7 +132,7 @@ class RecordVideos(AbstractCallback[RecordVideosState, EmptyCallbackStepState]):
     num_steps: int | None = eqx.field(static=True)
     width: int = eqx.field(static=True)
     height: int = eqx.field(static=True)
-    _host: HostOnly[tuple[str, bool, float]] = eqx.field(static=True)
+    _host: HostOnly[_VideoHostConfig] = eqx.field(static=True)
 
     def __init__(
         self,
@@ -154,15 +159,13 @@ class RecordVideos(AbstractCallback[RecordVideosState, EmptyCallbackStepState]):
         ):
             if value is None and can_be_none:
                 continue
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"RecordVideos: `{arg}` must be an int >= 1, got {value!r}.")
+            check_int("RecordVideos", arg, value)
         for arg, value in (("width", width), ("height", height)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 2 or value % 2:
                 raise ValueError(
                     f"RecordVideos: `{arg}` must be an even int >= 2 (H.264), got {value!r}."
                 )
-        if not isinstance(force, bool):
-            raise TypeError(f"RecordVideos: `force` must be True or False, got {force!r}.")
+        check_bool("RecordVideos", "force", force)
         if not isinstance(root, (str, os.PathLike)):
             raise TypeError(f"RecordVideos: `root` must be a str or a path, got {root!r}.")
         if isinstance(fps, bool) or not isinstance(fps, (int, float)) or not fps > 0:
@@ -173,22 +176,22 @@ class RecordVideos(AbstractCallback[RecordVideosState, EmptyCallbackStepState]):
         self.num_steps = num_steps
         self.width = width
         self.height = height
-        self._host = HostOnly((os.fspath(root), force, float(fps)))
+        self._host = HostOnly(_VideoHostConfig(os.fspath(root), force, float(fps)))
 
     @property
     def root(self) -> str:
         """Parent folder of `dirname`."""
-        return self._host.value[0]
+        return self._host.value.root
 
     @property
     def force(self) -> bool:
         """Whether files in an existing `videos` folder may be overwritten."""
-        return self._host.value[1]
+        return self._host.value.force
 
     @property
     def fps(self) -> float:
         """Playback frames per second."""
-        return self._host.value[2]
+        return self._host.value.fps
 
     @property
     def _channel(self) -> str:
@@ -272,12 +275,6 @@ class RecordVideos(AbstractCallback[RecordVideosState, EmptyCallbackStepState]):
         zero = jnp.zeros((), jnp.int32)
         return RecordVideosState(last_timesteps=zero, ack=zero)
 
-    def step_reset(self, ctx: ResetContext, *, key: Key[Array, ""]) -> EmptyCallbackStepState:
-        return EmptyCallbackStepState()
-
-    def on_step(self, ctx: StepContext, *, key: Key[Array, ""]) -> EmptyCallbackStepState:
-        return ctx.state
-
     def on_training_start(self, ctx: TrainingContext, *, key: Key[Array, ""]) -> RecordVideosState:
         return RecordVideosState(last_timesteps=ctx.num_timesteps, ack=ctx.state.ack)
 
@@ -294,5 +291,11 @@ class RecordVideos(AbstractCallback[RecordVideosState, EmptyCallbackStepState]):
         ack = self._send(ctx, FINAL, ctx.iteration_count, True, key)
         return RecordVideosState(last_timesteps=ctx.state.last_timesteps, ack=ctx.state.ack + ack)
 
-    def continue_training(self, ctx: IterationContext, *, key: Key[Array, ""]) -> Bool[Array, ""]:
-        return jnp.asarray(True)
+
+@dataclasses.dataclass(frozen=True)
+class _VideoHostConfig:
+    """What only the host side of `RecordVideos` reads (see `HostOnly`)."""
+
+    root: str
+    force: bool
+    fps: float

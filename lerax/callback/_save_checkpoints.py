@@ -9,16 +9,17 @@ from typing import Any
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-from jaxtyping import Array, Bool, Int, Key
+from jaxtyping import Array, Int, Key
 
 from lerax import host
+from lerax._checks import check_bool, check_int
 from lerax._paths import check_relative_name
 from lerax.checkpoint import AbstractReplayBuffer, BufferNotSaved
 from lerax.checkpoint._save import split_state
 
-from ._abstract import AbstractCallback
 from ._checkpoint_writer import CheckpointSession, claim_directory, register_structure
-from ._context import IterationContext, ResetContext, StepContext, TrainingContext
+from ._context import IterationContext, ResetContext, TrainingContext
+from ._partial import AbstractNeverStopping, AbstractWithoutStepState
 from ._state import AbstractCallbackState, EmptyCallbackStepState
 
 
@@ -32,7 +33,10 @@ class SaveCheckpointsState(AbstractCallbackState):
     ack: Int[Array, ""]
 
 
-class SaveCheckpoints(AbstractCallback[SaveCheckpointsState, EmptyCallbackStepState]):
+class SaveCheckpoints(
+    AbstractWithoutStepState[SaveCheckpointsState],
+    AbstractNeverStopping[SaveCheckpointsState, EmptyCallbackStepState],
+):
     """Save the full `TrainState` every `frequency` iterations and at training end.
 
     Layout (`<EnvName>` is the env's name without its version, `CartPole-v1` ->
@@ -100,14 +104,10 @@ class SaveCheckpoints(AbstractCallback[SaveCheckpointsState, EmptyCallbackStepSt
         if not isinstance(dirname, str) or not dirname:
             raise TypeError(f"SaveCheckpoints: `dirname` must be a non-empty str, got {dirname!r}.")
         check_relative_name("SaveCheckpoints", "dirname", dirname)
-        if isinstance(frequency, bool) or not isinstance(frequency, int) or frequency < 1:
-            raise ValueError(
-                f"SaveCheckpoints: `frequency` must be an int >= 1, got {frequency!r}."
-            )
-        if not isinstance(buffer, bool):
-            raise TypeError(f"SaveCheckpoints: `buffer` must be True or False, got {buffer!r}.")
-        if keep is not None and (isinstance(keep, bool) or not isinstance(keep, int) or keep < 1):
-            raise ValueError(f"SaveCheckpoints: `keep` must be None or an int >= 1, got {keep!r}.")
+        check_int("SaveCheckpoints", "frequency", frequency)
+        check_bool("SaveCheckpoints", "buffer", buffer)
+        if keep is not None:
+            check_int("SaveCheckpoints", "keep", keep)
         if not isinstance(root, str | os.PathLike) or not os.fspath(root):
             raise TypeError(f"SaveCheckpoints: `root` must be a non-empty path, got {root!r}.")
         self.dirname = dirname
@@ -139,12 +139,6 @@ class SaveCheckpoints(AbstractCallback[SaveCheckpointsState, EmptyCallbackStepSt
     def reset(self, ctx: ResetContext, *, key: Key[Array, ""]) -> SaveCheckpointsState:
         return SaveCheckpointsState(ack=jnp.zeros((), jnp.int32))
 
-    def step_reset(self, ctx: ResetContext, *, key: Key[Array, ""]) -> EmptyCallbackStepState:
-        return EmptyCallbackStepState()
-
-    def on_step(self, ctx: StepContext, *, key: Key[Array, ""]) -> EmptyCallbackStepState:
-        return ctx.state
-
     def on_training_start(
         self, ctx: TrainingContext, *, key: Key[Array, ""]
     ) -> SaveCheckpointsState:
@@ -171,9 +165,6 @@ class SaveCheckpoints(AbstractCallback[SaveCheckpointsState, EmptyCallbackStepSt
         payload["stopped"] = ctx.stopped
         payload["total_iterations"] = train_state.total_iterations
         return _acknowledge(ctx.state, host.send(self._channel("end"), payload))
-
-    def continue_training(self, ctx: IterationContext, *, key: Key[Array, ""]) -> Bool[Array, ""]:
-        return jnp.asarray(True)
 
     def _state_payload(self, train_state: Any) -> dict[str, Any]:
         if not self.buffer:

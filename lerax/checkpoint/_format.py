@@ -60,11 +60,6 @@ class LeafSpec:
     numpy: bool = False
 
 
-class AbstractReplayBuffer(eqx.Module):
-    """Marks experience storage that `SaveCheckpoints(buffer=False)` leaves out of a
-    checkpoint (`lerax.algorithm.ReplayBuffer` is one)."""
-
-
 class BufferNotSaved(eqx.Module):
     """Stands in for a replay buffer that was not saved.
 

@@ -27,7 +27,19 @@ class AbstractDistribution(eqx.Module):
     def mode(self) -> Array:
         """The most likely value (the deterministic action)."""
 
+    @abc.abstractmethod
     def sample_and_log_prob(self, *, key: Key[Array, ""]) -> tuple[Array, Float[Array, ""]]:
-        """Draw one sample and return it with its log probability."""
-        value = self.sample(key=key)
-        return value, self.log_prob(value)
+        """Draw one sample and return it with its log probability.
+
+        `sample_then_score(self, key=key)` is the plain way; a distribution that gets
+        the log probability more cheaply (or more stably) from its sample's
+        construction computes it directly (`TanhNormal`).
+        """
+
+
+def sample_then_score(
+    distribution: AbstractDistribution, *, key: Key[Array, ""]
+) -> tuple[Array, Float[Array, ""]]:
+    """`distribution.sample` then `distribution.log_prob` of that sample."""
+    value = distribution.sample(key=key)
+    return value, distribution.log_prob(value)

@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import jax.random as jr
 from jaxtyping import Array, ArrayLike, Float, Int, Key
 
-from ._abstract import AbstractDistribution
+from ._abstract import AbstractDistribution, sample_then_score
 
 
 class Categorical(AbstractDistribution):
@@ -46,6 +46,9 @@ class Categorical(AbstractDistribution):
     def entropy(self) -> Float[Array, ""]:
         log_probs = self.log_probs
         return -jnp.sum(jnp.exp(log_probs) * log_probs)
+
+    def sample_and_log_prob(self, *, key: Key[Array, ""]) -> tuple[Array, Float[Array, ""]]:
+        return sample_then_score(self, key=key)
 
     def mode(self) -> Int[Array, ""]:
         return jnp.argmax(self.logits).astype(jnp.int32)

@@ -8,7 +8,7 @@ import jax.numpy as jnp
 import jax.random as jr
 from jaxtyping import Array, ArrayLike, Float, Key
 
-from ._abstract import AbstractDistribution
+from ._abstract import AbstractDistribution, sample_then_score
 
 _HALF_LOG_TWO_PI = 0.5 * math.log(2.0 * math.pi)
 
@@ -41,6 +41,9 @@ class Normal(AbstractDistribution):
 
     def entropy(self) -> Float[Array, ""]:
         return jnp.sum(0.5 + _HALF_LOG_TWO_PI + jnp.log(self.scale))
+
+    def sample_and_log_prob(self, *, key: Key[Array, ""]) -> tuple[Array, Float[Array, ""]]:
+        return sample_then_score(self, key=key)
 
     def mode(self) -> Float[Array, " *event"]:
         return self.loc

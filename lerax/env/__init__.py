@@ -2,6 +2,7 @@
 
 from ._abstract import AbstractEnv as AbstractEnv
 from ._abstract import AbstractEnvState as AbstractEnvState
+from ._abstract import episode_limit as episode_limit
 from ._action import to_env_action as to_env_action
 from .adapter import BraxEnv as BraxEnv
 from .adapter import GymnasiumEnv as GymnasiumEnv

@@ -25,6 +25,12 @@ class AbstractEnv(eqx.Module, Generic[StateT]):
     (curricula, sweeps) does not recompile a program that takes the env as input.
 
     All methods act on ONE environment; vectorise with `jax.vmap`.
+
+    Time limits: an env that truncates its episodes after a number of steps
+    declares it as an int attribute `max_episode_steps` (a static field or a
+    property; absent, None or raising `AttributeError` when it has none). Read it
+    with `episode_limit(env)`, the one way lerax reads it, which also looks through
+    wrappers.
     """
 
     @property
@@ -85,3 +91,22 @@ class AbstractEnv(eqx.Module, Generic[StateT]):
         Returns:
             A `uint8` array of shape `(height, width, 3)`.
         """
+
+
+def episode_limit(env: AbstractEnv) -> int | None:
+    """The env's time limit: the smallest `max_episode_steps` along `env` and the
+    envs it wraps (`env.env`, ...), or None when none declares one.
+
+    Args:
+        env: An environment, possibly wrapped.
+
+    Returns:
+        The number of steps after which an episode is truncated, or None.
+    """
+    limits = []
+    while env is not None:
+        limit = getattr(env, "max_episode_steps", None)
+        if isinstance(limit, int) and not isinstance(limit, bool):
+            limits.append(limit)
+        env = getattr(env, "env", None)
+    return min(limits) if limits else None

@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import jax.random as jr
 from jaxtyping import Array, Float, Int, Key
 
-from lerax.env import AbstractEnv, to_env_action
+from lerax.env import AbstractEnv, episode_limit, to_env_action
 
 from ._abstract import AbstractPolicy
 
@@ -24,8 +24,9 @@ def evaluate_policy(
     """Run `num_episodes` episodes in parallel (vmapped) and return their returns.
 
     Each episode runs until it terminates or is truncated, or for at most `max_steps`
-    steps (default: the env's `max_episode_steps`, else 1000). The loop ends as soon
-    as every episode has ended, so short episodes cost little. Jittable, vmappable.
+    steps (default: the env's time limit, `lerax.env.episode_limit`, else 1000). The
+    loop ends as soon as every episode has ended, so short episodes cost little.
+    Jittable, vmappable.
 
     Args:
         env: The environment.
@@ -39,7 +40,7 @@ def evaluate_policy(
         `(returns, lengths)`, one entry per episode.
     """
     if max_steps is None:
-        max_steps = int(getattr(env, "max_episode_steps", 1000))
+        max_steps = episode_limit(env) or 1000
     reset_key, run_key = jr.split(key)
     env_state, observation = jax.vmap(lambda k: env.reset(key=k))(jr.split(reset_key, num_episodes))
     zeros = jnp.zeros(num_episodes)

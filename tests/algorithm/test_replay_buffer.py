@@ -70,7 +70,7 @@ def test_add_casts_to_the_buffer_dtypes():
 def test_bad_arguments_raise():
     with pytest.raises(ValueError, match="capacity"):
         ReplayBuffer.create(0, OBS, Discrete(2))
-    with pytest.raises(ValueError, match="capacity"):
+    with pytest.raises(TypeError, match="capacity"):
         ReplayBuffer.create(2.0, OBS, Discrete(2))
     buffer = ReplayBuffer.create(2, OBS, Discrete(4))
     with pytest.raises(ValueError, match="capacity 2"):

@@ -64,7 +64,7 @@ def test_construction_validates_and_has_no_side_effect(tmp_path, monkeypatch):
     assert os.listdir(tmp_path) == []
     for kwargs, error in [
         ({"frequency": 0}, ValueError),
-        ({"frequency": True}, ValueError),
+        ({"frequency": True}, TypeError),
         ({"keep": 0}, ValueError),
         ({"buffer": 1}, TypeError),
     ]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 from collections.abc import Sequence
 from typing import Any
@@ -12,13 +11,14 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float, Int, Key
 
 from lerax import host
+from lerax._checks import check_int
 from lerax._paths import check_relative_name
 from lerax.env import AbstractEnv
 from lerax.policy import AbstractPolicy
 
-from .._abstract import AbstractCallback
-from .._context import IterationContext, ResetContext, StepContext, TrainingContext
+from .._context import IterationContext, ResetContext, TrainingContext
 from .._host_only import HostOnly
+from .._partial import AbstractNeverStopping, AbstractWithoutStepState
 from .._state import AbstractCallbackState, EmptyCallbackStepState
 from ._backend import AbstractLoggingBackend
 from ._episode_window import EpisodeWindow
@@ -47,7 +47,10 @@ class LoggingCallbackState(AbstractCallbackState):
     ack: Int[Array, ""]
 
 
-class LoggingCallback(AbstractCallback[LoggingCallbackState, EmptyCallbackStepState]):
+class LoggingCallback(
+    AbstractWithoutStepState[LoggingCallbackState],
+    AbstractNeverStopping[LoggingCallbackState, EmptyCallbackStepState],
+):
     """Log training to one or several backends from inside the compiled program.
 
     Every `log_interval` iterations one log event records, for every vmapped member:
@@ -188,10 +191,7 @@ class LoggingCallback(AbstractCallback[LoggingCallbackState, EmptyCallbackStepSt
             ("buffer_size", buffer_size, 1),
             ("max_scalars", max_scalars, 16),
         ):
-            if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-                raise ValueError(
-                    f"LoggingCallback: `{arg}` must be an int >= {minimum}, got {value!r}."
-                )
+            check_int("LoggingCallback", arg, value, minimum=minimum)
         if isinstance(video_fps, bool) or not isinstance(video_fps, (int, float)) or video_fps <= 0:
             raise ValueError(f"LoggingCallback: `video_fps` must be > 0, got {video_fps!r}.")
         if (
@@ -254,14 +254,6 @@ class LoggingCallback(AbstractCallback[LoggingCallbackState, EmptyCallbackStepSt
     def close_timeout(self) -> float:
         return self._host.value.close_timeout
 
-    def with_group_axes(self, group_axes: int) -> LoggingCallback:
-        """A copy of this callback whose aggregate runs group the outer `group_axes`
-        member axes (used by `lerax.train_population` for sweeps)."""
-        out = copy.copy(self)
-        config = dataclasses.replace(self._host.value, group_axes=group_axes)
-        object.__setattr__(out, "_host", HostOnly(config))
-        return out
-
     # ----------------------------------------------------------- channels
     # Named by role only: `CallbackList` prefixes them with this callback's position,
     # and the run's scope routes them, so no object identity enters the program.
@@ -293,12 +285,6 @@ class LoggingCallback(AbstractCallback[LoggingCallbackState, EmptyCallbackStepSt
             events=host.EventBuffer.empty(self.buffer_size, self.max_scalars),
             ack=jnp.zeros((), jnp.int32),
         )
-
-    def step_reset(self, ctx: ResetContext, *, key: Key[Array, ""]) -> EmptyCallbackStepState:
-        return EmptyCallbackStepState()
-
-    def on_step(self, ctx: StepContext, *, key: Key[Array, ""]) -> EmptyCallbackStepState:
-        return ctx.state  # episodes are counted once per iteration (ctx.episodes)
 
     def on_training_start(self, ctx: TrainingContext, *, key: Key[Array, ""]):
         payload = {
@@ -392,9 +378,6 @@ class LoggingCallback(AbstractCallback[LoggingCallbackState, EmptyCallbackStepSt
         }
         ack = host.send("logging/end", payload)
         return dataclasses.replace(ctx.state, events=events, ack=ctx.state.ack + flushed + ack)
-
-    def continue_training(self, ctx: IterationContext, *, key: Key[Array, ""]):
-        return jnp.asarray(True)
 
     def config(self) -> dict[str, Any]:
         return {

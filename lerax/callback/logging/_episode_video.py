@@ -8,6 +8,7 @@ import jax.random as jr
 from jaxtyping import Array, Int, Key, UInt8
 
 from lerax.env import AbstractEnv, to_env_action
+from lerax.env import episode_limit as episode_limit  # re-exported (its former home)
 from lerax.policy import AbstractPolicy
 
 
@@ -63,14 +64,3 @@ def render_until_done(
     _, (frames, was_done) = jax.lax.scan(step, init, jnp.arange(max_steps))
     length = max_steps - jnp.sum(was_done.astype(jnp.int32))
     return jnp.concatenate([first[None], frames]), length + 1
-
-
-def episode_limit(env: AbstractEnv) -> int | None:
-    """The smallest `max_episode_steps` along `env` and the envs it wraps, if any."""
-    limits = []
-    while env is not None:
-        limit = getattr(env, "max_episode_steps", None)
-        if isinstance(limit, int) and not isinstance(limit, bool):
-            limits.append(limit)
-        env = getattr(env, "env", None)
-    return min(limits) if limits else None

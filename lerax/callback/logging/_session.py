@@ -159,6 +159,12 @@ class LoggingSession:
     # ---------------------------------------------------------- events
 
     @property
+    def group_axes(self) -> int:
+        """The outer member axes that identify a group: the callback's own
+        `group_axes`, else the run's (a population sweep groups by config)."""
+        return self.callback.group_axes or int(self.run.get("group_axes", 0))
+
+    @property
     def base_name(self) -> str:
         if self.callback.name is not None:
             return self.callback.name
@@ -207,7 +213,7 @@ class LoggingSession:
                 hparams = self._hparams({k: v[r] for k, v in rows["hparams"].items()})
                 for i, b in enumerate(backends):
                     self._guard(i, b, "log_hparams", b.log_hparams, hparams)
-        group_axes = getattr(self.callback, "group_axes", 0)
+        group_axes = self.group_axes
         for key, group in _aggregate.groups(index, group_axes).items():  # see _aggregate.py
             if index.shape[1] > 0:
                 self.expected[key] = {tuple(int(i) for i in index[r]) for r in group}
@@ -299,7 +305,7 @@ class LoggingSession:
             for i, b in enumerate(self._backends(member, num)):
                 writes.append((i, b, scalars, step))
         if index.shape[1] > 0:  # a population: the aggregate waits for every member
-            group_axes = getattr(self.callback, "group_axes", 0)
+            group_axes = self.group_axes
             iteration = int(rows["scalars"]["time/iteration"][0])
             for r in range(num):
                 member = tuple(int(i) for i in index[r])
