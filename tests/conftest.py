@@ -1,5 +1,8 @@
+import gc
 import itertools
+import os
 
+import jax
 import jax.random as jr
 import pytest
 
@@ -37,3 +40,36 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if item.path.name in SLOW_FILES:
             item.add_marker(pytest.mark.slow)
+
+
+def _memory_maps() -> int | None:
+    """How many memory mappings this process holds (Linux), else None."""
+    try:
+        with open(f"/proc/{os.getpid()}/maps", "rb") as maps:
+            return sum(1 for _ in maps)
+    except OSError:
+        return None
+
+
+def _map_limit() -> int:
+    try:
+        with open("/proc/sys/vm/max_map_count") as limit:
+            return int(limit.read())
+    except (OSError, ValueError):
+        return 65530
+
+
+@pytest.fixture(autouse=True)
+def _release_compiled_programs():
+    """Free JAX's compiled programs when the process nears the kernel's map limit.
+
+    Every program XLA:CPU compiles keeps ~800 memory mappings (a PPO program) for as
+    long as JAX caches it, and a process past `vm.max_map_count` (65530 by default)
+    segfaults inside the next compilation. A test worker compiles hundreds of programs,
+    so it clears JAX's caches once it holds half the limit.
+    """
+    yield
+    held = _memory_maps()
+    if held is not None and held > _map_limit() // 2:
+        jax.clear_caches()
+        gc.collect()

@@ -8,11 +8,13 @@ import re
 import sqlite3
 import subprocess
 import sys
+import time
 
 import jax
 import numpy as np
 import pytest
 
+from lerax._cli_train import _PACED_SECONDS
 from lerax.cli import main
 from lerax.policy import MLPActorCriticPolicy, load_policy
 
@@ -116,12 +118,31 @@ def test_seeds_alone_give_seed_runs_and_one_aggregate(tmp_path, monkeypatch, cap
     monkeypatch.chdir(tmp_path)
     args = ["train", "ppo", "CartPole", "--timesteps", "512", "--num-envs", "2"]
     assert main([*args, "--seeds", "8", "--eval-episodes", "2"]) == 0
-    assert "1 config(s) x 8 seed(s)" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "1 config(s) x 8 seed(s)" in out
+    # The console shows the aggregate only, with the best and the worst member.
+    progress = [line for line in out.splitlines() if re.match(r"\[\S+\] step ", line)]
+    assert progress and all(line.split("]")[0].endswith("/aggregate") for line in progress)
+    assert re.search(r"\| best \S+/seed_\d \S+ \| worst \S+/seed_\d ", progress[-1])
     with sqlite3.connect(tmp_path / "lerax_runs.db") as db:
         names = [n for (n,) in db.execute("SELECT name FROM runs")]
     assert sorted(n.rsplit("/", 1)[1] for n in names) == sorted(
         [f"seed_{i}" for i in range(8)] + ["aggregate"]
     )
+
+
+def test_non_terminal_output_is_paced_by_time(tmp_path, monkeypatch, capsys):
+    """DQN logs every iteration (one env step each): 2,000 events, but a pipe or file
+    gets a line per few seconds (`_PACED_SECONDS`) plus the last one."""
+    monkeypatch.chdir(tmp_path)
+    start = time.monotonic()
+    args = ["train", "dqn", "CartPole", "--timesteps", "2000", "--log-every", "1", "--no-db"]
+    settings = ["num_envs=1", "learning_starts=100", "train_freq=1", "gradient_steps=1"]
+    assert main([*args, *(x for v in settings for x in ("--set", v))]) == 0
+    wall = time.monotonic() - start
+    progress = [line for line in capsys.readouterr().out.splitlines() if "] step " in line]
+    assert 1 <= len(progress) <= 2 + wall / _PACED_SECONDS
+    assert "step 2,000/2,000" in progress[-1]
 
 
 @pytest.mark.parametrize(

@@ -114,7 +114,16 @@ class A2C(AbstractOnPolicyAlgorithm):
         return {"optimizer": "adam", "optimizer/eps": _ADAM_EPS, "learning_rate_schedule": schedule}
 
     def update(
-        self, policy, opt_state, rollout: Rollout, advantages, returns, learning_rate, *, key=None
+        self,
+        policy,
+        opt_state,
+        rollout: Rollout,
+        advantages,
+        returns,
+        learning_rate,
+        *,
+        key=None,
+        remaining=1.0,
     ):
         batch_size = self.num_envs * self.num_steps
         flat = jax.tree.map(

@@ -228,11 +228,6 @@ class AbstractAlgorithm(eqx.Module):
             The new `TrainState`; `state.iteration`, `state.num_timesteps` and
             `state.stopped` tell what actually ran.
         """
-        if not isinstance(state, TrainState):
-            raise TypeError(
-                f"{type(self).__name__}.train: `state` must be the TrainState of "
-                f"`init` (or a loaded checkpoint), got {type(state).__name__}."
-            )
         callback = as_callback(callback)
         check_resume(self, state, callback)
         if num_iterations is None:

@@ -6,6 +6,7 @@ import abc
 import dataclasses
 
 import equinox as eqx
+import jax.numpy as jnp
 import jax.random as jr
 import optax
 from jaxtyping import Array, Float, Key, PyTree
@@ -74,6 +75,7 @@ class AbstractOnPolicyAlgorithm(AbstractAlgorithm):
         learning_rate: Float[Array, ""],
         *,
         key: Key[Array, ""] | None,
+        remaining: Float[Array, ""] | float = 1.0,
     ) -> tuple[AbstractActorCriticPolicy, PyTree, dict[str, Array]]:
         """The gradient steps of one iteration on its rollout.
 
@@ -85,6 +87,10 @@ class AbstractOnPolicyAlgorithm(AbstractAlgorithm):
             returns: The critic's targets (advantages + values), `(num_steps, num_envs)`.
             learning_rate: This iteration's step size.
             key: PRNG key of the update (None unless `update_uses_key`).
+            remaining: The fraction of the planned iterations still to run, this one
+                included (1 at the first, `1 / total_iterations` at the last): what a
+                linearly annealed hyper-parameter (the learning rate, PPO's clip range
+                with `anneal_clip`) is multiplied by.
 
         Returns:
             `(policy, opt_state, metrics)`, metrics a flat dict of scalar arrays.
@@ -127,11 +133,10 @@ class AbstractOnPolicyAlgorithm(AbstractAlgorithm):
             key=rollout_key,
             callback_key=callback_key,
         )
-        learning_rate = self.learning_rate
-        if self.anneal_lr:
-            learning_rate = linear_annealing(
-                self.learning_rate, state.iteration, state.total_iterations
-            )
+        remaining = linear_annealing(
+            jnp.asarray(1.0, jnp.float32), state.iteration, state.total_iterations
+        )
+        learning_rate = self.learning_rate * remaining if self.anneal_lr else self.learning_rate
         policy, opt_state, metrics = self.update(
             state.policy,
             state.opt_state,
@@ -140,6 +145,7 @@ class AbstractOnPolicyAlgorithm(AbstractAlgorithm):
             returns,
             learning_rate,
             key=update_key,
+            remaining=remaining,
         )
         metrics["learning_rate"] = learning_rate
         metrics["explained_variance"] = explained_variance(rollout.value, returns)

@@ -41,6 +41,8 @@ class PPO(AbstractOnPolicyAlgorithm):
         num_minibatches: Minibatches per epoch; must divide `num_envs * num_steps`.
         learning_rate: Adam step size.
         anneal_lr: Decay the learning rate linearly to 0 over the planned iterations.
+        anneal_clip: Decay the clipping epsilon linearly to 0 over the planned
+            iterations too (rl-baselines3-zoo's `clip_range: lin_0.2`).
         gamma: Discount factor in [0, 1].
         gae_lambda: GAE lambda in [0, 1].
         clip_coef: Surrogate clipping epsilon (> 0).
@@ -56,6 +58,7 @@ class PPO(AbstractOnPolicyAlgorithm):
     num_minibatches: int = eqx.field(static=True, default=4)
     learning_rate: Float[Array, ""] = eqx.field(converter=as_hyperparameter, default=2.5e-4)
     anneal_lr: bool = eqx.field(static=True, default=True)
+    anneal_clip: bool = eqx.field(static=True, default=False)
     gamma: Float[Array, ""] = eqx.field(converter=as_hyperparameter, default=0.99)
     gae_lambda: Float[Array, ""] = eqx.field(converter=as_hyperparameter, default=0.95)
     clip_coef: Float[Array, ""] = eqx.field(converter=as_hyperparameter, default=0.2)
@@ -73,7 +76,7 @@ class PPO(AbstractOnPolicyAlgorithm):
                 f"PPO: `num_minibatches` ({self.num_minibatches}) must divide "
                 f"num_envs * num_steps ({self.num_envs * self.num_steps})."
             )
-        for name in ("anneal_lr", "normalize_advantages"):
+        for name in ("anneal_lr", "anneal_clip", "normalize_advantages"):
             check_bool("PPO", name, getattr(self, name))
         inf = float("inf")
         check_range("PPO", "learning_rate", self.learning_rate, low=0.0, high=inf, low_open=True)
@@ -95,7 +98,16 @@ class PPO(AbstractOnPolicyAlgorithm):
         }
 
     def update(
-        self, policy, opt_state, rollout: Rollout, advantages, returns, learning_rate, *, key
+        self,
+        policy,
+        opt_state,
+        rollout: Rollout,
+        advantages,
+        returns,
+        learning_rate,
+        *,
+        key,
+        remaining=1.0,
     ):
         batch_size = self.num_envs * self.num_steps
         minibatch_size = batch_size // self.num_minibatches
@@ -105,11 +117,12 @@ class PPO(AbstractOnPolicyAlgorithm):
         )
         optimizer = self._optimizer()
         params_filter = trainable(policy, as_filter=True)
+        clip_coef = self.clip_coef * remaining if self.anneal_clip else self.clip_coef
 
         def minibatch_step(carry, minibatch):
             policy, opt_state = carry
             (loss, metrics), grads = eqx.filter_value_and_grad(self._loss, has_aux=True)(
-                policy, *minibatch
+                policy, clip_coef, *minibatch
             )
             grads = eqx.filter(grads, params_filter)
             policy, opt_state = apply_scaled_update(
@@ -135,13 +148,13 @@ class PPO(AbstractOnPolicyAlgorithm):
         means = jnp.mean(metrics, axis=(0, 1))
         return policy, opt_state, {name: means[i] for i, name in enumerate(_METRICS)}
 
-    def _loss(self, policy, observation, action, old_log_prob, advantage, returns):
+    def _loss(self, policy, clip_coef, observation, action, old_log_prob, advantage, returns):
         log_prob, entropy, value = jax.vmap(policy.evaluate_action)(observation, action)
         log_ratio = log_prob - old_log_prob
         ratio = jnp.exp(log_ratio)
         if self.normalize_advantages:
             advantage = (advantage - advantage.mean()) / (advantage.std() + 1e-8)
-        clipped = jnp.clip(ratio, 1.0 - self.clip_coef, 1.0 + self.clip_coef)
+        clipped = jnp.clip(ratio, 1.0 - clip_coef, 1.0 + clip_coef)
         per_sample_policy_loss = jnp.maximum(-advantage * ratio, -advantage * clipped)
         squared_error = (value - returns) ** 2
         policy_loss = per_sample_policy_loss.mean()
@@ -155,7 +168,7 @@ class PPO(AbstractOnPolicyAlgorithm):
                 squared_error,
                 entropy,
                 (ratio - 1.0) - log_ratio,
-                (jnp.abs(ratio - 1.0) > self.clip_coef).astype(jnp.float32),
+                (jnp.abs(ratio - 1.0) > clip_coef).astype(jnp.float32),
             ],
             axis=-1,
         )

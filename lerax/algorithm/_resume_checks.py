@@ -42,7 +42,10 @@ def check_resume(algorithm: Any, state: Any, callback: AbstractCallback) -> None
     """
     owner = f"{type(algorithm).__name__}.train"
     if not isinstance(state, TrainState):
-        raise TypeError(f"{owner}: `state` must be a TrainState, got {type(state).__name__}.")
+        raise TypeError(
+            f"{owner}: `state` must be the TrainState of `init` (or a loaded "
+            f"checkpoint), got {type(state).__name__}."
+        )
     _check_num_envs(owner, algorithm, state)
     _check_steps_per_iteration(owner, algorithm, state)
     _check_buffers(owner, algorithm, state)

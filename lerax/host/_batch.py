@@ -82,8 +82,8 @@ class EventBuffer(eqx.Module):
     def capacity(self) -> int:
         return self.values.shape[0]
 
-    def append(self, event: dict[str, ArrayLike], *, when: Bool[ArrayLike, ""] = True):
-        """This buffer with `event` (scalars) appended when `when` holds.
+    def encode(self, event: dict[str, ArrayLike]) -> tuple[Int[Array, " width"], Int[Array, ""]]:
+        """`event` (scalars) as one row of this buffer and its layout's number.
 
         Raises:
             ValueError: at trace time, if the event has more scalars than the width.
@@ -97,7 +97,25 @@ class EventBuffer(eqx.Module):
             )
         schema = _intern(tuple((n, str(x.dtype)) for n, x in zip(names, leaves, strict=True)))
         row = jnp.stack([_as_bits(x) for x in leaves])
-        row = jnp.pad(row, (0, width - len(leaves)))
+        return jnp.pad(row, (0, width - len(leaves))), jnp.asarray(schema, jnp.int32)
+
+    def append(self, event: dict[str, ArrayLike], *, when: Bool[ArrayLike, ""] = True):
+        """This buffer with `event` (scalars) appended when `when` holds.
+
+        Raises:
+            ValueError: at trace time, if the event has more scalars than the width.
+        """
+        row, schema = self.encode(event)
+        return self.append_row(row, schema, when=when)
+
+    def append_row(
+        self,
+        row: Int[Array, " width"],
+        schema: Int[ArrayLike, ""],
+        *,
+        when: Bool[ArrayLike, ""] = True,
+    ) -> EventBuffer:
+        """This buffer with a row made by `encode` appended when `when` holds."""
         when = jnp.asarray(when, bool) & (self.count < self.capacity)
         slot = jnp.minimum(self.count, self.capacity - 1)
         values = jnp.where(when, self.values.at[slot].set(row), self.values)

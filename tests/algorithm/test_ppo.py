@@ -8,7 +8,7 @@ import jax.random as jr
 import numpy as np
 import pytest
 
-from lerax.algorithm import PPO, compute_gae, evaluate_policy, trainable
+from lerax.algorithm import PPO, Rollout, compute_gae, evaluate_policy, trainable
 from lerax.env import CartPole, Pendulum
 from lerax.policy import MLPActorCriticPolicy
 
@@ -142,3 +142,51 @@ def test_learn_equals_init_then_train_bitwise_for_any_iteration_count(iterations
     resumed = algo.train(half)
     for a, b in zip(jax.tree.leaves(learned), jax.tree.leaves(resumed.policy), strict=True):
         assert np.array_equal(np.asarray(a), np.asarray(b))
+
+
+def _update_with_ratio(algo, remaining, ratio_offset=0.15):
+    """One `update` at learning rate 0 on a rollout whose old log-probabilities are
+    the policy's own minus `ratio_offset`: every probability ratio is exp(0.15) = 1.16
+    throughout (the policy never moves), so clipping depends only on the clip range."""
+    env = CartPole()
+    policy = MLPActorCriticPolicy(env=env, key=jr.key(0))
+    num_steps, num_envs = 4, 2
+    obs = jr.normal(jr.key(1), (num_steps, num_envs, 4))
+    action = jr.randint(jr.key(2), (num_steps, num_envs), 0, 2)
+    flat_log_prob, _, _ = jax.vmap(policy.evaluate_action)(obs.reshape(-1, 4), action.reshape(-1))
+    log_prob = flat_log_prob.reshape(num_steps, num_envs) - ratio_offset
+    zeros = jnp.zeros((num_steps, num_envs))
+    rollout = Rollout(obs, action, log_prob, zeros, zeros, zeros > 0, zeros > 0, zeros > 0, obs)
+    advantages = jr.normal(jr.key(3), (num_steps, num_envs))
+    opt_state = algo._optimizer().init(trainable(policy))
+    _, _, metrics = algo.update(
+        policy,
+        opt_state,
+        rollout,
+        advantages,
+        zeros,
+        jnp.asarray(0.0),
+        key=jr.key(4),
+        remaining=jnp.asarray(remaining, jnp.float32),
+    )
+    return {name: float(value) for name, value in metrics.items()}
+
+
+def test_anneal_clip_scales_the_clip_range_by_the_remaining_fraction():
+    base = dict(num_envs=2, num_steps=4, num_minibatches=2, num_epochs=2)
+    annealed = _update_with_ratio(PPO(clip_coef=0.2, anneal_clip=True, **base), 0.5)
+    halved = _update_with_ratio(PPO(clip_coef=0.1, **base), 0.5)
+    constant = _update_with_ratio(PPO(clip_coef=0.2, **base), 0.5)
+    # ratio 1.16: outside a 0.1 range (clipped everywhere), inside a 0.2 range.
+    assert annealed["clip_fraction"] == 1.0
+    assert constant["clip_fraction"] == 0.0
+    assert annealed == halved
+    assert annealed["policy_loss"] != constant["policy_loss"]
+    # At the first iteration (remaining 1) annealing changes nothing.
+    first = _update_with_ratio(PPO(clip_coef=0.2, anneal_clip=True, **base), 1.0)
+    assert first == constant
+
+
+def test_anneal_clip_must_be_a_bool():
+    with pytest.raises(TypeError, match="anneal_clip"):
+        PPO(anneal_clip=1)

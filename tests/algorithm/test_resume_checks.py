@@ -123,5 +123,9 @@ def test_a_template_without_the_callbacks_names_the_callback_state(tmp_path):
 
 
 def test_not_a_train_state():
-    with pytest.raises(TypeError, match=r"PPO\.train: `state` must be a TrainState, got dict"):
+    with pytest.raises(
+        TypeError,
+        match=r"PPO\.train: `state` must be the TrainState of `init` \(or a loaded "
+        r"checkpoint\), got dict",
+    ):
         _ppo().train({"iteration": 0})

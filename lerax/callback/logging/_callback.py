@@ -8,7 +8,7 @@ from typing import Any
 
 import equinox as eqx
 import jax.numpy as jnp
-from jaxtyping import Array, Float, Int, Key
+from jaxtyping import Array, Bool, Float, Int, Key
 
 from lerax import host
 from lerax._checks import check_int
@@ -36,6 +36,11 @@ class LoggingCallbackState(AbstractCallbackState):
         moving_started: Whether any event had finished episodes yet.
         events: The log events not yet crossed to the host (see
             `lerax.host.EventBuffer`).
+        last_event: The latest iteration's event when it was not due (encoded as an
+            `events` row): appended at training end if training stops early, so the
+            last iteration is always logged.
+        last_schema: The layout number of `last_event`.
+        last_pending: Whether `last_event` holds an event that was not logged.
         ack: Host acknowledgements (keeps crossings in program order).
     """
 
@@ -44,6 +49,9 @@ class LoggingCallbackState(AbstractCallbackState):
     moving_square: Float[Array, ""]
     moving_started: Array
     events: host.EventBuffer
+    last_event: Int[Array, " max_scalars"]
+    last_schema: Int[Array, ""]
+    last_pending: Bool[Array, ""]
     ack: Int[Array, ""]
 
 
@@ -53,7 +61,8 @@ class LoggingCallback(
 ):
     """Log training to one or several backends from inside the compiled program.
 
-    Every `log_interval` iterations one log event records, for every vmapped member:
+    Every `log_interval` iterations, and always at the last iteration (the planned
+    end or an early stop), one log event records, for every vmapped member:
     episode return/length (EMA and mean/min/max of the episodes finished since the
     previous event), the algorithm's training metrics, the learning rate, timesteps,
     iteration, episodes, and the moving average of the episode return with its moving
@@ -283,6 +292,9 @@ class LoggingCallback(
             moving_square=jnp.zeros(()),
             moving_started=jnp.asarray(False),
             events=host.EventBuffer.empty(self.buffer_size, self.max_scalars),
+            last_event=jnp.zeros((self.max_scalars,), jnp.int32),
+            last_schema=jnp.asarray(-1, jnp.int32),
+            last_pending=jnp.asarray(False),
             ack=jnp.zeros((), jnp.int32),
         )
 
@@ -297,30 +309,37 @@ class LoggingCallback(
         return eqx.tree_at(lambda s: s.ack, ctx.state, ctx.state.ack + ack)
 
     def on_iteration(self, ctx: IterationContext, *, key: Key[Array, ""]):
-        due = ctx.iteration_count % self.log_interval == 0
+        # Due every `log_interval` iterations and at the last planned one (an early
+        # stop's last iteration is logged by `on_training_end`).
+        due = (ctx.iteration_count % self.log_interval == 0) | (
+            ctx.num_timesteps >= ctx.total_timesteps
+        )
         state = ctx.state
         window = state.window.add(ctx.episodes, self.alpha)
         episode_scalars = window.scalars()
         mean_return = episode_scalars["episode/return_mean"]
         has_episodes = window.count > 0
+        # The moving statistics as this iteration's event sees them; the state keeps
+        # them only when the event is logged now.
         a = self.alpha
         first = ~state.moving_started
-        moving_mean = jnp.where(first, mean_return, a * mean_return + (1 - a) * state.moving_mean)
-        moving_square = jnp.where(
+        candidate_mean = jnp.where(
+            first, mean_return, a * mean_return + (1 - a) * state.moving_mean
+        )
+        candidate_square = jnp.where(
             first, mean_return**2, a * mean_return**2 + (1 - a) * state.moving_square
         )
-        update = due & has_episodes
-        moving_mean = jnp.where(update, moving_mean, state.moving_mean)
-        moving_square = jnp.where(update, moving_square, state.moving_square)
-        moving_started = state.moving_started | update
-        moving_std = jnp.sqrt(jnp.maximum(moving_square - moving_mean**2, 0.0))
+        event_mean = jnp.where(has_episodes, candidate_mean, state.moving_mean)
+        event_square = jnp.where(has_episodes, candidate_square, state.moving_square)
+        event_started = state.moving_started | has_episodes
+        moving_std = jnp.sqrt(jnp.maximum(event_square - event_mean**2, 0.0))
         nan = jnp.asarray(jnp.nan)
 
         scalars = {
             **episode_scalars,
-            "reward/moving_avg": jnp.where(moving_started, moving_mean, nan),
-            "reward/moving_upper": jnp.where(moving_started, moving_mean + moving_std, nan),
-            "reward/moving_lower": jnp.where(moving_started, moving_mean - moving_std, nan),
+            "reward/moving_avg": jnp.where(event_started, event_mean, nan),
+            "reward/moving_upper": jnp.where(event_started, event_mean + moving_std, nan),
+            "reward/moving_lower": jnp.where(event_started, event_mean - moving_std, nan),
             "time/iteration": ctx.iteration_count,
             "time/timesteps": ctx.num_timesteps,
             "time/episodes": ctx.num_episodes,
@@ -335,16 +354,20 @@ class LoggingCallback(
             )
         # The event waits in the buffer; the buffer crosses when the host asked for it
         # (a few times a second), when it is full, and at training end.
-        events = state.events.append(scalars, when=due)
+        row, schema = state.events.encode(scalars)
+        events = state.events.append_row(row, schema, when=due)
         events, ack = events.flush("logging/log", ctx.iteration_count)
         if self.video_interval:
             ack = ack + self._send_video(ctx, key)
         return LoggingCallbackState(
             window=window.restart(due),
-            moving_mean=moving_mean,
-            moving_square=moving_square,
-            moving_started=moving_started,
+            moving_mean=jnp.where(due, event_mean, state.moving_mean),
+            moving_square=jnp.where(due, event_square, state.moving_square),
+            moving_started=jnp.where(due, event_started, state.moving_started),
             events=events,
+            last_event=row,
+            last_schema=schema,
+            last_pending=~due,
             ack=state.ack + ack,
         )
 
@@ -367,8 +390,13 @@ class LoggingCallback(
         return host.send("logging/video", payload, due=due, compute=frames)
 
     def on_training_end(self, ctx: TrainingContext, *, key: Key[Array, ""]):
-        # Every event still waiting crosses now (early stop included): lossless.
-        events, flushed = ctx.state.events.flush("logging/log", ctx.iteration_count, force=True)
+        # An early stop's last iteration is logged even when it was not due; then every
+        # event still waiting crosses now: lossless.
+        state = ctx.state
+        events = state.events.append_row(
+            state.last_event, state.last_schema, when=ctx.stopped & state.last_pending
+        )
+        events, flushed = events.flush("logging/log", ctx.iteration_count, force=True)
         payload = {
             "ack": flushed,  # after the flush
             "timesteps": ctx.num_timesteps,
@@ -377,7 +405,12 @@ class LoggingCallback(
             "stopped": ctx.stopped,
         }
         ack = host.send("logging/end", payload)
-        return dataclasses.replace(ctx.state, events=events, ack=ctx.state.ack + flushed + ack)
+        return dataclasses.replace(
+            state,
+            events=events,
+            last_pending=state.last_pending & ~ctx.stopped,
+            ack=state.ack + flushed + ack,
+        )
 
     def config(self) -> dict[str, Any]:
         return {

@@ -13,6 +13,13 @@ import numpy as np
 from ._backend import AbstractLoggingBackend, require
 
 _REFRESH_S = 0.1  # the live display redraws at most this often (plus once at close)
+_STATISTICS = ("mean", "iqm", "min", "max")  # an aggregate run's columns, in this order
+_FIRST = (  # shown first (the rest in the order they arrive) when rows must be cut
+    "episode/return_mean",
+    "reward/moving_avg",
+    "episode/length_mean",
+    "eval/mean_return",
+)
 
 
 class ConsoleBackend(AbstractLoggingBackend):
@@ -26,8 +33,11 @@ class ConsoleBackend(AbstractLoggingBackend):
         [PPO_CartPole] step 2,048/100,000 (2.0%) | elapsed 0:00:03 | ETA 0:02:27 | ...
 
     The total comes from `open`'s `metadata["total_timesteps"]`. Under `vmap` only the
-    population's aggregate run (mean/min/max over members) is shown, not every member,
-    unless `show_members=True`.
+    population's aggregate run is shown, not every member, unless `show_members=True`:
+    on a terminal one row per metric with its mean, IQM, min and max over the members,
+    and on any stream the best and the worst member by `rank_by` (their latest
+    values). The live display never takes more than `max_lines` lines: metric rows
+    that do not fit are left out (the episode return first to stay) and counted.
 
     Args:
         stream: Where to write (`sys.stdout` at `open` when `None`).
@@ -38,10 +48,13 @@ class ConsoleBackend(AbstractLoggingBackend):
             `keys` or starts with one of them followed by `/` (so `"episode/return_mean"`
             also shows the aggregate's `episode/return_mean/mean`, `/min`, `/max`).
             Every metric when `None`.
+        max_lines: The most lines the live display on a terminal takes (>= 4).
+        rank_by: The metric that ranks the members of a population (higher is
+            better) for the best/worst member shown with the aggregate.
 
     Raises:
         TypeError: An argument has the wrong type (the message names it).
-        ValueError: `interval` is negative.
+        ValueError: `interval` is negative or `max_lines` below 4.
         ImportError: `rich` is missing (`pip install 'lerax[rich]'`).
     """
 
@@ -51,6 +64,8 @@ class ConsoleBackend(AbstractLoggingBackend):
         show_members: bool = False,
         interval: float = 0.0,
         keys: Sequence[str] | None = None,
+        max_lines: int = 24,
+        rank_by: str = "episode/return_mean",
     ):
         if stream is not None and not callable(getattr(stream, "write", None)):
             raise TypeError(f"stream must be a text stream with write() or None, got {stream!r}")
@@ -66,11 +81,19 @@ class ConsoleBackend(AbstractLoggingBackend):
             or not all(isinstance(k, str) for k in keys)
         ):
             raise TypeError(f"keys must be a sequence of str or None, got {keys!r}")
+        if isinstance(max_lines, bool) or not isinstance(max_lines, int):
+            raise TypeError(f"max_lines must be an int, got {max_lines!r}")
+        if max_lines < 4:
+            raise ValueError(f"max_lines must be >= 4 (table header, a row, bar), got {max_lines}")
+        if not isinstance(rank_by, str):
+            raise TypeError(f"rank_by must be a metric name (str), got {rank_by!r}")
         require("rich", "rich", "ConsoleBackend")
         self._stream = stream  # private: a stream is no serialisable configuration
         self.show_members = show_members
         self.interval = float(interval)
         self.keys = None if keys is None else tuple(keys)
+        self.max_lines = max_lines
+        self.rank_by = rank_by
         self._run: _Run | None = None
 
     def open(self, name: str, *, metadata: dict[str, Any] | None = None) -> None:
@@ -86,7 +109,15 @@ class ConsoleBackend(AbstractLoggingBackend):
         )
         stream = self._stream if self._stream is not None else sys.stdout
         total = metadata.get("total_timesteps")
-        self._run = _Run(name, stream, None if total is None else int(total), shown)
+        population = int(metadata.get("num_members") or 1) > 1 and bool(member)
+        self._run = _Run(
+            name,
+            stream,
+            None if total is None else int(total),
+            shown,
+            self.max_lines,
+            _Ranking.join(stream, _population(name)) if population else None,
+        )
 
     def log_hparams(self, hparams: dict[str, Any]) -> None:
         run = self._live()
@@ -95,6 +126,8 @@ class ConsoleBackend(AbstractLoggingBackend):
 
     def log_scalars(self, scalars: dict[str, float], step: int) -> None:
         run = self._live()
+        if run.ranking is not None and self.rank_by in scalars and not run.aggregate:
+            run.ranking.record(run.name, float(scalars[self.rank_by]))
         if not run.shown:  # a population member: only the aggregate is shown
             return
         shown = {k: float(v) for k, v in scalars.items() if self._shows(k)}
@@ -120,13 +153,25 @@ class ConsoleBackend(AbstractLoggingBackend):
 class _Run:
     """One run's view: plain lines, or a part of the shared live display."""
 
-    def __init__(self, name: str, stream: Any, total: int | None, shown: bool):
+    def __init__(
+        self,
+        name: str,
+        stream: Any,
+        total: int | None,
+        shown: bool,
+        max_lines: int,
+        ranking: _Ranking | None,
+    ):
         self.name, self.stream, self.total, self.shown = name, stream, total, shown
+        self.ranking = ranking
+        self.aggregate = name.rsplit("/", 1)[-1].startswith("aggregate")
         self.start = time.monotonic()
         self.first: tuple[float, int] | None = None
         self.step, self.metrics = 0, {}
         self.printed, self.pending = -float("inf"), False
-        self.display = _Display.join(stream, name, total) if shown and _isatty(stream) else None
+        self.display = None
+        if shown and _isatty(stream):
+            self.display = _Display.join(stream, name, total, max_lines)
 
     def note(self, text: str) -> None:
         if not self.shown:
@@ -150,11 +195,19 @@ class _Run:
             self._show(time.monotonic(), final=True)
         if self.display is not None:
             self.display.leave(self.name)
+        if self.ranking is not None:
+            self.ranking.leave()
+
+    def extremes(self) -> str | None:
+        """`best <member> <value> | worst <member> <value>` for an aggregate run."""
+        if not self.aggregate or self.ranking is None:
+            return None
+        return self.ranking.describe()
 
     def _show(self, now: float, final: bool = False) -> None:
         self.printed, self.pending = now, False
         if self.display is not None:
-            self.display.update(self.name, self.step, self.metrics, final)
+            self.display.update(self.name, self.step, self.metrics, final, self.extremes())
             return
         parts = [f"step {self.step:,}"]
         if self.total:
@@ -163,6 +216,9 @@ class _Run:
         eta = self._eta(now)
         if eta is not None:
             parts.append(f"ETA {_duration(eta)}")
+        extremes = self.extremes()
+        if extremes is not None:
+            parts.append(extremes)
         parts += [f"{k} {_format(v)}" for k, v in self.metrics.items()]
         self._write(f"[{self.name}] " + " | ".join(parts))
 
@@ -192,15 +248,15 @@ class _Display:
     _lock = threading.RLock()
 
     @classmethod
-    def join(cls, stream: Any, name: str, total: int | None) -> _Display:
+    def join(cls, stream: Any, name: str, total: int | None, max_lines: int) -> _Display:
         with cls._lock:
             display = cls._shared.get(id(stream))
             if display is None:
-                display = cls._shared[id(stream)] = cls(stream)
+                display = cls._shared[id(stream)] = cls(stream, max_lines)
             display.add(name, total)
             return display
 
-    def __init__(self, stream: Any):
+    def __init__(self, stream: Any, max_lines: int):
         from rich.console import Console
         from rich.live import Live
         from rich.progress import (
@@ -226,8 +282,10 @@ class _Display:
             console=self.console,
             auto_refresh=False,
         )
+        self.max_lines = max_lines
         self.tasks: dict[str, Any] = {}
         self.metrics: dict[str, dict[str, float]] = {}
+        self.extremes: dict[str, str] = {}
         self.open: set[str] = set()
         self.drawn = -float("inf")
         self.live = Live(console=self.console, auto_refresh=False, transient=False)
@@ -242,10 +300,19 @@ class _Display:
         with self._lock:
             self.console.print(text, markup=False, highlight=False)
 
-    def update(self, name: str, step: int, metrics: dict[str, float], final: bool) -> None:
+    def update(
+        self,
+        name: str,
+        step: int,
+        metrics: dict[str, float],
+        final: bool,
+        extremes: str | None,
+    ) -> None:
         with self._lock:
             self.progress.update(self.tasks[name], completed=step)
             self.metrics[name] = dict(metrics)
+            if extremes is not None:
+                self.extremes[name] = extremes
             now = time.monotonic()
             if final or now - self.drawn >= _REFRESH_S:
                 self.drawn = now
@@ -262,16 +329,98 @@ class _Display:
     def _render(self) -> Any:
         from rich.console import Group
         from rich.table import Table
+        from rich.text import Text
 
+        names = list(self.metrics)
+        # Lines: the table's header and rule, the rows, one per progress bar, the
+        # best/worst lines and the "more metrics" line.
+        extremes = [f"{name}: {text}" for name, text in self.extremes.items()]
+        budget = self.max_lines - 2 - len(self.tasks) - len(extremes) - 1
         table = Table(show_edge=False, pad_edge=False)
         table.add_column("metric")
-        names = list(self.metrics)
-        for name in names:
-            table.add_column(name if len(names) > 1 else "value", justify="right")
-        keys = list(dict.fromkeys(k for values in self.metrics.values() for k in values))
-        for key in keys:
-            table.add_row(key, *(_format(self.metrics[n].get(key, "")) for n in names))
-        return Group(table, self.progress)
+        pivoted = len(names) == 1 and _is_aggregate(self.metrics[names[0]])
+        if pivoted:
+            metrics = self.metrics[names[0]]
+            for statistic in _STATISTICS:
+                label = statistic.upper() if statistic == "iqm" else statistic
+                table.add_column(label, justify="right")
+            bases = list(dict.fromkeys(k.rsplit("/", 1)[0] for k in metrics))
+            rows = [
+                (base, *(_format(metrics.get(f"{base}/{st}", "")) for st in _STATISTICS))
+                for base in bases
+            ]
+        else:
+            for name in names:
+                table.add_column(name if len(names) > 1 else "value", justify="right")
+            keys = list(dict.fromkeys(k for values in self.metrics.values() for k in values))
+            rows = [(key, *(_format(self.metrics[n].get(key, "")) for n in names)) for key in keys]
+        rows = sorted(rows, key=lambda row: _priority(row[0]))
+        shown, hidden = rows[: max(budget, 1)], len(rows) - max(budget, 1)
+        for row in shown:
+            table.add_row(*row)
+        parts: list[Any] = [table]
+        if hidden > 0:
+            parts.append(Text(f"({hidden} more metrics: see the run database or TensorBoard)"))
+        parts += [Text(line) for line in extremes]
+        parts.append(self.progress)
+        return Group(*parts)
+
+
+class _Ranking:
+    """The latest `rank_by` value of each member of one population on one stream,
+    shared by the members' and the aggregate's backends (each on its own thread)."""
+
+    _shared: dict[tuple[int, str], _Ranking] = {}
+    _lock = threading.Lock()
+
+    @classmethod
+    def join(cls, stream: Any, population: str) -> _Ranking:
+        with cls._lock:
+            key = (id(stream), population)
+            ranking = cls._shared.get(key)
+            if ranking is None:
+                ranking = cls._shared[key] = cls(key)
+            ranking.users += 1
+            return ranking
+
+    def __init__(self, key: tuple[int, str]):
+        self.key, self.users = key, 0
+        self.values: dict[str, float] = {}
+
+    def record(self, member: str, value: float) -> None:
+        with self._lock:
+            if np.isfinite(value):
+                self.values[member] = value
+
+    def describe(self) -> str | None:
+        with self._lock:
+            if len(self.values) < 2:
+                return None
+            best = max(self.values, key=self.values.__getitem__)
+            worst = min(self.values, key=self.values.__getitem__)
+            return (
+                f"best {best} {_format(self.values[best])} | "
+                f"worst {worst} {_format(self.values[worst])}"
+            )
+
+    def leave(self) -> None:
+        with self._lock:
+            self.users -= 1
+            if self.users <= 0:
+                self._shared.pop(self.key, None)
+
+
+def _population(name: str) -> str:
+    """The population a run belongs to: its name without the member part."""
+    return name.rsplit("/", 1)[0]
+
+
+def _is_aggregate(metrics: dict[str, float]) -> bool:
+    return bool(metrics) and all(k.rsplit("/", 1)[-1] in _STATISTICS for k in metrics)
+
+
+def _priority(key: str) -> int:
+    return _FIRST.index(key) if key in _FIRST else len(_FIRST)
 
 
 def _isatty(stream: Any) -> bool:

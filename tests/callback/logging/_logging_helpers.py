@@ -66,13 +66,18 @@ class RecordRaw(AbstractStepCallback[RawRecordState]):
         )
 
 
-def reference_events(rewards, dones, num_steps, alpha):
-    """Per-iteration expected logged values, computed with plain numpy loops.
+def reference_events(rewards, dones, num_steps, alpha, log_interval=1):
+    """Expected logged values, computed with plain numpy loops.
+
+    An event is logged every `log_interval` iterations and at the last iteration of
+    the arrays; its episode statistics cover the episodes finished since the previous
+    event, and the moving statistics move only when an event is logged.
 
     Args:
         rewards, dones: `(num_envs, total_steps)` raw rewards and done flags.
-        num_steps: Steps per env per iteration (log_interval = 1).
+        num_steps: Steps per env per iteration.
         alpha: EMA weight.
+        log_interval: Iterations between events.
     """
     num_envs, total = rewards.shape
     iterations = total // num_steps
@@ -83,8 +88,8 @@ def reference_events(rewards, dones, num_steps, alpha):
     events = []
     moving = None
     moving_sq = None
+    finished, lengths = [], []
     for it in range(iterations):
-        finished, lengths = [], []
         for t in range(it * num_steps, (it + 1) * num_steps):
             for e in range(num_envs):
                 running[e] += rewards[e, t]
@@ -103,6 +108,8 @@ def reference_events(rewards, dones, num_steps, alpha):
                         else alpha * length[e] + (1 - alpha) * ema_len[e]
                     )
                     running[e], length[e] = 0.0, 0
+        if (it + 1) % log_interval and it + 1 != iterations:
+            continue
         event = {"episode/count": len(finished)}
         if finished:
             mean = float(np.mean(finished))
@@ -128,4 +135,5 @@ def reference_events(rewards, dones, num_steps, alpha):
         event["time/timesteps"] = (it + 1) * num_steps * num_envs
         event["time/iteration"] = it + 1
         events.append(event)
+        finished, lengths = [], []
     return events

@@ -84,6 +84,69 @@ def test_members_share_one_terminal_display_and_plain_runs_show_the_aggregate():
     assert [line.split("]")[0] for line in plain.getvalue().splitlines()] == ["[X/aggregate"]
 
 
+def _population(stream, members, metrics, **kwargs):
+    """`members` member runs and their aggregate on one stream: member i logs
+    `episode/return_mean` = 10 * i + step / 1000, the aggregate every statistic."""
+    template = ConsoleBackend(stream=stream, **kwargs)
+    runs = []
+    for member in [*((i,) for i in range(members)), ("aggregate",)]:
+        backend = copy.copy(template)
+        name = "X/" + ("aggregate" if member == ("aggregate",) else f"seed_{member[0]}")
+        meta = {**METADATA, "member_index": member, "num_members": members}
+        backend.open(name, metadata=meta)
+        runs.append(backend)
+    for step in (500, 1000):
+        for i, backend in enumerate(runs[:-1]):
+            backend.log_scalars({m: float(10 * i + step / 1000) for m in metrics}, step)
+        statistics = ("mean", "min", "max", "iqm")  # logged as 1, 2, 3, 4
+        runs[-1].log_scalars(
+            {f"{m}/{s}": 1.0 + j for m in metrics for j, s in enumerate(statistics)}, step
+        )
+    for backend in runs:
+        backend.close()
+    return stream.getvalue()
+
+
+def test_a_population_on_a_terminal_fits_max_lines_with_best_and_worst():
+    metrics = ["episode/return_mean"] + [f"train/m{i:02d}" for i in range(30)]
+    text = _population(FakeTerminal(), 4, metrics)
+    final = text[text.rfind("\x1b[2K") + len("\x1b[2K") :]  # the last frame drawn
+    lines = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", final).rstrip("\n").splitlines()
+    assert len(lines) == 24
+    header = lines[0].split()
+    assert [h for h in header if h.isalpha()] == ["metric", "mean", "IQM", "min", "max"]
+    # One row per metric, the return first, its statistics in the header's order.
+    assert lines[2].split() == ["episode/return_mean", "│", "1", "│", "4", "│", "2", "│", "3"]
+    assert "(12 more metrics" in lines[-3]
+    assert lines[-2] == "X/aggregate: best X/seed_3 31 | worst X/seed_0 1"
+    assert lines[-1].startswith("X/aggregate") and "1000/1000" in lines[-1]
+    # No member has a progress bar or a column of its own.
+    everything = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "\n", text).splitlines()
+    assert not any(line.startswith("X/seed") for line in everything)
+    assert "seed_1" not in text
+
+
+def test_max_lines_bounds_a_single_run_too():
+    stream = FakeTerminal()
+    backend = ConsoleBackend(stream=stream, max_lines=6)
+    backend.open("r", metadata=METADATA)
+    backend.log_scalars({f"m{i}": float(i) for i in range(10)}, 1000)
+    backend.close()
+    text = stream.getvalue()
+    final = text[text.rfind("\x1b[2K") + len("\x1b[2K") :]
+    lines = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", final).rstrip("\n").splitlines()
+    assert len(lines) == 6
+    assert [line.split()[0] for line in lines[2:4]] == ["m0", "m1"]
+    assert lines[4] == "(8 more metrics: see the run database or TensorBoard)"
+
+
+def test_plain_aggregate_lines_name_the_best_and_worst_member():
+    text = _population(io.StringIO(), 3, ["episode/return_mean"])
+    lines = text.splitlines()
+    assert all(line.startswith("[X/aggregate]") for line in lines)
+    assert "| best X/seed_2 21 | worst X/seed_0 1 |" in lines[-1]
+
+
 def test_interval_throttles_and_close_prints_the_last_update():
     stream = io.StringIO()
     backend = ConsoleBackend(stream=stream, interval=3600.0)
@@ -124,6 +187,8 @@ def test_config_leaves_the_stream_out():
         "show_members": False,
         "interval": 0.0,
         "keys": ("loss",),
+        "max_lines": 24,
+        "rank_by": "episode/return_mean",
     }
 
 
@@ -136,6 +201,12 @@ def test_argument_errors():
         ConsoleBackend(interval=-1)
     with pytest.raises(TypeError, match="keys"):
         ConsoleBackend(keys="loss")
+    with pytest.raises(ValueError, match="max_lines"):
+        ConsoleBackend(max_lines=3)
+    with pytest.raises(TypeError, match="max_lines"):
+        ConsoleBackend(max_lines=24.0)
+    with pytest.raises(TypeError, match="rank_by"):
+        ConsoleBackend(rank_by=None)
     with pytest.raises(RuntimeError, match="not open"):
         ConsoleBackend().log_scalars({"a": 1.0}, 0)
 

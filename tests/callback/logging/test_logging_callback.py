@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import jax.random as jr
@@ -11,6 +12,7 @@ from _logging_helpers import RecordingBackend, RecordRaw, reference_events
 
 from lerax import host
 from lerax.algorithm import PPO, trainable
+from lerax.callback import AbstractStatelessCallback
 from lerax.callback.logging import LoggingCallback
 from lerax.env import CartPole
 from lerax.policy import MLPActorCriticPolicy
@@ -75,6 +77,40 @@ def test_logged_series_equal_an_independent_computation():
     assert (
         backend.hparams["learning_rate_schedule"] == "linear" and "adam_eps" not in backend.hparams
     )
+
+
+class _StopAt(AbstractStatelessCallback):
+    at: int = eqx.field(static=True)
+
+    def continue_training(self, ctx, *, key):
+        return ctx.iteration_count < self.at
+
+
+@pytest.mark.parametrize("stop_at", [None, 5])
+def test_the_last_iteration_is_always_logged(stop_at):
+    """log_interval=4 over 6 planned iterations logs iterations 4 and 6 (the planned
+    end); stopped early after iteration 5 it logs 4 and 5, the stop's event covering
+    the episodes since iteration 4."""
+    logger = LoggingCallback(RecordingBackend(), name="last", alpha=0.7, log_interval=4)
+    recorder = RecordRaw(length=NUM_STEPS * ITERATIONS)
+    callbacks = [logger, recorder] + ([] if stop_at is None else [_StopAt(at=stop_at)])
+    state = _run(callbacks)
+    ran = ITERATIONS if stop_at is None else stop_at
+    assert int(state.iteration) == ran
+    raw = state.callback_step_state.step_states[1]
+    expected = reference_events(
+        np.asarray(raw.rewards)[:, : ran * NUM_STEPS],
+        np.asarray(raw.dones)[:, : ran * NUM_STEPS],
+        NUM_STEPS,
+        0.7,
+        log_interval=4,
+    )
+    assert [e["time/iteration"] for e in expected] == [4, ran]
+    (backend,) = RecordingBackend.opened
+    assert [step for step, _ in backend.scalars] == [e["time/timesteps"] for e in expected]
+    for (_, got), want in zip(backend.scalars, expected, strict=True):
+        for key, value in want.items():
+            assert got[key] == pytest.approx(value, rel=1e-5, abs=1e-4), key
 
 
 def test_vmap_over_seeds_batched_host_calls_and_distinct_runs():
