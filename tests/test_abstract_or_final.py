@@ -87,7 +87,7 @@ def _overrides(cls) -> list[str]:
 def test_the_walk_sees_the_package():
     classes = _lerax_module_classes()
     assert len(classes) > 100
-    for name in ("lerax.algorithm._ppo.PPO", "lerax.callback._nan_guard.NaNGuard"):
+    for name in ("lerax.algorithm._ppo.PPO", "lerax.callback.stopping._nan_guard.NaNGuard"):
         assert name in classes
 
 

@@ -339,7 +339,9 @@ def test_api_pages_list_every_public_name():
 
     for module in (lerax.algorithm, lerax.callback, lerax.callback.logging):
         for name, obj in vars(module).items():
-            if not name.startswith("_") and getattr(obj, "__module__", "").startswith(
-                module.__name__ + "._"
-            ):
-                assert f"{module.__name__}.{name}" in documented, name
+            origin = getattr(obj, "__module__", None) or ""
+            if name.startswith("_") or not origin.startswith(module.__name__ + "."):
+                continue
+            if module is lerax.callback and origin.startswith("lerax.callback.logging."):
+                continue  # documented on the lerax.callback.logging page
+            assert f"{module.__name__}.{name}" in documented, name

@@ -8,7 +8,7 @@ import pytest
 from lerax._paths import check_relative_name
 from lerax.algorithm import PPO
 from lerax.callback import LoggingCallback, SaveCheckpoints, TensorBoardBackend
-from lerax.callback._record_videos import RecordVideos
+from lerax.callback.video._record_videos import RecordVideos
 from lerax.env import CartPole, TimeLimit
 from lerax.policy import MLPActorCriticPolicy
 

@@ -1,8 +1,11 @@
-"""Host-only settings of a callback: kept out of the compiled program's cache key."""
+"""Host-only settings of a callback (kept out of the compiled program's cache key) and the
+names of vmapped members in host output."""
 
 from __future__ import annotations
 
 from typing import Any, Generic, TypeVar
+
+import numpy as np
 
 from lerax.host import member_label as member_label  # re-exported for the callbacks
 
@@ -36,3 +39,9 @@ class HostOnly(Generic[T]):
 
     def __repr__(self) -> str:
         return f"HostOnly({self.value!r})"
+
+
+def member_prefix(index: np.ndarray, row: int) -> str:
+    """`"[i] "` (`"[i/j] "` for nested vmaps) naming the member of a host row; empty
+    for a plain run."""
+    return "" if index.shape[1] == 0 else f"[{'/'.join(map(str, index[row]))}] "

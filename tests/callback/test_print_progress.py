@@ -16,8 +16,8 @@ from lerax.callback import (
     AbstractCallbackState,
     AbstractCallbackStepState,
     PrintProgress,
-    _print_progress,
 )
+from lerax.callback.progress import _print_progress
 from lerax.env import CartPole
 from lerax.policy import MLPActorCriticPolicy
 

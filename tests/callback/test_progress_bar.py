@@ -13,8 +13,8 @@ import pytest
 from lerax import host
 from lerax.algorithm import PPO
 from lerax.callback import TrainingContext
-from lerax.callback._progress_bar import ProgressBarCallback, ProgressBarState
-from lerax.callback._progress_display import END, ITERATION, START, close_all
+from lerax.callback.progress._progress_bar import ProgressBarCallback, ProgressBarState
+from lerax.callback.progress._progress_display import END, ITERATION, START, close_all
 from lerax.env import CartPole
 from lerax.host import Pace
 from lerax.policy import MLPActorCriticPolicy

@@ -15,10 +15,10 @@ iio = pytest.importorskip("imageio.v3")
 pytest.importorskip("imageio_ffmpeg")
 
 from lerax.algorithm import PPO  # noqa: E402
-from lerax.callback._record_videos import RecordVideos  # noqa: E402
-from lerax.callback._video_writer import FINAL, VideoWriter  # noqa: E402
 from lerax.callback.logging._episode_video import episode_limit, render_until_done  # noqa: E402
 from lerax.callback.logging._video import render_episode  # noqa: E402
+from lerax.callback.video._record_videos import RecordVideos  # noqa: E402
+from lerax.callback.video._video_writer import FINAL, VideoWriter  # noqa: E402
 from lerax.env import CartPole, TimeLimit  # noqa: E402
 from lerax.policy import MLPActorCriticPolicy  # noqa: E402
 

@@ -18,8 +18,8 @@ import pytest
 from _callback_helpers import StopAtIteration
 
 from lerax.algorithm import PPO
-from lerax.callback._checkpoint_writer import _STRUCTURES, env_dirname
-from lerax.callback._save_checkpoints import SaveCheckpoints
+from lerax.callback.saving._checkpoint_writer import _STRUCTURES, env_dirname
+from lerax.callback.saving._save_checkpoints import SaveCheckpoints
 from lerax.checkpoint import BufferNotSaved, load, read_metadata
 from lerax.env import CartPole
 from lerax.host import member_label as member_dir

@@ -12,11 +12,11 @@ from jaxtyping import Array, Int, Key
 from lerax import host
 from lerax._checks import check_bool
 
-from ._context import IterationContext, ResetContext, TrainingContext
-from ._host_only import HostOnly
-from ._partial import AbstractNeverStopping, AbstractWithoutStepState
+from .._context import IterationContext, ResetContext, TrainingContext
+from .._host_only import HostOnly
+from .._partial import AbstractNeverStopping, AbstractWithoutStepState
+from .._state import AbstractCallbackState, EmptyCallbackStepState
 from ._progress_display import END, ITERATION, START, ProgressDisplay
-from ._state import AbstractCallbackState, EmptyCallbackStepState
 
 
 class ProgressBarState(AbstractCallbackState):

@@ -10,15 +10,15 @@ from jaxtyping import Array, ArrayLike, Bool, Int, Key
 from lerax import host
 from lerax._checks import as_scalar_array
 
-from ._context import IterationContext, ResetContext
-from ._state import AbstractCallbackState
-from ._stopping_common import (
+from .._context import IterationContext, ResetContext
+from .._state import AbstractCallbackState
+from ._common import (
     AbstractStoppingCallback,
-    StopPrinter,
     StopReason,
     StopRecord,
     show_scalar,
 )
+from ._report import StopPrinter
 
 
 class StopOnMaxEpisodesState(AbstractCallbackState):

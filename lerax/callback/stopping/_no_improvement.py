@@ -11,15 +11,15 @@ from jaxtyping import Array, Bool, Float, Int, Key
 from lerax import host
 from lerax._checks import check_int
 
-from ._context import IterationContext, ResetContext
-from ._state import AbstractCallbackState
-from ._stopping_common import (
+from .._context import IterationContext, ResetContext
+from .._state import AbstractCallbackState
+from ._common import (
     AbstractStoppingCallback,
-    StopPrinter,
     StopReason,
     StopRecord,
     iteration_mean_return,
 )
+from ._report import StopPrinter
 
 
 class StopOnNoImprovementState(AbstractCallbackState):

@@ -20,10 +20,10 @@ from jaxtyping import Array, Float, Key, PyTree
 
 from lerax.env import AbstractEnv
 
-from ._context import IterationContext, ResetContext, TrainingContext
-from ._partial import AbstractNeverStopping, AbstractWithoutStepState, AbstractWithoutTrainingEnd
-from ._schedule import AbstractSchedule
-from ._state import AbstractCallbackState, EmptyCallbackStepState
+from .._context import IterationContext, ResetContext, TrainingContext
+from .._partial import AbstractNeverStopping, AbstractWithoutStepState, AbstractWithoutTrainingEnd
+from .._schedule import AbstractSchedule
+from .._state import AbstractCallbackState, EmptyCallbackStepState
 
 Where = Callable[[AbstractEnv], Any]
 

@@ -17,10 +17,12 @@ from lerax._checks import check_bool, check_int
 from lerax._paths import check_relative_name
 from lerax.env import AbstractEnv, episode_limit
 
-from ._context import IterationContext, ResetContext, TrainingContext
-from ._host_only import HostOnly
-from ._partial import AbstractNeverStopping, AbstractWithoutStepState
-from ._state import AbstractCallbackState, EmptyCallbackStepState
+from .._context import IterationContext, ResetContext, TrainingContext
+from .._host_only import HostOnly
+from .._partial import AbstractNeverStopping, AbstractWithoutStepState
+from .._state import AbstractCallbackState, EmptyCallbackStepState
+from ..logging._episode_video import render_until_done
+from ..logging._video import render_episode
 from ._video_writer import (
     EPISODE,
     FINAL,
@@ -29,8 +31,6 @@ from ._video_writer import (
     check_video_support,
     existing_videos,
 )
-from .logging._episode_video import render_until_done
-from .logging._video import render_episode
 
 METHODS = ("episode", "step")
 DEFAULT_EPISODE_LIMIT = 1000

@@ -14,11 +14,11 @@ from jaxtyping import Array, ArrayLike, Float, Int, Key, PyTree
 from lerax._checks import check_int
 from lerax.env import AbstractEnv
 
-from ._context import IterationContext, ResetContext
+from .._context import IterationContext, ResetContext
+from .._partial import AbstractIterationCallback
+from .._schedule import is_real
+from .._state import AbstractCallbackState, AbstractCallbackStepState
 from ._curriculum import Where, check_name, check_where, set_env_parameters, value_log
-from ._partial import AbstractIterationCallback
-from ._schedule import is_real
-from ._state import AbstractCallbackState, AbstractCallbackStepState
 
 _OWNER = "LevelCurriculum"
 METRICS = ("episode_return", "episode_length")

@@ -11,16 +11,16 @@ from jaxtyping import Array, ArrayLike, Bool, Float, Int, Key
 from lerax import host
 from lerax._checks import as_scalar_array, check_int
 
-from ._context import IterationContext, ResetContext
-from ._state import AbstractCallbackState
-from ._stopping_common import (
+from .._context import IterationContext, ResetContext
+from .._state import AbstractCallbackState
+from ._common import (
     AbstractStoppingCallback,
-    StopPrinter,
     StopReason,
     StopRecord,
     iteration_mean_return,
     show_scalar,
 )
+from ._report import StopPrinter
 
 
 class EarlyStoppingState(AbstractCallbackState):

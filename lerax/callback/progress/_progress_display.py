@@ -15,7 +15,7 @@ import numpy as np
 
 from lerax.host import Pace
 
-from ._host_only import member_label
+from .._host_only import member_label
 
 START, ITERATION, END = 0, 1, 2
 

@@ -15,8 +15,8 @@ import numpy as np
 
 from lerax.host import BackgroundWorker
 
-from ._host_only import member_label
-from .logging._wandb import encode_mp4
+from .._host_only import member_label
+from ..logging._wandb import encode_mp4
 
 EPISODE, STEP, FINAL = 0, 1, 2
 

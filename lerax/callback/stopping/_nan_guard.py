@@ -15,9 +15,10 @@ from jaxtyping import Array, Bool, Int, Key
 from lerax import host
 from lerax.space import AbstractSpace
 
-from ._context import IterationContext, ResetContext
-from ._state import AbstractCallbackState
-from ._stopping_common import AbstractStoppingCallback, StopReason, StopRecord, member_prefix
+from .._context import IterationContext, ResetContext
+from .._host_only import member_prefix
+from .._state import AbstractCallbackState
+from ._common import AbstractStoppingCallback, StopReason, StopRecord
 
 PARAMETERS = "parameters"
 """The name `NaNGuard` gives to "some policy parameter is not finite"."""

@@ -17,10 +17,10 @@ from lerax._paths import check_relative_name
 from lerax.checkpoint import AbstractReplayBuffer, BufferNotSaved
 from lerax.checkpoint._save import split_state
 
+from .._context import IterationContext, ResetContext, TrainingContext
+from .._partial import AbstractNeverStopping, AbstractWithoutStepState
+from .._state import AbstractCallbackState, EmptyCallbackStepState
 from ._checkpoint_writer import CheckpointSession, claim_directory, register_structure
-from ._context import IterationContext, ResetContext, TrainingContext
-from ._partial import AbstractNeverStopping, AbstractWithoutStepState
-from ._state import AbstractCallbackState, EmptyCallbackStepState
 
 
 class SaveCheckpointsState(AbstractCallbackState):

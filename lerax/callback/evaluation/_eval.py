@@ -17,13 +17,13 @@ from lerax._checks import check_bool, check_int
 from lerax.env import AbstractEnv
 from lerax.policy import AbstractPolicy
 
-from ._abstract import AbstractCallback
-from ._context import Evaluation, IterationContext, ResetContext, StepContext, TrainingContext
-from ._gating import evaluate_when_due, select_tree, sends_only_when
-from ._list import CallbackList, CallbackListState, CallbackListStepState
-from ._partial import AbstractStatelessCallback
-from ._state import AbstractCallbackState
-from ._stopping_common import member_prefix
+from .._abstract import AbstractCallback
+from .._context import Evaluation, IterationContext, ResetContext, StepContext, TrainingContext
+from .._gating import evaluate_when_due, select_tree, sends_only_when
+from .._host_only import member_prefix
+from .._list import CallbackList, CallbackListState, CallbackListStepState
+from .._partial import AbstractStatelessCallback
+from .._state import AbstractCallbackState
 
 
 class EvalCallbackState(AbstractCallbackState):

@@ -14,9 +14,9 @@ from jaxtyping import Array, Float, Int, Key
 from lerax import host
 from lerax._checks import check_int
 
-from ._context import IterationContext, ResetContext, TrainingContext
-from ._partial import AbstractNeverStopping, AbstractWithoutStepState, AbstractWithoutTrainingStart
-from ._state import AbstractCallbackState, EmptyCallbackStepState
+from .._context import IterationContext, ResetContext, TrainingContext
+from .._partial import AbstractNeverStopping, AbstractWithoutStepState, AbstractWithoutTrainingStart
+from .._state import AbstractCallbackState, EmptyCallbackStepState
 
 
 class PrintProgressState(AbstractCallbackState):

@@ -1,27 +1,24 @@
-"""Shared pieces of the stopping callbacks: their partial base, the measured return,
-the stop record and reason codes, the host report of a stop."""
+"""Shared device-side pieces of the stopping callbacks: their partial base, the measured
+return, the stop record and reason codes. The host report of a stop is in `_report.py`."""
 
 from __future__ import annotations
 
 import enum
-import sys
-from collections.abc import Callable
 from typing import Generic
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-import numpy as np
 from jaxtyping import Array, Bool, Float, Int, Key
 
-from ._abstract import StateType
-from ._context import IterationContext
-from ._partial import (
+from .._abstract import StateType
+from .._context import IterationContext
+from .._partial import (
     AbstractWithoutStepState,
     AbstractWithoutTrainingEnd,
     AbstractWithoutTrainingStart,
 )
-from ._state import EmptyCallbackStepState
+from .._state import EmptyCallbackStepState
 
 
 class StopReason(enum.IntEnum):
@@ -90,40 +87,11 @@ class StopRecord(eqx.Module):
         )
 
 
-class StopPrinter:
-    """Host receiver printing one line per stopped member.
-
-    Args:
-        name: The callback's name, starting the line.
-        describe: Maps one row (dict of numpy scalars) to the message.
-    """
-
-    def __init__(self, name: str, describe: Callable[[dict[str, np.ndarray]], str]):
-        self.name = name
-        self.describe = describe
-
-    def __call__(self, rows: dict[str, np.ndarray], index: np.ndarray) -> None:
-        for r in range(index.shape[0]):
-            row = {k: np.asarray(v)[r] for k, v in rows.items()}
-            print(
-                f"{member_prefix(index, r)}{self.name}: {self.describe(row)}; training stops "
-                f"after iteration {int(row['iteration'])} ({int(row['timesteps'])} steps).",
-                file=sys.stdout,
-                flush=True,
-            )
-
-
 def show_scalar(value: Array) -> str:
     """A scalar array for a `__repr__` (`<traced>` while tracing)."""
     if isinstance(value, jax.core.Tracer):
         return "<traced>"
     return f"{value.item():g}"
-
-
-def member_prefix(index: np.ndarray, row: int) -> str:
-    """`"[i] "` (`"[i/j] "` for nested vmaps) naming the member of a host row; empty
-    for a plain run."""
-    return "" if index.shape[1] == 0 else f"[{'/'.join(map(str, index[row]))}] "
 
 
 class AbstractStoppingCallback(
