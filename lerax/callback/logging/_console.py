@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-import threading
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -11,14 +10,13 @@ from typing import Any
 import numpy as np
 
 from ._backend import AbstractLoggingBackend, require
-
-_REFRESH_S = 0.1  # the live display redraws at most this often (plus once at close)
-_STATISTICS = ("mean", "iqm", "min", "max")  # an aggregate run's columns, in this order
-_FIRST = (  # shown first (the rest in the order they arrive) when rows must be cut
-    "episode/return_mean",
-    "reward/moving_avg",
-    "episode/length_mean",
-    "eval/mean_return",
+from ._console_display import (
+    Display,
+    Ranking,
+    format_duration,
+    format_value,
+    isatty,
+    population_of,
 )
 
 
@@ -116,12 +114,12 @@ class ConsoleBackend(AbstractLoggingBackend):
             None if total is None else int(total),
             shown,
             self.max_lines,
-            _Ranking.join(stream, _population(name)) if population else None,
+            Ranking.join(stream, population_of(name)) if population else None,
         )
 
     def log_hparams(self, hparams: dict[str, Any]) -> None:
         run = self._live()
-        text = ", ".join(f"{k}={_format(v)}" for k, v in hparams.items())
+        text = ", ".join(f"{k}={format_value(v)}" for k, v in hparams.items())
         run.note(f"hparams: {text}")
 
     def log_scalars(self, scalars: dict[str, float], step: int) -> None:
@@ -160,7 +158,7 @@ class _Run:
         total: int | None,
         shown: bool,
         max_lines: int,
-        ranking: _Ranking | None,
+        ranking: Ranking | None,
     ):
         self.name, self.stream, self.total, self.shown = name, stream, total, shown
         self.ranking = ranking
@@ -170,8 +168,8 @@ class _Run:
         self.step, self.metrics = 0, {}
         self.printed, self.pending = -float("inf"), False
         self.display = None
-        if shown and _isatty(stream):
-            self.display = _Display.join(stream, name, total, max_lines)
+        if shown and isatty(stream):
+            self.display = Display.join(stream, name, total, max_lines)
 
     def note(self, text: str) -> None:
         if not self.shown:
@@ -212,14 +210,14 @@ class _Run:
         parts = [f"step {self.step:,}"]
         if self.total:
             parts[0] += f"/{self.total:,} ({100.0 * self.step / self.total:.1f}%)"
-        parts.append(f"elapsed {_duration(now - self.start)}")
+        parts.append(f"elapsed {format_duration(now - self.start)}")
         eta = self._eta(now)
         if eta is not None:
-            parts.append(f"ETA {_duration(eta)}")
+            parts.append(f"ETA {format_duration(eta)}")
         extremes = self.extremes()
         if extremes is not None:
             parts.append(extremes)
-        parts += [f"{k} {_format(v)}" for k, v in self.metrics.items()]
+        parts += [f"{k} {format_value(v)}" for k, v in self.metrics.items()]
         self._write(f"[{self.name}] " + " | ".join(parts))
 
     def _eta(self, now: float) -> float | None:
@@ -239,204 +237,3 @@ class _Run:
         flush = getattr(self.stream, "flush", None)
         if callable(flush):
             flush()
-
-
-class _Display:
-    """The Rich live display shared by all runs on one terminal stream."""
-
-    _shared: dict[int, _Display] = {}
-    _lock = threading.RLock()
-
-    @classmethod
-    def join(cls, stream: Any, name: str, total: int | None, max_lines: int) -> _Display:
-        with cls._lock:
-            display = cls._shared.get(id(stream))
-            if display is None:
-                display = cls._shared[id(stream)] = cls(stream, max_lines)
-            display.add(name, total)
-            return display
-
-    def __init__(self, stream: Any, max_lines: int):
-        from rich.console import Console
-        from rich.live import Live
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TaskProgressColumn,
-            TextColumn,
-            TimeElapsedColumn,
-            TimeRemainingColumn,
-        )
-
-        self.key = id(stream)
-        self.console = Console(file=stream)
-        self.progress = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TaskProgressColumn(),
-            TimeElapsedColumn(),
-            TextColumn("ETA"),
-            TimeRemainingColumn(),
-            console=self.console,
-            auto_refresh=False,
-        )
-        self.max_lines = max_lines
-        self.tasks: dict[str, Any] = {}
-        self.metrics: dict[str, dict[str, float]] = {}
-        self.extremes: dict[str, str] = {}
-        self.open: set[str] = set()
-        self.drawn = -float("inf")
-        self.live = Live(console=self.console, auto_refresh=False, transient=False)
-        self.live.start()
-
-    def add(self, name: str, total: int | None) -> None:
-        self.tasks[name] = self.progress.add_task(name, total=total)
-        self.metrics[name] = {}
-        self.open.add(name)
-
-    def note(self, text: str) -> None:
-        with self._lock:
-            self.console.print(text, markup=False, highlight=False)
-
-    def update(
-        self,
-        name: str,
-        step: int,
-        metrics: dict[str, float],
-        final: bool,
-        extremes: str | None,
-    ) -> None:
-        with self._lock:
-            self.progress.update(self.tasks[name], completed=step)
-            self.metrics[name] = dict(metrics)
-            if extremes is not None:
-                self.extremes[name] = extremes
-            now = time.monotonic()
-            if final or now - self.drawn >= _REFRESH_S:
-                self.drawn = now
-                self.live.update(self._render(), refresh=True)
-
-    def leave(self, name: str) -> None:
-        with self._lock:
-            self.open.discard(name)
-            if not self.open:
-                self.live.update(self._render(), refresh=True)
-                self.live.stop()
-                del self._shared[self.key]
-
-    def _render(self) -> Any:
-        from rich.console import Group
-        from rich.table import Table
-        from rich.text import Text
-
-        names = list(self.metrics)
-        # Lines: the table's header and rule, the rows, one per progress bar, the
-        # best/worst lines and the "more metrics" line.
-        extremes = [f"{name}: {text}" for name, text in self.extremes.items()]
-        budget = self.max_lines - 2 - len(self.tasks) - len(extremes) - 1
-        table = Table(show_edge=False, pad_edge=False)
-        table.add_column("metric")
-        pivoted = len(names) == 1 and _is_aggregate(self.metrics[names[0]])
-        if pivoted:
-            metrics = self.metrics[names[0]]
-            for statistic in _STATISTICS:
-                label = statistic.upper() if statistic == "iqm" else statistic
-                table.add_column(label, justify="right")
-            bases = list(dict.fromkeys(k.rsplit("/", 1)[0] for k in metrics))
-            rows = [
-                (base, *(_format(metrics.get(f"{base}/{st}", "")) for st in _STATISTICS))
-                for base in bases
-            ]
-        else:
-            for name in names:
-                table.add_column(name if len(names) > 1 else "value", justify="right")
-            keys = list(dict.fromkeys(k for values in self.metrics.values() for k in values))
-            rows = [(key, *(_format(self.metrics[n].get(key, "")) for n in names)) for key in keys]
-        rows = sorted(rows, key=lambda row: _priority(row[0]))
-        shown, hidden = rows[: max(budget, 1)], len(rows) - max(budget, 1)
-        for row in shown:
-            table.add_row(*row)
-        parts: list[Any] = [table]
-        if hidden > 0:
-            parts.append(Text(f"({hidden} more metrics: see the run database or TensorBoard)"))
-        parts += [Text(line) for line in extremes]
-        parts.append(self.progress)
-        return Group(*parts)
-
-
-class _Ranking:
-    """The latest `rank_by` value of each member of one population on one stream,
-    shared by the members' and the aggregate's backends (each on its own thread)."""
-
-    _shared: dict[tuple[int, str], _Ranking] = {}
-    _lock = threading.Lock()
-
-    @classmethod
-    def join(cls, stream: Any, population: str) -> _Ranking:
-        with cls._lock:
-            key = (id(stream), population)
-            ranking = cls._shared.get(key)
-            if ranking is None:
-                ranking = cls._shared[key] = cls(key)
-            ranking.users += 1
-            return ranking
-
-    def __init__(self, key: tuple[int, str]):
-        self.key, self.users = key, 0
-        self.values: dict[str, float] = {}
-
-    def record(self, member: str, value: float) -> None:
-        with self._lock:
-            if np.isfinite(value):
-                self.values[member] = value
-
-    def describe(self) -> str | None:
-        with self._lock:
-            if len(self.values) < 2:
-                return None
-            best = max(self.values, key=self.values.__getitem__)
-            worst = min(self.values, key=self.values.__getitem__)
-            return (
-                f"best {best} {_format(self.values[best])} | "
-                f"worst {worst} {_format(self.values[worst])}"
-            )
-
-    def leave(self) -> None:
-        with self._lock:
-            self.users -= 1
-            if self.users <= 0:
-                self._shared.pop(self.key, None)
-
-
-def _population(name: str) -> str:
-    """The population a run belongs to: its name without the member part."""
-    return name.rsplit("/", 1)[0]
-
-
-def _is_aggregate(metrics: dict[str, float]) -> bool:
-    return bool(metrics) and all(k.rsplit("/", 1)[-1] in _STATISTICS for k in metrics)
-
-
-def _priority(key: str) -> int:
-    return _FIRST.index(key) if key in _FIRST else len(_FIRST)
-
-
-def _isatty(stream: Any) -> bool:
-    isatty = getattr(stream, "isatty", None)
-    try:
-        return bool(isatty()) if callable(isatty) else False
-    except ValueError:  # a closed file
-        return False
-
-
-def _format(value: Any) -> str:
-    if isinstance(value, float | np.floating):
-        return f"{value:.6g}"
-    return str(value)
-
-
-def _duration(seconds: float) -> str:
-    seconds = int(round(seconds))
-    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
