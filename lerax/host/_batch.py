@@ -1,10 +1,10 @@
 """Batched crossings: events wait in a small device-side buffer and cross together.
 
-One host call inside the compiled program costs ~0.5 ms on XLA:CPU (the thread pool
+One host call inside the compiled program is costly on XLA:CPU (the thread pool
 spins and wakes around it; a device sync on a GPU), so crossing once per iteration
-costs 1.2x on a fast workload. Instead every iteration appends its event (a flat
-dict of scalars) to an `EventBuffer` carried in the callback's state, and the buffer
-crosses:
+slows a fast workload noticeably (measured in `benchmarks/README.md`). Instead every
+iteration appends its event (a flat dict of scalars) to an `EventBuffer` carried in
+the callback's state, and the buffer crosses:
 
 * when the host asked for it: each crossing's reply is the number of iterations to
   run before the next one (`lerax.host.Pace`, a few crossings a second);

@@ -8,8 +8,9 @@ class Pace:
 
     From the iterations per second measured between the last two crossings, the
     interval that gives about `per_second` crossings a second (at least 1 iteration).
-    A crossing is something the compiled program waits for (~0.5 ms on XLA:CPU, a
-    device sync on a GPU), so the host asks for as few as a person watching needs.
+    A crossing is something the compiled program waits for (costly on XLA:CPU, see
+    `benchmarks/README.md`; a device sync on a GPU), so the host asks for as few as a
+    person watching needs.
 
     Args:
         per_second: The wanted number of crossings per second (> 0).

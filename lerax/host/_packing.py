@@ -1,13 +1,14 @@
 """Pack a pytree of device arrays into ONE byte buffer for the crossing, and back.
 
 Why: `io_callback` hands every operand to the host through `jax.device_put`, which
-cost ~0.1 ms per operand on the CPU. A log event carries some thirty scalars, so
-crossing them one operand each cost ~2-3 ms per event; packed into a single uint8
-buffer it costs one transfer. (The crossing now skips that `device_put` altogether,
-see `_python_call.py`; one operand still means one numpy view instead of thirty, and
-a `cond` with one operand instead of a tuple of thirty.) The layout (offset, shape,
-dtype of every leaf) is static, known at trace time, and travels in the host-side
-closure, not in the buffer.
+cost a fixed overhead per operand on the CPU. A log event carries some thirty
+scalars, so crossing them one operand each paid it thirty times per event (see
+`benchmarks/README.md`); packed into a single uint8 buffer it costs one transfer.
+(The crossing now skips that `device_put` altogether, see `_python_call.py`; one
+operand still means one numpy view instead of thirty, and a `cond` with one operand
+instead of a tuple of thirty.) The layout (offset, shape, dtype of every leaf) is
+static, known at trace time, and travels in the host-side closure, not in the
+buffer.
 
 Leaves are bit-cast, so values come back bit for bit. Booleans travel as one byte,
 PRNG key arrays as their raw key data (the receiver sees the uint32 data).

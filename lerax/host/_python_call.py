@@ -3,8 +3,8 @@
 Why not `jax.experimental.io_callback`: on every call its implementation moves each
 operand to a host `jax.Array` with `jax.device_put` before calling the Python
 function. Inside the PPO iteration that Python work is on the critical path (the
-compiled program waits for the call to return): ~0.2 ms of a ~0.6 ms crossing on
-the 2-core CPU of `benchmarks/README.md`. The XLA host-callback custom call already
+compiled program waits for the call to return), a sizeable part of each crossing
+(measured in `benchmarks/README.md`). The XLA host-callback custom call already
 hands Python numpy arrays, so this primitive lowers straight to it with
 `jax.interpreters.mlir.emit_python_callback` -- the lowering `io_callback` itself
 uses -- with io_callback's unordered IO effect (so it is never dead-code eliminated,

@@ -3,10 +3,9 @@
 A crossing runs its receiver on an XLA thread that must take Python's GIL. While a
 background writer (TensorBoard, SQLite, W&B, ...) holds the GIL, CPython hands it
 over only every `sys.getswitchinterval()` seconds (5 ms by default), and the
-compiled program waits that long at every crossing. Measured on the PPO CartPole
-workload with TensorBoard + SQLite + Console logging every iteration: 1.9x the time
-of plain training with the default interval, 1.2x with 0.1 ms (same run, heavy
-load; see benchmarks/README.md).
+compiled program waits that long at every crossing. On the PPO CartPole workload
+with TensorBoard + SQLite + Console logging every iteration, a 0.1 ms interval cuts
+most of that wait (the measurements are in benchmarks/README.md).
 
 `responsive_switching()` lowers the interval while a training program with
 crossings runs and restores the previous value afterwards (nesting and concurrent

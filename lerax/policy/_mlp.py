@@ -89,8 +89,8 @@ class Dense(eqx.Module):
 
     Why not `eqx.nn.Linear` (weight `[out, in]`, `weight @ x`): under `vmap` the
     batched product contracts the weight's last axis, and XLA:CPU's dot kernels then
-    transpose the weight at every call. Stored `[in, out]` it is used as it lies:
-    PPO on CartPole trains ~9% faster on the 2-core CPU of `benchmarks/README.md`.
+    transpose the weight at every call. Stored `[in, out]` it is used as it lies,
+    and PPO on CartPole trains faster on the CPU (measured in `benchmarks/README.md`).
 
     Attributes:
         kernel: Weights, shape `(in_size, out_size)`.

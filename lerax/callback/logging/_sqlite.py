@@ -108,8 +108,8 @@ class SQLiteBackend(AbstractLoggingBackend):
 
     Scalars are buffered in memory and written in one transaction at most every
     `flush_secs` seconds, at `flush()` and at `close()`: a transaction per log event
-    cost ~175 us of the writer thread's time (most of it the commit), one per second
-    costs a few us per event. A reader sees the metrics at most `flush_secs` late; a
+    costs the writer thread far more time (most of it the commit) than one per second
+    (see `benchmarks/README.md`). A reader sees the metrics at most `flush_secs` late; a
     process killed before `close` loses at most the last `flush_secs` of them (its
     run stays `'running'`). `flush_secs=0` writes every call at once.
 
