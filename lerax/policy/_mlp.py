@@ -81,7 +81,33 @@ def _orthogonal(
     key: Key[Array, ""], shape: tuple[int, int], gain: Float[Array, ""]
 ) -> Float[Array, "o i"]:
     # Jitted so that each weight shape compiles once (whatever the gain), not op by op.
-    return gain * jax.nn.initializers.orthogonal()(key, shape, jnp.float32)
+    return gain * _orthogonal_unit(key, shape)
+
+
+def _orthogonal_unit(key: Key[Array, ""], shape: tuple[int, int]) -> Float[Array, "o i"]:
+    """An orthogonal matrix drawn from `key`; under `vmap`, one member at a time.
+
+    The draw is a QR factorisation. Batched (policies initialised inside `vmap`, e.g.
+    one per seed), XLA:CPU runs it as LAPACK's batched QR, which splits the batch over
+    the intra-op thread pool and waits for the parts; two such factorisations running
+    at once (the actor's and the critic's layers) can each hold a pool thread while
+    waiting for the other's parts, and on a small pool (2 cores) the program then
+    never finishes. Drawn member by member (`lax.map`) every QR is unbatched and runs
+    on its own thread; the matrices are the same, bit for bit.
+    """
+
+    @jax.custom_batching.custom_vmap
+    def draw(key):
+        return jax.nn.initializers.orthogonal()(key, shape, jnp.float32)
+
+    @draw.def_vmap
+    def _member_by_member(axis_size, in_batched, key):
+        (batched,) = in_batched
+        if not batched:
+            return draw(key), False
+        return jax.lax.map(draw, key), True
+
+    return draw(key)
 
 
 class Dense(eqx.Module):
