@@ -129,8 +129,14 @@ class MLPSACPolicy(AbstractPolicy):
                 f"{_OWNER}: unsupported action space {action_space!r}; "
                 "accepted: Box with a floating dtype."
             )
-        low, high = np.asarray(action_space.low), np.asarray(action_space.high)
-        if not (np.all(np.isfinite(low)) and np.all(np.isfinite(high)) and np.all(low < high)):
+        # Inside `jit`/`vmap` (a policy per seed) the bounds may be traced: checked
+        # only when they are concrete.
+        low, high = action_space.low, action_space.high
+        traced = isinstance(low, jax.core.Tracer) or isinstance(high, jax.core.Tracer)
+        low, high = (None, None) if traced else (np.asarray(low), np.asarray(high))
+        if not traced and not (
+            np.all(np.isfinite(low)) and np.all(np.isfinite(high)) and np.all(low < high)
+        ):
             raise ValueError(
                 f"{_OWNER}: the action Box must have finite bounds with low < high; "
                 f"got {action_space!r}."

@@ -9,6 +9,7 @@ import pytest
 from _policy_envs import BOX_ENVS, DISCRETE_ENVS, MATRIX_ACTION_ENV, spaces
 
 from lerax.distribution import TanhNormal
+from lerax.env import Pendulum
 from lerax.policy import AbstractPolicy, MLPSACPolicy, SACActor, SACCritic
 from lerax.space import Box
 
@@ -128,3 +129,13 @@ def test_bad_arguments_raise(getkey):
         MLPSACPolicy(PENDULUM, key=getkey(), hidden=(0,))
     with pytest.raises(TypeError, match="`activation`"):
         MLPSACPolicy(PENDULUM, key=getkey(), activation=3)
+
+
+def test_constructed_inside_jit_and_vmap_like_outside():
+    """One policy per seed inside a jitted vmap (the env's bounds are traced there)."""
+    env = Pendulum()
+    keys = jr.split(jr.key(5), 3)
+    batched = jax.jit(jax.vmap(lambda k: MLPSACPolicy(env, key=k)))(keys)
+    single = MLPSACPolicy(env, key=keys[2])
+    for a, b in zip(jax.tree.leaves(batched), jax.tree.leaves(single), strict=True):
+        np.testing.assert_array_equal(np.asarray(a)[2], np.asarray(b))
