@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import optax
 from jaxtyping import Array, Float, Int, Key, PyTree
 
-from lerax._checks import as_hyperparameter, check_range
+from lerax._checks import as_hyperparameter, check_bool, check_range
 from lerax.env import AbstractEnv
 from lerax.policy import AbstractPolicy, MLPQPolicy
 
@@ -39,13 +39,14 @@ def _default_target_update() -> AbstractTargetUpdate:
 
 
 class DQN(AbstractOffPolicyAlgorithm):
-    """DQN with double-DQN targets and a linearly annealed epsilon-greedy policy.
+    """DQN (double-DQN targets by default) with a linearly annealed epsilon-greedy policy.
 
     Trains an `MLPQPolicy` (discrete actions). Each gradient step minimises the
     squared (default) or Huber TD error of the Q-values of the actions taken
     against `r + gamma * (1 - terminated) * Q_target(s', argmax_a Q(s', a))`: the
     online network picks the next action, the target network values it (double
-    DQN). Time-limit truncations are bootstrapped from the true final observation.
+    DQN; `double=False`: `max_a Q_target(s', a)`). Time-limit truncations are
+    bootstrapped from the true final observation.
 
     Exploration: epsilon goes linearly from `epsilon_start` to `epsilon_end` over the
     first `exploration_fraction` of the planned env steps, then stays; it is set on
@@ -80,6 +81,9 @@ class DQN(AbstractOffPolicyAlgorithm):
             is annealed, in (0, 1].
         max_grad_norm: Global gradient-norm clip (> 0).
         loss: `"mse"` (mean squared TD error) or `"huber"` (smooth L1, delta 1).
+        double: Double-DQN targets (the online network picks the next action, the
+            target network values it); False: the target network's maximum, as in
+            Stable-Baselines3's DQN (and so in rl-baselines3-zoo's tuned settings).
         target_update: How the target network follows the online one.
     """
 
@@ -96,10 +100,12 @@ class DQN(AbstractOffPolicyAlgorithm):
     exploration_fraction: Float[Array, ""] = eqx.field(converter=as_hyperparameter, default=0.5)
     max_grad_norm: Float[Array, ""] = eqx.field(converter=as_hyperparameter, default=10.0)
     loss: str = eqx.field(static=True, default="mse")
+    double: bool = eqx.field(static=True, default=True)
     target_update: AbstractTargetUpdate = eqx.field(default_factory=_default_target_update)
 
     def __check_init__(self):
         check_off_policy_sizes(self, "DQN")
+        check_bool("DQN", "double", self.double)
         if self.loss not in _LOSSES:
             raise ValueError(f"DQN: `loss` must be one of {_LOSSES}, got {self.loss!r}.")
         if not isinstance(self.target_update, AbstractTargetUpdate):
@@ -166,8 +172,12 @@ class DQN(AbstractOffPolicyAlgorithm):
     ):
         del key  # the update is deterministic given the batch
         target_policy = eqx.tree_at(lambda p: p.q_network, policy, learner.target_network)
-        next_action = jnp.argmax(jax.vmap(policy.q_values)(batch.next_observation), axis=-1)
-        next_q = _take(jax.vmap(target_policy.q_values)(batch.next_observation), next_action)
+        next_values = jax.vmap(target_policy.q_values)(batch.next_observation)
+        if self.double:  # the online network picks the action, the target values it
+            next_action = jnp.argmax(jax.vmap(policy.q_values)(batch.next_observation), axis=-1)
+            next_q = _take(next_values, next_action)
+        else:  # the target network's own best value (DQN as in Stable-Baselines3)
+            next_q = jnp.max(next_values, axis=-1)
         not_done = 1.0 - batch.terminated.astype(jnp.float32)
         target = jax.lax.stop_gradient(batch.reward + self.gamma * not_done * next_q)
 

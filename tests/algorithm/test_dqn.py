@@ -65,7 +65,7 @@ def test_dqn_solves_cartpole_on_a_fixed_seed():
     assert returns.mean() >= 400, returns
 
 
-def _reference_loss(policy, target_network, batch, gamma, loss):
+def _reference_loss(policy, target_network, batch, gamma, loss, use_double=True):
     target_policy = eqx.tree_at(lambda p: p.q_network, policy, target_network)
     q = np.asarray(jax.vmap(policy.q_values)(batch.observation))
     next_online = np.asarray(jax.vmap(policy.q_values)(batch.next_observation))
@@ -74,7 +74,7 @@ def _reference_loss(policy, target_network, batch, gamma, loss):
     double = next_target[rows, next_online.argmax(axis=1)]
     plain = next_target.max(axis=1)
     not_done = 1.0 - np.asarray(batch.terminated, np.float32)
-    y = np.asarray(batch.reward) + gamma * not_done * double
+    y = np.asarray(batch.reward) + gamma * not_done * (double if use_double else plain)
     error = q[rows, np.asarray(batch.action)] - y
     if loss == "mse":
         value = np.mean(error**2)
@@ -116,6 +116,32 @@ def test_update_is_double_dqn_with_the_target_network(loss):
         jax.tree.leaves(copied.target_network), jax.tree.leaves(new_policy.q_network), strict=True
     ):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("loss", ["mse", "huber"])
+def test_double_false_targets_the_target_networks_maximum(loss):
+    algo = DQN(gamma=0.9, loss=loss, double=False)
+    policy = MLPQPolicy(env=ENV, key=jr.key(1), hidden=(8,))
+    target_network = MLPQPolicy(env=ENV, key=jr.key(2), hidden=(8,)).q_network
+    opt_state, _ = algo.init_learner(ENV, policy, key=jr.key(0))
+    learner = DQNLearnerState(target_network=target_network)
+    keys = jr.split(jr.key(3), 3)
+    batch = ReplayBatch(
+        observation=jr.normal(keys[0], (64, 4)),
+        action=jnp.arange(64, dtype=jnp.int32) % 2,
+        reward=jr.normal(keys[1], (64,)) * 3.0,
+        next_observation=jr.normal(keys[2], (64, 4)),
+        terminated=jnp.arange(64) % 5 == 0,
+    )
+    plain_loss, double, plain = _reference_loss(
+        policy, target_network, batch, 0.9, loss, use_double=False
+    )
+    double_loss, _, _ = _reference_loss(policy, target_network, batch, 0.9, loss)
+    assert not np.allclose(double, plain) and not np.isclose(plain_loss, double_loss)
+    _, _, _, metrics = algo.update(policy, opt_state, learner, batch, jnp.asarray(1), key=jr.key(0))
+    np.testing.assert_allclose(metrics["loss"], plain_loss, rtol=1e-5)
+    with pytest.raises(TypeError, match="double"):
+        DQN(double=1)
 
 
 def test_epsilon_schedule_is_linear_then_constant():
