@@ -131,16 +131,14 @@ class MLPSACPolicy(AbstractPolicy):
             )
         # Inside `jit`/`vmap` (a policy per seed) the bounds may be traced: checked
         # only when they are concrete.
-        low, high = action_space.low, action_space.high
-        traced = isinstance(low, jax.core.Tracer) or isinstance(high, jax.core.Tracer)
-        low, high = (None, None) if traced else (np.asarray(low), np.asarray(high))
-        if not traced and not (
-            np.all(np.isfinite(low)) and np.all(np.isfinite(high)) and np.all(low < high)
-        ):
-            raise ValueError(
-                f"{_OWNER}: the action Box must have finite bounds with low < high; "
-                f"got {action_space!r}."
-            )
+        bounds = (action_space.low, action_space.high)
+        if not any(isinstance(b, jax.core.Tracer) for b in bounds):
+            low, high = (np.asarray(b) for b in bounds)
+            if not (np.all(np.isfinite(low)) and np.all(np.isfinite(high)) and np.all(low < high)):
+                raise ValueError(
+                    f"{_OWNER}: the action Box must have finite bounds with low < high; "
+                    f"got {action_space!r}."
+                )
         if not float(log_std_min) < float(log_std_max):
             raise ValueError(
                 f"{_OWNER}: `log_std_min` must be < `log_std_max`; "

@@ -83,9 +83,9 @@ def _reference_loss(policy, target_network, batch, gamma, loss, use_double=True)
     return value, double, plain
 
 
-@pytest.mark.parametrize("loss", ["mse", "huber"])
-def test_update_is_double_dqn_with_the_target_network(loss):
-    algo = DQN(gamma=0.9, loss=loss, target_update=HardUpdate(every=2))
+def _update_inputs(algo):
+    """A small policy, a different target network, `algo`'s optimizer state and a
+    random batch of 64 transitions (every fifth terminal)."""
     policy = MLPQPolicy(env=ENV, key=jr.key(1), hidden=(8,))
     target_network = MLPQPolicy(env=ENV, key=jr.key(2), hidden=(8,)).q_network
     opt_state, _ = algo.init_learner(ENV, policy, key=jr.key(0))
@@ -98,6 +98,13 @@ def test_update_is_double_dqn_with_the_target_network(loss):
         next_observation=jr.normal(keys[2], (64, 4)),
         terminated=jnp.arange(64) % 5 == 0,
     )
+    return policy, target_network, opt_state, learner, batch
+
+
+@pytest.mark.parametrize("loss", ["mse", "huber"])
+def test_update_is_double_dqn_with_the_target_network(loss):
+    algo = DQN(gamma=0.9, loss=loss, target_update=HardUpdate(every=2))
+    policy, target_network, opt_state, learner, batch = _update_inputs(algo)
     expected, double, plain = _reference_loss(policy, target_network, batch, 0.9, loss)
     assert not np.allclose(double, plain)  # the test tells double from plain DQN
     new_policy, _, new_learner, metrics = algo.update(
@@ -121,18 +128,7 @@ def test_update_is_double_dqn_with_the_target_network(loss):
 @pytest.mark.parametrize("loss", ["mse", "huber"])
 def test_double_false_targets_the_target_networks_maximum(loss):
     algo = DQN(gamma=0.9, loss=loss, double=False)
-    policy = MLPQPolicy(env=ENV, key=jr.key(1), hidden=(8,))
-    target_network = MLPQPolicy(env=ENV, key=jr.key(2), hidden=(8,)).q_network
-    opt_state, _ = algo.init_learner(ENV, policy, key=jr.key(0))
-    learner = DQNLearnerState(target_network=target_network)
-    keys = jr.split(jr.key(3), 3)
-    batch = ReplayBatch(
-        observation=jr.normal(keys[0], (64, 4)),
-        action=jnp.arange(64, dtype=jnp.int32) % 2,
-        reward=jr.normal(keys[1], (64,)) * 3.0,
-        next_observation=jr.normal(keys[2], (64, 4)),
-        terminated=jnp.arange(64) % 5 == 0,
-    )
+    policy, target_network, opt_state, learner, batch = _update_inputs(algo)
     plain_loss, double, plain = _reference_loss(
         policy, target_network, batch, 0.9, loss, use_double=False
     )

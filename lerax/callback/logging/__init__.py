@@ -2,9 +2,9 @@
 
 from ._backend import AbstractLoggingBackend as AbstractLoggingBackend
 from ._callback import LoggingCallback as LoggingCallback
-from ._callback import LoggingCallbackState as LoggingCallbackState
 from ._comet import CometBackend as CometBackend
 from ._console import ConsoleBackend as ConsoleBackend
+from ._log_state import LoggingCallbackState as LoggingCallbackState
 from ._query import list_runs as list_runs
 from ._query import load_metrics as load_metrics
 from ._query import load_metrics_dataframe as load_metrics_dataframe

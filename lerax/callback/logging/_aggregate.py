@@ -80,6 +80,14 @@ def aggregate_key(member: tuple[int, ...], group_axes: int) -> tuple:
     return ("aggregate", *member[:depth])
 
 
+def run_group(member: tuple, group_axes: int) -> tuple:
+    """The aggregate run that `member` (a member's index, or an aggregate's own key)
+    belongs to; an aggregate run belongs to itself."""
+    if member[:1] == ("aggregate",):
+        return member
+    return aggregate_key(member, group_axes)
+
+
 def groups(index: np.ndarray, group_axes: int) -> dict[tuple, np.ndarray]:
     """Row numbers of each aggregate run present in one event.
 

@@ -7,8 +7,9 @@ from collections.abc import Sequence
 from typing import Any
 
 import equinox as eqx
+import jax
 import jax.numpy as jnp
-from jaxtyping import Array, Bool, Float, Int, Key
+from jaxtyping import Array, Int, Key
 
 from lerax import host
 from lerax._checks import check_int
@@ -19,40 +20,12 @@ from lerax.policy import AbstractPolicy
 from .._context import IterationContext, ResetContext, TrainingContext
 from .._host_only import HostOnly
 from .._partial import AbstractNeverStopping, AbstractWithoutStepState
-from .._state import AbstractCallbackState, EmptyCallbackStepState
+from .._state import EmptyCallbackStepState
 from ._backend import AbstractLoggingBackend
-from ._episode_window import EpisodeWindow
+from ._host_config import HostConfig, policy_config
+from ._log_state import LoggingCallbackState
 from ._session import LoggingSession, session_for
 from ._video import render_episode
-
-
-class LoggingCallbackState(AbstractCallbackState):
-    """Per-run state of `LoggingCallback`.
-
-    Attributes:
-        window: Episodes since the last log event and per-env moving averages.
-        moving_mean: EMA (weight `alpha`) of the per-event mean episode return.
-        moving_square: EMA of its square (for the moving std).
-        moving_started: Whether any event had finished episodes yet.
-        events: The log events not yet crossed to the host (see
-            `lerax.host.EventBuffer`).
-        last_event: The latest iteration's event when it was not due (encoded as an
-            `events` row): appended at training end if training stops early, so the
-            last iteration is always logged.
-        last_schema: The layout number of `last_event`.
-        last_pending: Whether `last_event` holds an event that was not logged.
-        ack: Host acknowledgements (keeps crossings in program order).
-    """
-
-    window: EpisodeWindow
-    moving_mean: Float[Array, ""]
-    moving_square: Float[Array, ""]
-    moving_started: Array
-    events: host.EventBuffer
-    last_event: Int[Array, " max_scalars"]
-    last_schema: Int[Array, ""]
-    last_pending: Bool[Array, ""]
-    ack: Int[Array, ""]
 
 
 class LoggingCallback(
@@ -143,7 +116,7 @@ class LoggingCallback(
     buffer_size: int = eqx.field(static=True)
     max_scalars: int = eqx.field(static=True)
     # Read only on the host: not part of the compiled program (see `HostOnly`).
-    _host: HostOnly[_HostConfig] = eqx.field(static=True)
+    _host: HostOnly[HostConfig] = eqx.field(static=True)
 
     def __init__(
         self,
@@ -222,10 +195,10 @@ class LoggingCallback(
         self.buffer_size = buffer_size
         self.max_scalars = max_scalars
         self._host = HostOnly(
-            _HostConfig(
+            HostConfig(
                 backends=tuple(backends),
                 name=name,
-                policy_config=tuple(sorted(_policy_config(policy).items())),
+                policy_config=tuple(sorted(policy_config(policy).items())),
                 hparams=tuple(sorted((hparams or {}).items())),
                 video_fps=float(video_fps),
                 group_axes=group_axes,
@@ -286,17 +259,7 @@ class LoggingCallback(
     # ----------------------------------------------------------- hooks
 
     def reset(self, ctx: ResetContext, *, key: Key[Array, ""]) -> LoggingCallbackState:
-        return LoggingCallbackState(
-            window=EpisodeWindow.initial(ctx.num_envs),
-            moving_mean=jnp.zeros(()),
-            moving_square=jnp.zeros(()),
-            moving_started=jnp.asarray(False),
-            events=host.EventBuffer.empty(self.buffer_size, self.max_scalars),
-            last_event=jnp.zeros((self.max_scalars,), jnp.int32),
-            last_schema=jnp.asarray(-1, jnp.int32),
-            last_pending=jnp.asarray(False),
-            ack=jnp.zeros((), jnp.int32),
-        )
+        return LoggingCallbackState.initial(ctx.num_envs, self.buffer_size, self.max_scalars)
 
     def on_training_start(self, ctx: TrainingContext, *, key: Key[Array, ""]):
         payload = {
@@ -317,29 +280,14 @@ class LoggingCallback(
         state = ctx.state
         window = state.window.add(ctx.episodes, self.alpha)
         episode_scalars = window.scalars()
-        mean_return = episode_scalars["episode/return_mean"]
-        has_episodes = window.count > 0
         # The moving statistics as this iteration's event sees them; the state keeps
         # them only when the event is logged now.
-        a = self.alpha
-        first = ~state.moving_started
-        candidate_mean = jnp.where(
-            first, mean_return, a * mean_return + (1 - a) * state.moving_mean
+        moving = state.moving.add(
+            episode_scalars["episode/return_mean"], window.count > 0, self.alpha
         )
-        candidate_square = jnp.where(
-            first, mean_return**2, a * mean_return**2 + (1 - a) * state.moving_square
-        )
-        event_mean = jnp.where(has_episodes, candidate_mean, state.moving_mean)
-        event_square = jnp.where(has_episodes, candidate_square, state.moving_square)
-        event_started = state.moving_started | has_episodes
-        moving_std = jnp.sqrt(jnp.maximum(event_square - event_mean**2, 0.0))
-        nan = jnp.asarray(jnp.nan)
-
         scalars = {
             **episode_scalars,
-            "reward/moving_avg": jnp.where(event_started, event_mean, nan),
-            "reward/moving_upper": jnp.where(event_started, event_mean + moving_std, nan),
-            "reward/moving_lower": jnp.where(event_started, event_mean - moving_std, nan),
+            **moving.scalars(),
             "time/iteration": ctx.iteration_count,
             "time/timesteps": ctx.num_timesteps,
             "time/episodes": ctx.num_episodes,
@@ -361,12 +309,9 @@ class LoggingCallback(
             ack = ack + self._send_video(ctx, key)
         return LoggingCallbackState(
             window=window.restart(due),
-            moving_mean=jnp.where(due, event_mean, state.moving_mean),
-            moving_square=jnp.where(due, event_square, state.moving_square),
-            moving_started=jnp.where(due, event_started, state.moving_started),
+            moving=jax.tree.map(lambda new, old: jnp.where(due, new, old), moving, state.moving),
             events=events,
             last_event=row,
-            last_schema=schema,
             last_pending=~due,
             ack=state.ack + ack,
         )
@@ -394,7 +339,7 @@ class LoggingCallback(
         # event still waiting crosses now: lossless.
         state = ctx.state
         events = state.events.append_row(
-            state.last_event, state.last_schema, when=ctx.stopped & state.last_pending
+            state.last_event, state.events.schema, when=ctx.stopped & state.last_pending
         )
         events, flushed = events.flush("logging/log", ctx.iteration_count, force=True)
         payload = {
@@ -430,27 +375,3 @@ class LoggingCallback(
     def __repr__(self) -> str:
         names = ", ".join(type(b).__name__ for b in self.backends)
         return f"LoggingCallback([{names}], name={self.name!r}, log_interval={self.log_interval})"
-
-
-def _policy_config(policy: AbstractPolicy | None) -> dict[str, Any]:
-    if policy is None:
-        return {}
-    out: dict[str, Any] = {"policy": type(policy).__name__}
-    for field in ("hidden", "activation"):
-        value = getattr(policy, field, None)
-        if value is not None:
-            out[f"policy/{field}"] = getattr(value, "__name__", str(value))
-    return out
-
-
-@dataclasses.dataclass(frozen=True)
-class _HostConfig:
-    """The settings of a `LoggingCallback` that only its host side reads."""
-
-    backends: tuple[AbstractLoggingBackend, ...]
-    name: str | None
-    policy_config: tuple[tuple[str, Any], ...]
-    hparams: tuple[tuple[str, Any], ...]
-    video_fps: float
-    group_axes: int
-    close_timeout: float

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from ._aggregate import run_group
 from ._backend import AbstractLoggingBackend, require
 from ._console_display import (
     Display,
@@ -16,7 +17,6 @@ from ._console_display import (
     format_duration,
     format_value,
     isatty,
-    population_of,
 )
 
 
@@ -107,14 +107,19 @@ class ConsoleBackend(AbstractLoggingBackend):
         )
         stream = self._stream if self._stream is not None else sys.stdout
         total = metadata.get("total_timesteps")
-        population = int(metadata.get("num_members") or 1) > 1 and bool(member)
+        ranking = None
+        if int(metadata.get("num_members") or 1) > 1 and member:
+            # Members and their aggregate run share one ranking per stream.
+            group = tuple(metadata.get("group") or run_group(member, 0))
+            ranking = Ranking.join((id(stream), metadata.get("population", ""), group))
         self._run = _Run(
             name,
             stream,
             None if total is None else int(total),
             shown,
             self.max_lines,
-            Ranking.join(stream, population_of(name)) if population else None,
+            ranking,
+            aggregate=member[:1] == ("aggregate",),
         )
 
     def log_hparams(self, hparams: dict[str, Any]) -> None:
@@ -159,10 +164,11 @@ class _Run:
         shown: bool,
         max_lines: int,
         ranking: Ranking | None,
+        *,
+        aggregate: bool,
     ):
         self.name, self.stream, self.total, self.shown = name, stream, total, shown
-        self.ranking = ranking
-        self.aggregate = name.rsplit("/", 1)[-1].startswith("aggregate")
+        self.ranking, self.aggregate = ranking, aggregate
         self.start = time.monotonic()
         self.first: tuple[float, int] | None = None
         self.step, self.metrics = 0, {}

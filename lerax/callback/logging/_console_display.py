@@ -9,8 +9,10 @@ from typing import Any
 
 import numpy as np
 
+from ._aggregate import STATISTICS
+
 _REFRESH_S = 0.1  # the live display redraws at most this often (plus once at close)
-_STATISTICS = ("mean", "iqm", "min", "max")  # an aggregate run's columns, in this order
+_COLUMNS = ("mean", "iqm", "min", "max")  # an aggregate run's STATISTICS, in this order
 _FIRST = (  # shown first (the rest in the order they arrive) when rows must be cut
     "episode/return_mean",
     "reward/moving_avg",
@@ -119,12 +121,12 @@ class Display:
         pivoted = len(names) == 1 and _is_aggregate(self.metrics[names[0]])
         if pivoted:
             metrics = self.metrics[names[0]]
-            for statistic in _STATISTICS:
+            for statistic in _COLUMNS:
                 label = statistic.upper() if statistic == "iqm" else statistic
                 table.add_column(label, justify="right")
             bases = list(dict.fromkeys(k.rsplit("/", 1)[0] for k in metrics))
             rows = [
-                (base, *(format_value(metrics.get(f"{base}/{st}", "")) for st in _STATISTICS))
+                (base, *(format_value(metrics.get(f"{base}/{st}", "")) for st in _COLUMNS))
                 for base in bases
             ]
         else:
@@ -150,20 +152,20 @@ class Ranking:
     """The latest `rank_by` value of each member of one population on one stream,
     shared by the members' and the aggregate's backends (each on its own thread)."""
 
-    _shared: dict[tuple[int, str], Ranking] = {}
+    _shared: dict[tuple, Ranking] = {}
     _lock = threading.Lock()
 
     @classmethod
-    def join(cls, stream: Any, population: str) -> Ranking:
+    def join(cls, key: tuple) -> Ranking:
+        """The ranking of `key` (stream id, population, aggregate group), shared."""
         with cls._lock:
-            key = (id(stream), population)
             ranking = cls._shared.get(key)
             if ranking is None:
                 ranking = cls._shared[key] = cls(key)
             ranking.users += 1
             return ranking
 
-    def __init__(self, key: tuple[int, str]):
+    def __init__(self, key: tuple):
         self.key, self.users = key, 0
         self.values: dict[str, float] = {}
 
@@ -190,13 +192,8 @@ class Ranking:
                 self._shared.pop(self.key, None)
 
 
-def population_of(name: str) -> str:
-    """The population a run belongs to: its name without the member part."""
-    return name.rsplit("/", 1)[0]
-
-
 def _is_aggregate(metrics: dict[str, float]) -> bool:
-    return bool(metrics) and all(k.rsplit("/", 1)[-1] in _STATISTICS for k in metrics)
+    return bool(metrics) and all(k.rsplit("/", 1)[-1] in STATISTICS for k in metrics)
 
 
 def _priority(key: str) -> int:

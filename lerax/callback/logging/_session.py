@@ -178,6 +178,10 @@ class LoggingSession:
                 "total_timesteps": self.run.get("total_timesteps"),
                 "member_index": member,
                 "num_members": num_members,
+                # The population (this callback's runs) and the aggregate run the
+                # member belongs to, so backends need not parse run names.
+                "population": self.base_name,
+                "group": _aggregate.run_group(member, self.group_axes),
             }
             label = member_label(member)
             name = f"{self.base_name}/{label}" if label else self.base_name
