@@ -37,7 +37,9 @@ class AbstractLoggingBackend(abc.ABC):
         Args:
             name: The run name, e.g. `"PPO_CartPole-v1_20261121-120000/seed_3"`.
             metadata: Facts about the run: `algorithm`, `env`, `total_timesteps`,
-                `member_index` (tuple) when vmapped, ... (may be ignored).
+                `member_index` (tuple), `num_members`, `population` (the runs'
+                common name) and `group` (the key of the aggregate run the member
+                belongs to, e.g. `("aggregate",)`) ... (may be ignored).
         """
 
     @abc.abstractmethod
