@@ -1,6 +1,6 @@
 """Diagnostic: what one host crossing costs inside the PPO iteration body.
 
-Runs 64 PPO iterations (`algo._one_iteration`) in a jitted `fori_loop` with no
+Runs 64 PPO iterations (`lerax.algorithm._loop.one_iteration`) in a jitted `fori_loop` with no
 io_callback ("none"), one io_callback after the loop ("outside"), or one per
 iteration ("end": depends on the iteration's result; "indep": depends only on the
 loop index). See benchmarks/README.md (logging overhead) for what it showed.
@@ -20,6 +20,7 @@ import numpy as np
 from jax.experimental import io_callback
 
 from lerax.algorithm import PPO
+from lerax.algorithm._loop import one_iteration
 from lerax.callback import as_callback
 from lerax.env import CartPole
 from lerax.policy import MLPActorCriticPolicy
@@ -38,7 +39,7 @@ def recv(x):
 def make(mode):
     def f(s):
         def body(i, s):
-            s = algo._one_iteration(s, cb, 0)
+            s = one_iteration(algo, s, cb, 0)
             if mode == "end":
                 a = io_callback(
                     recv, jax.ShapeDtypeStruct((), jnp.int32), s.num_timesteps, ordered=False

@@ -3,36 +3,23 @@
 from __future__ import annotations
 
 import abc
-import dataclasses
 from typing import Any
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-import jax.random as jr
 from jaxtyping import Array, Int, Key, PyTree
 
-from lerax import host
 from lerax.callback import (
     AbstractCallback,
-    EmptyCallbackState,
-    EmptyCallbackStepState,
-    EpisodeProgress,
-    EpisodeStatistics,
-    IterationContext,
-    ResetContext,
-    TrainingContext,
     as_callback,
 )
 from lerax.env import AbstractEnv
-from lerax.env.wrapper import AutoReset
 from lerax.policy import AbstractPolicy
 
 from ._checks import check_learn_arguments
-from ._control import check_control
 from ._driver import open_scope, run_in_scope
 from ._hyperparameters import hyperparameter_arrays, hyperparameters
-from ._members import any_member, keep_stopped
 from ._programs import (
     check_timesteps,
     compiled_init,
@@ -41,7 +28,7 @@ from ._programs import (
     compiled_with_callbacks,
 )
 from ._resume_checks import check_resume
-from ._sharding import check_env_sharding, constrain_envs
+from ._sharding import check_env_sharding
 from ._train_state import AbstractAlgorithmState, TrainState
 
 
@@ -257,162 +244,3 @@ class AbstractAlgorithm(eqx.Module):
         if isinstance(total, jax.core.Tracer):
             raise TypeError("with_callbacks needs a concrete TrainState (call it outside jit).")
         return compiled_with_callbacks(self, state, int(total), callback)
-
-    def _fresh_callback_states(self, state: TrainState, total_timesteps: int, callback):
-        ctx = ResetContext(
-            env=state.env,
-            policy=state.policy,
-            total_timesteps=total_timesteps,
-            num_envs=self.num_envs,
-        )
-        reset_key, step_key, callback_key = jr.split(state.callback_key, 3)
-        return dataclasses.replace(
-            state,
-            callback_state=callback.reset(ctx, key=reset_key),
-            callback_step_state=jax.vmap(lambda k: callback.step_reset(ctx, key=k))(
-                jr.split(step_key, self.num_envs)
-            ),
-            callback_key=callback_key,
-        )
-
-    # ------------------------------------------------------------------ the loop
-
-    def _init_state(
-        self,
-        env: AbstractEnv,
-        policy: AbstractPolicy,
-        total_timesteps: int,
-        key: Key[Array, ""],
-        callback: AbstractCallback,
-    ) -> TrainState:
-        train_key, callback_key = jr.split(key)
-        reset_key, algo_key, train_key = jr.split(train_key, 3)
-        env_state, observation = jax.vmap(lambda k: AutoReset(env).reset(key=k))(
-            jr.split(reset_key, self.num_envs)
-        )
-        opt_state, algorithm_state = self.init_algorithm(env, policy, key=algo_key)
-        total_iterations = max(total_timesteps // self.steps_per_iteration, 1)
-        zero = jnp.zeros((), jnp.int32)
-        state = TrainState(
-            env=env,
-            policy=policy,
-            opt_state=opt_state,
-            env_state=env_state,
-            observation=observation,
-            algorithm_state=algorithm_state,
-            callback_state=EmptyCallbackState(),
-            callback_step_state=EmptyCallbackStepState(),
-            iteration=zero,
-            num_timesteps=zero,
-            num_episodes=zero,
-            total_iterations=jnp.asarray(total_iterations, jnp.int32),
-            stopped=jnp.asarray(False),
-            key=train_key,
-            callback_key=callback_key,
-            episode_progress=EpisodeProgress.zeros(self.num_envs),
-            episodes=EpisodeStatistics.empty(
-                self.steps_per_iteration // self.num_envs, self.num_envs
-            ),
-        )
-        return self._fresh_callback_states(state, total_timesteps, callback)
-
-    def _training_context(
-        self, state: TrainState, total_timesteps: Int[Array, ""]
-    ) -> TrainingContext:
-        return TrainingContext(
-            state=state.callback_state,
-            step_state=state.callback_step_state,
-            env=state.env,
-            policy=state.policy,
-            iteration_count=state.iteration,
-            num_timesteps=state.num_timesteps,
-            num_episodes=state.num_episodes,
-            stopped=state.stopped,
-            total_timesteps=total_timesteps,
-            hyperparameters=self.hyperparameter_arrays(state.env),
-            train_state=state,
-        )
-
-    def _run(
-        self,
-        state: TrainState,
-        until: Int[Array, ""],
-        callback: AbstractCallback,
-        env_sharding: jax.sharding.NamedSharding | None = None,
-        crossings: bool = False,
-    ):
-        budget = state.total_iterations * self.steps_per_iteration
-
-        start_key, callback_key = jr.split(state.callback_key)
-        callback_state = callback.on_training_start(
-            self._training_context(state, budget), key=start_key
-        )
-        state = dataclasses.replace(
-            state,
-            callback_key=callback_key,
-            stopped=jnp.asarray(False),
-            callback_state=callback_state,
-            env=callback.update_env(state.env, callback_state),
-        )
-
-        def active(s: TrainState):
-            return ~s.stopped & (s.iteration < until)
-
-        def body(carry):
-            s, next_check = carry
-            s = constrain_envs(s, env_sharding)
-            is_active = active(s)
-            with host.active_scope(is_active):
-                new = self._one_iteration(s, callback, budget)
-                if crossings:  # Ctrl-C stops the program after this iteration
-                    new, next_check = check_control(new, next_check)
-            return constrain_envs(keep_stopped(~is_active, s, new), env_sharding), next_check
-
-        first_check = state.iteration + 1
-        state, _ = jax.lax.while_loop(
-            lambda c: any_member(active(c[0])), body, (state, first_check)
-        )
-
-        end_key, callback_key = jr.split(state.callback_key)
-        return dataclasses.replace(
-            state,
-            callback_key=callback_key,
-            callback_state=callback.on_training_end(
-                self._training_context(state, budget), key=end_key
-            ),
-        )
-
-    def _one_iteration(self, state: TrainState, callback: AbstractCallback, budget) -> TrainState:
-        key, iteration_key = jr.split(state.key)
-        callback_key, step_cb_key, iter_cb_key, stop_cb_key = jr.split(state.callback_key, 4)
-        state, training_log = self.iteration(
-            state, callback, key=iteration_key, callback_key=step_cb_key
-        )
-        training_log = {**training_log, **callback.log_values(state.callback_state)}
-        state = dataclasses.replace(
-            state, iteration=state.iteration + 1, key=key, callback_key=callback_key
-        )
-        ctx = IterationContext(
-            state=state.callback_state,
-            step_state=state.callback_step_state,
-            env=state.env,
-            policy=state.policy,
-            iteration_count=state.iteration,
-            num_timesteps=state.num_timesteps,
-            num_episodes=state.num_episodes,
-            total_timesteps=budget,
-            opt_state=state.opt_state,
-            training_log=training_log,
-            train_state=state,
-            episodes=state.episodes,
-        )
-        callback_state = callback.on_iteration(ctx, key=iter_cb_key)
-        go_on = callback.continue_training(
-            dataclasses.replace(ctx, state=callback_state), key=stop_cb_key
-        )
-        return dataclasses.replace(
-            state,
-            env=callback.update_env(state.env, callback_state),
-            callback_state=callback_state,
-            stopped=~jnp.asarray(go_on, dtype=bool),
-        )

@@ -10,6 +10,7 @@ import equinox as eqx
 from lerax import host
 
 from ._driver import send_run_end
+from ._loop import fresh_callback_states, init_state, run
 from ._sharding import constrain_envs
 
 
@@ -26,13 +27,13 @@ def check_timesteps(total_timesteps: Any) -> int:
 
 @eqx.filter_jit
 def compiled_init(algorithm, env, policy, total_timesteps, key, callback, env_sharding=None):
-    state = algorithm._init_state(env, policy, total_timesteps, key, callback)
+    state = init_state(algorithm, env, policy, total_timesteps, key, callback)
     return constrain_envs(state, env_sharding)
 
 
 @eqx.filter_jit
 def compiled_with_callbacks(algorithm, state, total_timesteps, callback):
-    return algorithm._fresh_callback_states(state, total_timesteps, callback)
+    return fresh_callback_states(algorithm, state, total_timesteps, callback)
 
 
 @eqx.filter_jit
@@ -43,8 +44,8 @@ def compiled_train(algorithm, state, until, callback, env_sharding, token, cross
         host.run_token(token),
         host.member_scope(host.member_witness(algorithm, state, until, callback)),
     ):
-        state = algorithm._run(
-            constrain_envs(state, env_sharding), until, callback, env_sharding, crossings
+        state = run(
+            algorithm, constrain_envs(state, env_sharding), until, callback, env_sharding, crossings
         )
         if crossings:
             send_run_end(state.callback_state)
@@ -61,9 +62,9 @@ def compiled_learn(
         host.run_token(token),
         host.member_scope(host.member_witness(algorithm, env, policy, key, callback)),
     ):
-        state = algorithm._init_state(env, policy, total_timesteps, key, callback)
+        state = init_state(algorithm, env, policy, total_timesteps, key, callback)
         state = constrain_envs(state, env_sharding)
-        state = algorithm._run(state, state.total_iterations, callback, env_sharding, crossings)
+        state = run(algorithm, state, state.total_iterations, callback, env_sharding, crossings)
         if crossings:
             send_run_end(state.callback_state)
         return state

@@ -18,6 +18,7 @@ from lerax.callback import AbstractCallback
 from lerax.checkpoint import AbstractReplayBuffer, BufferNotSaved
 from lerax.checkpoint._compare import first_difference
 
+from ._loop import fresh_callback_states
 from ._train_state import TrainState
 
 
@@ -121,7 +122,7 @@ def _check_callback_states(
         lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype) if eqx.is_array(x) else x, state
     )
     fresh = eqx.filter_eval_shape(
-        lambda s: algorithm._fresh_callback_states(s, total, callback), abstract
+        lambda s: fresh_callback_states(algorithm, s, total, callback), abstract
     )
     for name in ("callback_state", "callback_step_state"):
         found = first_difference(getattr(abstract, name), getattr(fresh, name), f".{name}")
