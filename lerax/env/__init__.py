@@ -2,8 +2,9 @@
 
 from ._abstract import AbstractEnv as AbstractEnv
 from ._abstract import AbstractEnvState as AbstractEnvState
-from ._abstract import episode_limit as episode_limit
+from ._abstract import AbstractTimeLimitedEnv as AbstractTimeLimitedEnv
 from ._action import to_env_action as to_env_action
+from ._episode_limit import episode_limit as episode_limit
 from .adapter import BraxEnv as BraxEnv
 from .adapter import GymnasiumEnv as GymnasiumEnv
 from .adapter import GymnaxEnv as GymnaxEnv

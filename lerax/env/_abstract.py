@@ -27,8 +27,7 @@ class AbstractEnv(eqx.Module, Generic[StateT]):
     All methods act on ONE environment; vectorise with `jax.vmap`.
 
     Time limits: an env that truncates its episodes after a number of steps
-    declares it as an int attribute `max_episode_steps` (a static field or a
-    property; absent, None or raising `AttributeError` when it has none). Read it
+    derives from `AbstractTimeLimitedEnv` and declares `max_episode_steps`. Read it
     with `episode_limit(env)`, the one way lerax reads it, which also looks through
     wrappers.
     """
@@ -93,20 +92,15 @@ class AbstractEnv(eqx.Module, Generic[StateT]):
         """
 
 
-def episode_limit(env: AbstractEnv) -> int | None:
-    """The env's time limit: the smallest `max_episode_steps` along `env` and the
-    envs it wraps (`env.env`, ...), or None when none declares one.
+class AbstractTimeLimitedEnv(AbstractEnv[StateT]):
+    """An environment that truncates its episodes after `max_episode_steps` steps.
 
-    Args:
-        env: An environment, possibly wrapped.
-
-    Returns:
-        The number of steps after which an episode is truncated, or None.
+    The capability lerax reads through `episode_limit` (evaluation length, video
+    length, the logged `env/max_episode_steps`): the built-in classic-control envs,
+    `TimeLimit`, and the adapters derive from it. An env without a time limit
+    derives from `AbstractEnv` alone.
     """
-    limits = []
-    while env is not None:
-        limit = getattr(env, "max_episode_steps", None)
-        if isinstance(limit, int) and not isinstance(limit, bool):
-            limits.append(limit)
-        env = getattr(env, "env", None)
-    return min(limits) if limits else None
+
+    max_episode_steps: eqx.AbstractVar[int | None]
+    """Steps after which an episode is truncated; None when this instance has no
+    limit (e.g. a Gymnasium env registered without one)."""

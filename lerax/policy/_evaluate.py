@@ -7,7 +7,8 @@ import jax.numpy as jnp
 import jax.random as jr
 from jaxtyping import Array, Float, Int, Key
 
-from lerax.env import AbstractEnv, episode_limit, to_env_action
+from lerax.env import AbstractEnv, to_env_action
+from lerax.env._episode_limit import episode_steps
 
 from ._abstract import AbstractPolicy
 
@@ -40,7 +41,7 @@ def evaluate_policy(
         `(returns, lengths)`, one entry per episode.
     """
     if max_steps is None:
-        max_steps = episode_limit(env) or 1000
+        max_steps = episode_steps(env)
     reset_key, run_key = jr.split(key)
     env_state, observation = jax.vmap(lambda k: env.reset(key=k))(jr.split(reset_key, num_episodes))
     zeros = jnp.zeros(num_episodes)

@@ -15,7 +15,8 @@ from jaxtyping import Array, Int, Key
 from lerax import host
 from lerax._checks import check_bool, check_int
 from lerax._paths import check_relative_name
-from lerax.env import AbstractEnv, episode_limit
+from lerax.env import AbstractEnv
+from lerax.env._episode_limit import episode_steps
 
 from .._context import IterationContext, ResetContext, TrainingContext
 from .._host_only import HostOnly
@@ -33,7 +34,6 @@ from ._video_writer import (
 )
 
 METHODS = ("episode", "step")
-DEFAULT_EPISODE_LIMIT = 1000
 
 _OWNERS: dict[str, weakref.ref] = {}  # <root>/<dirname> -> the callback that wrote there
 
@@ -239,8 +239,7 @@ class RecordVideos(
     def _length(self, env: AbstractEnv) -> int:
         if self.num_steps is not None:
             return self.num_steps
-        limit = episode_limit(env)
-        return DEFAULT_EPISODE_LIMIT if limit is None else limit
+        return episode_steps(env)
 
     def _send(self, ctx, kind: int, number, due, key: Key[Array, ""]) -> Int[Array, ""]:
         arrays, static = eqx.partition((ctx.policy, ctx.env), eqx.is_array)

@@ -15,7 +15,7 @@ from jaxtyping import Array, Bool, Float, Int, Key, PyTree, UInt8
 
 from lerax.space import Box
 
-from .._abstract import AbstractEnv, AbstractEnvState
+from .._abstract import AbstractEnvState, AbstractTimeLimitedEnv
 
 
 class BraxEnvState(AbstractEnvState):
@@ -31,7 +31,7 @@ class BraxEnvState(AbstractEnvState):
     time: Int[Array, ""]
 
 
-class BraxEnv(AbstractEnv[BraxEnvState]):
+class BraxEnv(AbstractTimeLimitedEnv[BraxEnvState]):
     """A [Brax](https://github.com/google/brax) environment, usable with every lerax
     algorithm and callback.
 

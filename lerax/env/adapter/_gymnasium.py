@@ -16,7 +16,7 @@ from jaxtyping import Array, Bool, Float, Int, Key, UInt8
 from lerax import host
 from lerax.space import AbstractSpace, Box, Discrete
 
-from .._abstract import AbstractEnv, AbstractEnvState
+from .._abstract import AbstractEnv, AbstractEnvState, AbstractTimeLimitedEnv
 from ..wrapper._abstract import AbstractWrapper, WrapperState
 from ._gymnasium_host import GymnasiumHost, lookup
 
@@ -141,7 +141,7 @@ class GymnasiumHostEnv(AbstractEnv[GymnasiumHostState]):
         )
 
 
-class GymnasiumEnv(AbstractWrapper[WrapperState]):
+class GymnasiumEnv(AbstractWrapper[WrapperState], AbstractTimeLimitedEnv[WrapperState]):
     """A [Gymnasium](https://gymnasium.farama.org) environment stepped on the host.
 
     The SLOW PATH: every vectorised env step is one host crossing (one
@@ -183,7 +183,7 @@ class GymnasiumEnv(AbstractWrapper[WrapperState]):
     """
 
     env: GymnasiumHostEnv
-    max_episode_steps_: int | None = eqx.field(static=True)
+    max_episode_steps: int | None = eqx.field(static=True)
 
     def __init__(self, env: str | Callable[[], Any], **make_kwargs: Any):
         gymnasium = _import_gymnasium()
@@ -228,14 +228,7 @@ class GymnasiumEnv(AbstractWrapper[WrapperState]):
             observation_space_=observation_space,
             action_space_=action_space,
         )
-        self.max_episode_steps_ = None if limit is None else int(limit)
-
-    @property
-    def max_episode_steps(self) -> int:
-        """Gymnasium's time limit (`AttributeError` when the env has none)."""
-        if self.max_episode_steps_ is None:
-            raise AttributeError(f"GymnasiumEnv({self.name!r}) has no max_episode_steps.")
-        return self.max_episode_steps_
+        self.max_episode_steps = None if limit is None else int(limit)
 
     @property
     def observation_space(self) -> AbstractSpace:

@@ -13,7 +13,7 @@ from jaxtyping import Array, Bool, Float, Int, Key, PyTree, UInt8
 
 from lerax.space import AbstractSpace
 
-from .._abstract import AbstractEnv, AbstractEnvState
+from .._abstract import AbstractEnvState, AbstractTimeLimitedEnv
 from ._gymnax_render import render_gymnax
 from ._spaces import box_space, cast_observation, discrete_space
 
@@ -32,7 +32,7 @@ class GymnaxEnvState(AbstractEnvState):
     time: Int[Array, ""]
 
 
-class GymnaxEnv(AbstractEnv[GymnaxEnvState]):
+class GymnaxEnv(AbstractTimeLimitedEnv[GymnaxEnvState]):
     """A [gymnax](https://github.com/RobertTLange/gymnax) environment, usable with
     every lerax algorithm and callback.
 

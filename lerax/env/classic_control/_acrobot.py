@@ -12,7 +12,7 @@ from jaxtyping import Array, Bool, Float, Int, Key, UInt8
 
 from lerax.space import Box, Discrete
 
-from .._abstract import AbstractEnv, AbstractEnvState
+from .._abstract import AbstractEnvState, AbstractTimeLimitedEnv
 from ..render import Viewport, blank_canvas, draw_line, fill_circle, fill_polygon, to_image
 from ._common import check_episode_limit, make_box, parameter
 
@@ -44,7 +44,7 @@ class AcrobotState(AbstractEnvState):
     time: Int[Array, ""]
 
 
-class Acrobot(AbstractEnv[AcrobotState]):
+class Acrobot(AbstractTimeLimitedEnv[AcrobotState]):
     """Swing the tip of a two-link pendulum above a line by torquing the middle joint.
 
     Actions `0, 1, 2` apply torque `-1, 0, +1`. Same dynamics (the "book" equations,

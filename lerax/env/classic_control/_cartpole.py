@@ -12,7 +12,7 @@ from jaxtyping import Array, Bool, Float, Int, Key, UInt8
 
 from lerax.space import Box, Discrete
 
-from .._abstract import AbstractEnv, AbstractEnvState
+from .._abstract import AbstractEnvState, AbstractTimeLimitedEnv
 from ..render import (
     Viewport,
     blank_canvas,
@@ -44,7 +44,7 @@ class CartPoleState(AbstractEnvState):
     time: Int[Array, ""]
 
 
-class CartPole(AbstractEnv[CartPoleState]):
+class CartPole(AbstractTimeLimitedEnv[CartPoleState]):
     """Balance a pole on a cart by pushing the cart left (action 0) or right (1).
 
     Same dynamics (explicit Euler), reward (+1 every step, the terminating one

@@ -11,7 +11,7 @@ from jaxtyping import Array, Bool, Float, Int, Key, UInt8
 
 from lerax.space import Box, Discrete
 
-from .._abstract import AbstractEnv, AbstractEnvState
+from .._abstract import AbstractEnvState, AbstractTimeLimitedEnv
 from ._common import check_episode_limit, make_box, parameter
 from ._mountain_scene import draw_mountain_scene
 
@@ -30,7 +30,7 @@ class MountainCarState(AbstractEnvState):
     time: Int[Array, ""]
 
 
-class MountainCar(AbstractEnv[MountainCarState]):
+class MountainCar(AbstractTimeLimitedEnv[MountainCarState]):
     """Drive an under-powered car up a hill by rocking it (push left 0, none 1, right 2).
 
     Same dynamics, reward (-1 per step), termination (reaching `goal_position`

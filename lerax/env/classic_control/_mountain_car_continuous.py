@@ -11,7 +11,7 @@ from jaxtyping import Array, Bool, Float, Int, Key, UInt8
 
 from lerax.space import Box
 
-from .._abstract import AbstractEnv, AbstractEnvState
+from .._abstract import AbstractEnvState, AbstractTimeLimitedEnv
 from ._common import check_episode_limit, make_box, parameter
 from ._mountain_scene import draw_mountain_scene
 
@@ -30,7 +30,7 @@ class MountainCarContinuousState(AbstractEnvState):
     time: Int[Array, ""]
 
 
-class MountainCarContinuous(AbstractEnv[MountainCarContinuousState]):
+class MountainCarContinuous(AbstractTimeLimitedEnv[MountainCarContinuousState]):
     """Drive an under-powered car up a hill with a continuous force in `[-1, 1]`.
 
     Same dynamics (the action is clipped to `[min_action, max_action]`), reward

@@ -11,7 +11,7 @@ from jaxtyping import Array, Bool, Float, Int, Key, UInt8
 
 from lerax.space import Box
 
-from .._abstract import AbstractEnv, AbstractEnvState
+from .._abstract import AbstractEnvState, AbstractTimeLimitedEnv
 from ..render import (
     Viewport,
     blank_canvas,
@@ -46,7 +46,7 @@ class PendulumState(AbstractEnvState):
     time: Int[Array, ""]
 
 
-class Pendulum(AbstractEnv[PendulumState]):
+class Pendulum(AbstractTimeLimitedEnv[PendulumState]):
     """Swing a pendulum up and keep it upright with a bounded torque.
 
     Same dynamics (semi-implicit Euler with speed clipping), reward

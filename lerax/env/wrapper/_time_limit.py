@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Bool, Float, Int, Key
 
-from .._abstract import AbstractEnv, AbstractEnvState
+from .._abstract import AbstractEnv, AbstractEnvState, AbstractTimeLimitedEnv
 from ._abstract import AbstractSpacePreservingWrapper, AbstractWrapperState, reset_episode
 
 
@@ -25,7 +25,9 @@ class TimeLimitState(AbstractWrapperState):
     elapsed_steps: Int[Array, ""]
 
 
-class TimeLimit(AbstractSpacePreservingWrapper[TimeLimitState]):
+class TimeLimit(
+    AbstractSpacePreservingWrapper[TimeLimitState], AbstractTimeLimitedEnv[TimeLimitState]
+):
     """Set `truncated` once `max_episode_steps` steps have been taken since reset.
 
     As in Gymnasium, `truncated` is `inner_truncated | (elapsed >= max)`,
