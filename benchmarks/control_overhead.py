@@ -12,12 +12,9 @@ side in one process, contenders interleaved run by run:
 
     python benchmarks/control_overhead.py [--repeats 5]
     python benchmarks/control_overhead.py --breakdown [--repeats 10]
-    python benchmarks/control_overhead.py --niceness [--repeats 10]
 
 `--breakdown` times each of the four callbacks alone and all four together, one learn
 per case per round, cases interleaved (order reversed every other round).
-`--niceness` times the four together with the writer threads (checkpoints, progress)
-at the default lower priority and at the same priority as training.
 """
 
 from __future__ import annotations
@@ -37,7 +34,6 @@ import numpy as np
 from lerax.algorithm import PPO
 from lerax.callback import EarlyStopping, EvalCallback, ProgressBarCallback, SaveCheckpoints
 from lerax.env import CartPole
-from lerax.host import _priority
 from lerax.policy import MLPActorCriticPolicy
 
 TIMESTEPS = 2**17
@@ -87,36 +83,11 @@ def breakdown(repeats: int) -> None:
     _timing.print_ratio_table(_timing.interleaved_times(fns, repeats), repeats)
 
 
-def niceness(repeats: int) -> None:
-    env, _, _, run_with = workload()
-    four = run_with(all_of(control_makers(env, io.StringIO())))
-    default = _priority.WRITER_NICENESS
-
-    def at(level):
-        def run(key):
-            _priority.WRITER_NICENESS = level
-            return four(key)
-
-        return run
-
-    fns = {
-        "plain": run_with(lambda: None),
-        "all four, writers nice 0": at(0),
-        f"all four, writers nice {default}": at(default),
-    }
-    _timing.print_ratio_table(_timing.interleaved_times(fns, repeats), repeats)
-    _priority.WRITER_NICENESS = default
-
-
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--breakdown", action="store_true")
-    parser.add_argument("--niceness", action="store_true")
     args = parser.parse_args()
-    if args.niceness:
-        niceness(args.repeats)
-        return
     if args.breakdown:
         breakdown(args.repeats)
         return

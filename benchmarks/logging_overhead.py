@@ -13,7 +13,6 @@ iterations), measured side by side in one process, interleaved rounds:
     python benchmarks/logging_overhead.py [--repeats 3] [--rounds 3] [--seeds 16]
     python benchmarks/logging_overhead.py --breakdown [--rounds 10]
     python benchmarks/logging_overhead.py --intervals [--rounds 16]
-    python benchmarks/logging_overhead.py --niceness [--rounds 10] [--seeds 16]
 
 `--breakdown` splits the single-run overhead instead, one learn per case per round,
 cases interleaved (order reversed every other round): a bare crossing per iteration
@@ -24,10 +23,6 @@ every iteration (plus one crossing per iteration), and the three real backends.
 
 `--intervals` times the same three backends logging every 1, 4 and 16 iterations
 (`log_interval`), interleaved with plain training.
-
-`--niceness` compares the writer threads at the default lower priority
-(`lerax.host._priority.WRITER_NICENESS`) with the same priority as training (0),
-single run and `vmap` over `--seeds`, interleaved with plain training.
 
 Console output of the ConsoleBackend goes to /dev/null here (it is not a TTY, so it
 writes plain lines), TensorBoard and SQLite write into a temporary directory.
@@ -58,7 +53,6 @@ from lerax.callback import (
     TensorBoardBackend,
 )
 from lerax.env import CartPole
-from lerax.host import _priority
 from lerax.policy import MLPActorCriticPolicy
 
 TIMESTEPS = 2**17
@@ -153,43 +147,6 @@ def intervals(rounds: int) -> None:
     _timing.print_ratio_table(times, rounds, iterations=TIMESTEPS // algo.steps_per_iteration)
 
 
-def with_niceness(niceness: int, fn):
-    """`fn` run with the writer threads started at `niceness` (read when they start)."""
-
-    def run(key):
-        _priority.WRITER_NICENESS = niceness
-        return fn(key)
-
-    return run
-
-
-def niceness(rounds: int, seeds: int) -> None:
-    env = CartPole()
-    policy = MLPActorCriticPolicy(env=env, key=jr.key(0))
-    algo = PPO()
-    tmp = tempfile.mkdtemp(prefix="lerax-logbench-")
-    default = _priority.WRITER_NICENESS
-    logger = make_logger(tmp, "nice")
-
-    def single(cb):
-        return lambda k: algo.learn(env, policy, TIMESTEPS, key=k, callback=cb)
-
-    def population(cb):
-        return lambda k: jax.vmap(
-            lambda kk: algo.learn(env, policy, TIMESTEPS, key=kk, callback=cb)
-        )(jr.split(k, seeds))
-
-    for label, run in (("single run", single), (f"vmap {seeds} seeds", population)):
-        fns = {
-            f"{label}, plain": run(None),
-            f"{label}, logging, writers nice 0": with_niceness(0, run(logger)),
-            f"{label}, logging, writers nice {default}": with_niceness(default, run(logger)),
-        }
-        times = _timing.interleaved_times(fns, rounds)
-        _timing.print_ratio_table(times, rounds, iterations=TIMESTEPS // algo.steps_per_iteration)
-    _priority.WRITER_NICENESS = default
-
-
 def timed(fn, repeats: int, seed: int) -> float:
     times = []
     for i in range(repeats):
@@ -206,11 +163,7 @@ def main():
     parser.add_argument("--seeds", type=int, default=16)
     parser.add_argument("--breakdown", action="store_true")
     parser.add_argument("--intervals", action="store_true")
-    parser.add_argument("--niceness", action="store_true")
     args = parser.parse_args()
-    if args.niceness:
-        niceness(args.rounds, args.seeds)
-        return
     if args.breakdown:
         breakdown(args.rounds)
         return

@@ -17,8 +17,6 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
-from ._priority import lower_this_thread
-
 
 class BackgroundWorker:
     """One daemon thread running submitted jobs one after another, in order.
@@ -74,7 +72,6 @@ class BackgroundWorker:
         return not thread.is_alive()
 
     def _work(self) -> None:
-        lower_this_thread()
         while True:
             item = self._queue.get()
             if item is _STOP:

@@ -28,8 +28,6 @@ import traceback
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from lerax.host._priority import lower_this_thread
-
 #: Backend calls that write an event (counted in "events not written").
 _EVENTS = ("log_hparams", "log_scalars", "log_video")
 
@@ -100,7 +98,6 @@ class _Lane:
         )
 
     def _work(self) -> None:
-        lower_this_thread()
         while True:
             with self._cond:
                 while not self._jobs and not self.finishing:
