@@ -11,7 +11,7 @@ iterations), measured side by side in one process, interleaved rounds:
   with new objects against the same objects reused (target <= 1.1x; no compilation).
 
     python benchmarks/logging_overhead.py [--repeats 3] [--rounds 3] [--seeds 16]
-    python benchmarks/logging_overhead.py --breakdown [--rounds 10]
+    python benchmarks/logging_overhead.py --breakdown [--rounds 10] [--only "never due"]
     python benchmarks/logging_overhead.py --intervals [--rounds 16]
 
 `--breakdown` splits the single-run overhead instead, one learn per case per round,
@@ -109,7 +109,7 @@ class BareCrossing(AbstractIterationCallback):
         return {"benchmark.bare": lambda rows, index: None}
 
 
-def breakdown(rounds: int) -> None:
+def breakdown(rounds: int, only: str | None = None) -> None:
     env = CartPole()
     policy = MLPActorCriticPolicy(env=env, key=jr.key(0))
     algo = PPO()
@@ -125,6 +125,8 @@ def breakdown(rounds: int) -> None:
     def run_with(callback):
         return lambda k: algo.learn(env, policy, TIMESTEPS, key=k, callback=callback)
 
+    if only:
+        callbacks = {n: cb for n, cb in callbacks.items() if n == "plain" or only in n}
     fns = {name: run_with(cb) for name, cb in callbacks.items()}
     times = _timing.interleaved_times(fns, rounds)
     _timing.print_ratio_table(times, rounds, iterations=TIMESTEPS // algo.steps_per_iteration)
@@ -163,9 +165,10 @@ def main():
     parser.add_argument("--seeds", type=int, default=16)
     parser.add_argument("--breakdown", action="store_true")
     parser.add_argument("--intervals", action="store_true")
+    parser.add_argument("--only", help="--breakdown: plain and the cases whose name has this")
     args = parser.parse_args()
     if args.breakdown:
-        breakdown(args.rounds)
+        breakdown(args.rounds, args.only)
         return
     if args.intervals:
         intervals(args.rounds)

@@ -28,6 +28,7 @@ flush it and the host decodes it (`decode_columns`).
 from __future__ import annotations
 
 import threading
+from typing import Any
 
 import equinox as eqx
 import jax
@@ -82,22 +83,31 @@ class EventBuffer(eqx.Module):
     def capacity(self) -> int:
         return self.values.shape[0]
 
+    def layout(self, event: dict[str, Any]) -> int:
+        """The number of `event`'s layout (its names and dtypes), as `encode` gives it;
+        `event`'s values may be arrays or `jax.ShapeDtypeStruct`s (`jax.eval_shape`),
+        so a hook can know the layout of an event it computes only when due.
+
+        Raises:
+            ValueError: at trace time, if the event has more scalars than the width.
+        """
+        width = self.values.shape[1]
+        if len(event) > width:
+            raise ValueError(
+                f"an event of {len(event)} scalars does not fit a buffer of width {width}."
+            )
+        return _intern(tuple((n, str(x.dtype)) for n, x in event.items()))
+
     def encode(self, event: dict[str, ArrayLike]) -> tuple[Int[Array, " width"], Int[Array, ""]]:
         """`event` (scalars) as one row of this buffer and its layout's number.
 
         Raises:
             ValueError: at trace time, if the event has more scalars than the width.
         """
-        names = tuple(event)
-        leaves = [jnp.asarray(event[n]) for n in names]
-        width = self.values.shape[1]
-        if len(leaves) > width:
-            raise ValueError(
-                f"an event of {len(leaves)} scalars does not fit a buffer of width {width}."
-            )
-        schema = _intern(tuple((n, str(x.dtype)) for n, x in zip(names, leaves, strict=True)))
-        row = jnp.stack([_as_bits(x) for x in leaves])
-        return jnp.pad(row, (0, width - len(leaves))), jnp.asarray(schema, jnp.int32)
+        leaves = {n: jnp.asarray(x) for n, x in event.items()}
+        schema = self.layout(leaves)
+        row = jnp.stack([_as_bits(x) for x in leaves.values()])
+        return jnp.pad(row, (0, self.values.shape[1] - len(leaves))), jnp.asarray(schema, jnp.int32)
 
     def append(self, event: dict[str, ArrayLike], *, when: Bool[ArrayLike, ""] = True):
         """This buffer with `event` (scalars) appended when `when` holds.
@@ -118,7 +128,7 @@ class EventBuffer(eqx.Module):
         """This buffer with a row made by `encode` appended when `when` holds."""
         when = jnp.asarray(when, bool) & (self.count < self.capacity)
         slot = jnp.minimum(self.count, self.capacity - 1)
-        values = jnp.where(when, self.values.at[slot].set(row), self.values)
+        values = self.values.at[slot].set(jnp.where(when, row, self.values[slot]))
         return EventBuffer(
             values=values,
             count=self.count + when.astype(jnp.int32),

@@ -22,8 +22,9 @@ from .._host_only import HostOnly
 from .._partial import AbstractNeverStopping, AbstractWithoutStepState
 from .._state import EmptyCallbackStepState
 from ._backend import AbstractLoggingBackend
+from ._episode_window import EpisodeWindow
 from ._host_config import HostConfig, policy_config
-from ._log_state import LoggingCallbackState
+from ._log_state import LoggingCallbackState, MovingReturn
 from ._session import LoggingSession, session_for
 from ._video import render_episode
 
@@ -279,42 +280,72 @@ class LoggingCallback(
         )
         state = ctx.state
         window = state.window.add(ctx.episodes, self.alpha)
-        episode_scalars = window.scalars()
-        # The moving statistics as this iteration's event sees them; the state keeps
-        # them only when the event is logged now.
-        moving = state.moving.add(
-            episode_scalars["episode/return_mean"], window.count > 0, self.alpha
-        )
-        scalars = {
-            **episode_scalars,
-            **moving.scalars(),
-            "time/iteration": ctx.iteration_count,
-            "time/timesteps": ctx.num_timesteps,
-            "time/episodes": ctx.num_episodes,
-        }
-        for k, v in ctx.training_log.items():
-            scalars[f"train/{k}"] = v
-        if len(scalars) > self.max_scalars:
+        train = {f"train/{k}": v for k, v in ctx.training_log.items()}
+        counts = (ctx.iteration_count, ctx.num_timesteps, ctx.num_episodes)
+        names: list[str] = []
+
+        def probe():  # the event's layout, traced abstractly (a list keeps its order)
+            event, _ = self._event(window, state.moving, counts, train)
+            names.extend(event)
+            return list(event.values())
+
+        shapes = dict(zip(names, jax.eval_shape(probe), strict=True))
+        if len(shapes) > self.max_scalars:
             raise ValueError(
-                f"LoggingCallback: this run logs {len(scalars)} scalars per event, more "
-                f"than `max_scalars`={self.max_scalars}; pass max_scalars={len(scalars)} "
+                f"LoggingCallback: this run logs {len(shapes)} scalars per event, more "
+                f"than `max_scalars`={self.max_scalars}; pass max_scalars={len(shapes)} "
                 "or more."
             )
-        # The event waits in the buffer; the buffer crosses when the host asked for it
-        # (a few times a second), when it is full, and at training end.
-        row, schema = state.events.encode(scalars)
-        events = state.events.append_row(row, schema, when=due)
+        layout = state.events.layout(shapes)
+
+        # The event is computed only when it is logged (a `cond`: an iteration that logs
+        # nothing costs the episode window and the training values' bits, which an early
+        # stop's last event needs); it waits in the buffer, which crosses when the host
+        # asked for it (a few times a second), when it is full, and at training end.
+        def logged(_):
+            event, moving = self._event(window, state.moving, counts, train)
+            row, schema = state.events.encode(event)
+            return state.events.append_row(row, schema), moving
+
+        def skipped(_):
+            return dataclasses.replace(
+                state.events, schema=jnp.asarray(layout, jnp.int32)
+            ), state.moving
+
+        events, moving = jax.lax.cond(due, logged, skipped, None)
         events, ack = events.flush("logging/log", ctx.iteration_count)
         if self.video_interval:
             ack = ack + self._send_video(ctx, key)
         return LoggingCallbackState(
             window=window.restart(due),
-            moving=jax.tree.map(lambda new, old: jnp.where(due, new, old), moving, state.moving),
+            moving=moving,
             events=events,
-            last_event=row,
+            last_train=state.events.encode(train)[0],
             last_pending=~due,
             ack=state.ack + ack,
         )
+
+    def _event(
+        self,
+        window: EpisodeWindow,
+        moving: MovingReturn,
+        counts: tuple[Int[Array, ""], Int[Array, ""], Int[Array, ""]],
+        train: dict[str, Array],
+    ) -> tuple[dict[str, Array], MovingReturn]:
+        """One log event (episode statistics since the last event, the moving return,
+        the counters, then the training values) and the moving return it leaves."""
+        episode_scalars = window.scalars()
+        moving = moving.add(episode_scalars["episode/return_mean"], window.count > 0, self.alpha)
+        iteration, timesteps, episodes = counts
+        event = {
+            **episode_scalars,
+            **moving.scalars(),
+            "time/iteration": iteration,
+            "time/timesteps": timesteps,
+            "time/episodes": episodes,
+            **train,
+        }
+        return event, moving
 
     def _send_video(self, ctx: IterationContext, key: Key[Array, ""]) -> Int[Array, ""]:
         env = self.env if self.env is not None else ctx.env
@@ -338,8 +369,13 @@ class LoggingCallback(
         # An early stop's last iteration is logged even when it was not due; then every
         # event still waiting crosses now: lossless.
         state = ctx.state
+        counts = (ctx.iteration_count, ctx.num_timesteps, ctx.num_episodes)
+        head, _ = self._event(state.window, state.moving, counts, {})
+        head_row, _ = state.events.encode(head)
+        # The training values' bits follow the head in the last iteration's row.
+        row = jnp.concatenate([head_row[: len(head)], state.last_train])[: self.max_scalars]
         events = state.events.append_row(
-            state.last_event, state.events.schema, when=ctx.stopped & state.last_pending
+            row, state.events.schema, when=ctx.stopped & state.last_pending
         )
         events, flushed = events.flush("logging/log", ctx.iteration_count, force=True)
         payload = {

@@ -63,18 +63,21 @@ class LoggingCallbackState(AbstractCallbackState):
         window: Episodes since the last log event and per-env moving averages.
         moving: The moving average of the logged mean return, as of the last event.
         events: The log events not yet crossed to the host (see
-            `lerax.host.EventBuffer`); its `schema` is also `last_event`'s.
-        last_event: The latest iteration's event when it was not due (encoded as an
-            `events` row): appended at training end if training stops early, so the
-            last iteration is always logged.
-        last_pending: Whether `last_event` holds an event that was not logged.
+            `lerax.host.EventBuffer`); its `schema` is the layout of every event of
+            the run, set at every iteration.
+        last_train: The latest iteration's training values, encoded as the tail of an
+            `events` row: if training stops early after an iteration that was not
+            due, `on_training_end` completes that iteration's event with them (the
+            rest is in `window`, `moving` and the counters), so the last iteration is
+            always logged.
+        last_pending: Whether the latest iteration's event was not logged.
         ack: Host acknowledgements (keeps crossings in program order).
     """
 
     window: EpisodeWindow
     moving: MovingReturn
     events: host.EventBuffer
-    last_event: Int[Array, " max_scalars"]
+    last_train: Int[Array, " max_scalars"]
     last_pending: Bool[Array, ""]
     ack: Int[Array, ""]
 
@@ -85,7 +88,7 @@ class LoggingCallbackState(AbstractCallbackState):
             window=EpisodeWindow.initial(num_envs),
             moving=MovingReturn.initial(),
             events=host.EventBuffer.empty(buffer_size, max_scalars),
-            last_event=jnp.zeros((max_scalars,), jnp.int32),
+            last_train=jnp.zeros((max_scalars,), jnp.int32),
             last_pending=jnp.asarray(False),
             ack=jnp.zeros((), jnp.int32),
         )
