@@ -123,3 +123,28 @@ def test_under_vmap_one_crossing_carries_every_member():
         for r, count in enumerate(rows["count"]):
             per_member[int(index[r, 0])] += columns["x"][r, :count].tolist()
     assert per_member == {m: [100 * m + i for i in range(2, 13, 2)] for m in range(3)}
+
+
+def test_layout_is_encodes_schema_and_keeps_the_order():
+    buffer = host.EventBuffer.empty(4, 8)
+    event = {"b": jnp.float32(1.5), "a": jnp.int32(7)}
+    _, schema = buffer.encode(event)
+    shapes = {k: jax.ShapeDtypeStruct((), v.dtype) for k, v in event.items()}
+    assert buffer.layout(event) == buffer.layout(shapes) == int(schema)
+    swapped = {"a": jnp.int32(7), "b": jnp.float32(1.5)}
+    assert buffer.layout(swapped) != int(schema), "the column order is part of the layout"
+    decoded = host.decode_columns(np.asarray(buffer.append(event).values)[None], schema)
+    assert list(decoded) == ["b", "a"]
+    assert decoded["b"][0, 0] == 1.5 and decoded["a"][0, 0] == 7
+
+
+def test_append_row_when_false_changes_nothing():
+    buffer = host.EventBuffer.empty(3, 4).append({"x": jnp.float32(2.0)})
+    row, schema = buffer.encode({"x": jnp.float32(9.0)})
+    kept = buffer.append_row(row, schema, when=False)
+    np.testing.assert_array_equal(np.asarray(kept.values), np.asarray(buffer.values))
+    assert int(kept.count) == 1
+    grown = buffer.append_row(row, schema, when=True)
+    assert int(grown.count) == 2
+    np.testing.assert_array_equal(np.asarray(grown.values)[1], np.asarray(row))
+    np.testing.assert_array_equal(np.asarray(grown.values)[0], np.asarray(buffer.values)[0])
