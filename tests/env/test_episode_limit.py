@@ -23,11 +23,10 @@ from lerax.env import (
 )
 
 
-class _Limited(AbstractTimeLimitedEnv):
-    """A user env declaring its limit (only the declaration matters here)."""
+class _Stub(AbstractEnv):
+    """An env whose only interest here is its class (its methods are never called)."""
 
-    max_episode_steps: int | None = eqx.field(static=True)
-    name = "limited"
+    name = "stub"
     observation_space = CartPole().observation_space
     action_space = CartPole().action_space
 
@@ -39,6 +38,12 @@ class _Limited(AbstractTimeLimitedEnv):
 
     def render(self, state, *, width=600, height=400):
         raise NotImplementedError
+
+
+class _Limited(_Stub, AbstractTimeLimitedEnv):
+    """A user env declaring its limit."""
+
+    max_episode_steps: int | None = eqx.field(static=True)
 
 
 @pytest.mark.parametrize(
@@ -74,39 +79,16 @@ def test_an_attribute_alone_is_not_a_declaration():
     """Only `AbstractTimeLimitedEnv` declares a limit: an env that is not one has none,
     whatever attributes it carries."""
 
-    class Plain(AbstractEnv):
+    class Plain(_Stub):
         max_episode_steps = 5
-        name = "plain"
-        observation_space = CartPole().observation_space
-        action_space = CartPole().action_space
-
-        def reset(self, *, key):
-            raise NotImplementedError
-
-        def step(self, state, action, *, key):
-            raise NotImplementedError
-
-        def render(self, state, *, width=600, height=400):
-            raise NotImplementedError
 
     assert episode_limit(Plain()) is None
     assert episode_limit(TimeLimit(Plain(), 3)) == 3
 
 
 def test_a_limited_env_must_declare_it():
-    class Missing(AbstractTimeLimitedEnv):
-        name = "missing"
-        observation_space = CartPole().observation_space
-        action_space = CartPole().action_space
-
-        def reset(self, *, key):
-            raise NotImplementedError
-
-        def step(self, state, action, *, key):
-            raise NotImplementedError
-
-        def render(self, state, *, width=600, height=400):
-            raise NotImplementedError
+    class Missing(_Stub, AbstractTimeLimitedEnv):
+        pass
 
     with pytest.raises(TypeError, match="max_episode_steps"):
         Missing()
