@@ -133,13 +133,23 @@ def wait_for(out: Any, poll: float = 0.02) -> None:
                 time.sleep(poll)
 
 
-def send_run_end(tree: Any) -> None:
+def send_run_end(state: Any) -> None:
     """The program's last crossing: close the run scope on the host (see module
-    docstring). It depends on every array of `tree` (the final callback state), so
-    it runs after every other crossing of the program."""
+    docstring).
+
+    Crossings are unordered host calls, so this one must depend on everything that
+    crossed before it: the training loop (through the iteration counter, which every
+    iteration changes; a callback state the loop leaves unchanged, e.g. of a callback
+    that never sends, would let XLA run this before the loop and its control
+    crossings) and the final callback state (every `on_training_end` crossing
+    threads its acknowledgement into it).
+
+    Args:
+        state: The final `TrainState` (possibly vmapped).
+    """
     leaves = [
         x
-        for x in jax.tree.leaves(tree)
+        for x in jax.tree.leaves((state.iteration, state.callback_state))
         if isinstance(x, jax.Array)
         and x.size
         and not jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key)

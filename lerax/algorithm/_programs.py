@@ -48,7 +48,7 @@ def compiled_train(algorithm, state, until, callback, env_sharding, token, cross
             algorithm, constrain_envs(state, env_sharding), until, callback, env_sharding, crossings
         )
         if crossings:
-            send_run_end(state.callback_state)
+            send_run_end(state)
         return state
 
 
@@ -66,5 +66,5 @@ def compiled_learn(
         state = constrain_envs(state, env_sharding)
         state = run(algorithm, state, state.total_iterations, callback, env_sharding, crossings)
         if crossings:
-            send_run_end(state.callback_state)
+            send_run_end(state)
         return state
