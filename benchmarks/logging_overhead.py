@@ -13,6 +13,7 @@ iterations), measured side by side in one process, interleaved rounds:
     python benchmarks/logging_overhead.py [--repeats 3] [--rounds 3] [--seeds 16]
     python benchmarks/logging_overhead.py --breakdown [--rounds 10] [--only "never due"]
     python benchmarks/logging_overhead.py --intervals [--rounds 16]
+    python benchmarks/logging_overhead.py --device-cost [--rounds 6]
 
 `--breakdown` splits the single-run overhead instead, one learn per case per round,
 cases interleaved (order reversed every other round): a bare crossing per iteration
@@ -20,6 +21,10 @@ cases interleaved (order reversed every other round): a bare crossing per iterat
 costs), a LoggingCallback whose backend does nothing and that is never due (its
 device-side work: per-step episode statistics and the training metrics), the same due
 every iteration (plus one crossing per iteration), and the three real backends.
+
+`--device-cost` measures the callback's per-iteration cost on small PPO iterations
+(where tens of microseconds stand out of this machine's +-3-5% noise) and estimates
+the standard run's ratio from it (see `device_cost`).
 
 `--intervals` times the same three backends logging every 1, 4 and 16 iterations
 (`log_interval`), interleaved with plain training.
@@ -109,6 +114,76 @@ class BareCrossing(AbstractIterationCallback):
         return {"benchmark.bare": lambda rows, index: None}
 
 
+class ReceiversOnly(AbstractIterationCallback):
+    """Has a receiver and never sends: the cost of any callback with host receivers
+    (the run scope and the host-paced control crossing), nothing of its own."""
+
+    def reset(self, ctx, *, key):
+        return AckState(ack=jnp.zeros((), jnp.int32))
+
+    def on_iteration(self, ctx, *, key):
+        return ctx.state
+
+    def host_receivers(self, run):
+        return {"benchmark.unused": lambda rows, index: None}
+
+
+def _learn_with(algo, env, policy, steps, callback):
+    return lambda k: algo.learn(env, policy, steps, key=k, callback=callback)
+
+
+def device_cost(rounds: int) -> None:
+    """The per-iteration cost of a LoggingCallback, measured where it is large against
+    the machine's noise: on small PPO iterations, whose own time is a fraction of the
+    standard one, so that tens of microseconds stand out. The estimate for the standard
+    run is 1 + (extra per iteration at the standard rollout's shape) / (the standard
+    iteration's time), the latter measured in the same process."""
+    env = CartPole()
+    policy = MLPActorCriticPolicy(env=env, key=jr.key(0))
+    cases = {
+        "plain": None,
+        "receivers only (run scope + control crossing)": ReceiversOnly(),
+        "null backend, never due": LoggingCallback(NullBackend(), name="n", log_interval=10**9),
+        "null backend, every iteration": LoggingCallback(NullBackend(), name="e"),
+    }
+    shapes = {
+        "1 env x 8 steps, 1 epoch, 1 minibatch": (
+            PPO(num_envs=1, num_steps=8, num_epochs=1, num_minibatches=1),
+            20_000,
+        ),
+        "4 envs x 128 steps (the standard rollout), 1 epoch, 1 minibatch": (
+            PPO(num_envs=4, num_steps=128, num_epochs=1, num_minibatches=1),
+            2_000,
+        ),
+    }
+    extra = {}
+    for shape, (algo, iterations) in shapes.items():
+        steps = iterations * algo.steps_per_iteration
+        fns = {name: _learn_with(algo, env, policy, steps, cb) for name, cb in cases.items()}
+        times = _timing.interleaved_times(fns, rounds)
+        print(f"\n{shape}, {iterations} iterations:")
+        _timing.print_ratio_table(times, rounds, iterations=iterations)
+        base = np.median(times["plain"])
+        extra[shape] = {n: (np.median(t) - base) / iterations for n, t in times.items()}
+    standard = PPO()
+    plain = _timing.interleaved_times(
+        {"plain": lambda k: standard.learn(env, policy, TIMESTEPS, key=k)}, rounds
+    )["plain"]
+    per_iteration = np.median(plain) / (TIMESTEPS // standard.steps_per_iteration)
+    print(
+        f"\nstandard PPO iteration (4 x 128 steps, 4 epochs x 4 minibatches): "
+        f"{per_iteration * 1e6:.0f} us; estimated ratio on the standard run, "
+        "1 + extra / standard iteration:"
+    )
+    print("\n| case | " + " | ".join(shapes) + " |")
+    print("|---|" + "---|" * len(shapes))
+    for name in list(cases)[1:]:
+        cells = [
+            f"{e[name] * 1e6:.0f} us -> {1 + e[name] / per_iteration:.4f}x" for e in extra.values()
+        ]
+        print(f"| {name} | " + " | ".join(cells) + " |")
+
+
 def breakdown(rounds: int, only: str | None = None) -> None:
     env = CartPole()
     policy = MLPActorCriticPolicy(env=env, key=jr.key(0))
@@ -165,6 +240,7 @@ def main():
     parser.add_argument("--seeds", type=int, default=16)
     parser.add_argument("--breakdown", action="store_true")
     parser.add_argument("--intervals", action="store_true")
+    parser.add_argument("--device-cost", action="store_true")
     parser.add_argument("--only", help="--breakdown: plain and the cases whose name has this")
     args = parser.parse_args()
     if args.breakdown:
@@ -172,6 +248,9 @@ def main():
         return
     if args.intervals:
         intervals(args.rounds)
+        return
+    if args.device_cost:
+        device_cost(args.rounds)
         return
     env = CartPole()
     policy = MLPActorCriticPolicy(env=env, key=jr.key(0))

@@ -136,6 +136,17 @@ class EventBuffer(eqx.Module):
             schema=jnp.asarray(schema, jnp.int32),
         )
 
+    def flush_due(
+        self, iteration: Int[ArrayLike, ""], *, force: Bool[ArrayLike, ""] = False
+    ) -> Bool[Array, ""]:
+        """Whether `flush` at `iteration` would cross: some event waits and the host's
+        interval passed, the buffer is full, or `force`."""
+        return (self.count > 0) & (
+            jnp.asarray(force, bool)
+            | (jnp.asarray(iteration, jnp.int32) >= self.next_flush)
+            | (self.count >= self.capacity)
+        )
+
     def flush(
         self,
         channel: str,
@@ -162,11 +173,7 @@ class EventBuffer(eqx.Module):
             `(buffer, ack)`: the emptied (or unchanged) buffer and the host's reply.
         """
         iteration = jnp.asarray(iteration, jnp.int32)
-        due = (self.count > 0) & (
-            jnp.asarray(force, bool)
-            | (iteration >= self.next_flush)
-            | (self.count >= self.capacity)
-        )
+        due = self.flush_due(iteration, force=force)
         payload = {"values": self.values, "count": self.count, "schema": self.schema}
         reply = send(channel, {**payload, **(extra or {})}, due=due)
         wait = jnp.where(reply > 0, reply, self.capacity)

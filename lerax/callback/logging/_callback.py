@@ -18,6 +18,7 @@ from lerax.env import AbstractEnv
 from lerax.policy import AbstractPolicy
 
 from .._context import IterationContext, ResetContext, TrainingContext
+from .._gating import run_if_due
 from .._host_only import HostOnly
 from .._partial import AbstractNeverStopping, AbstractWithoutStepState
 from .._state import EmptyCallbackStepState
@@ -296,28 +297,35 @@ class LoggingCallback(
                 f"than `max_scalars`={self.max_scalars}; pass max_scalars={len(shapes)} "
                 "or more."
             )
-        layout = state.events.layout(shapes)
+        events = dataclasses.replace(
+            state.events, schema=jnp.asarray(state.events.layout(shapes), jnp.int32)
+        )
 
-        # The event is computed only when it is logged (a `cond`: an iteration that logs
-        # nothing costs the episode window and the training values' bits, which an early
-        # stop's last event needs); it waits in the buffer, which crosses when the host
-        # asked for it (a few times a second), when it is full, and at training end.
-        def logged(_):
-            event, moving = self._event(window, state.moving, counts, train)
-            row, schema = state.events.encode(event)
-            return state.events.append_row(row, schema), moving
+        # The event is computed only when it is logged: an iteration that logs nothing
+        # costs the episode window, the training values' bits (which an early stop's
+        # last event needs) and two `cond`s (this one and the crossing's). Under `vmap`
+        # `run_if_due` keeps it a `cond` on "any member due" (a plain `cond` would
+        # become a select computing the event for every member every time). The
+        # buffer crosses when the host asked for it (a few times a second), when it
+        # is full, and at training end.
+        def logged(operands):
+            window, moving, events, counts, train = operands
+            event, moving = self._event(window, moving, counts, train)
+            row, schema = events.encode(event)
+            return events.append_row(row, schema), moving, window.restart(True)
 
-        def skipped(_):
-            return dataclasses.replace(
-                state.events, schema=jnp.asarray(layout, jnp.int32)
-            ), state.moving
+        def skipped(operands):
+            window, moving, events, _, _ = operands
+            return events, moving, window
 
-        events, moving = jax.lax.cond(due, logged, skipped, None)
+        events, moving, window = run_if_due(
+            due, logged, skipped, (window, state.moving, events, counts, train)
+        )
         events, ack = events.flush("logging/log", ctx.iteration_count)
         if self.video_interval:
             ack = ack + self._send_video(ctx, key)
         return LoggingCallbackState(
-            window=window.restart(due),
+            window=window,
             moving=moving,
             events=events,
             last_train=state.events.encode(train)[0],
