@@ -12,9 +12,13 @@ side in one process, contenders interleaved run by run:
 
     python benchmarks/control_overhead.py [--repeats 5]
     python benchmarks/control_overhead.py --breakdown [--repeats 10]
+    python benchmarks/control_overhead.py --device-cost [--repeats 6]
 
 `--breakdown` times each of the four callbacks alone and all four together, one learn
 per case per round, cases interleaved (order reversed every other round).
+`--device-cost` measures the per-iteration cost of EarlyStopping and the progress bar
+on small PPO iterations and estimates the standard run's ratio from it (see
+`_small_iterations.py`).
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import shutil
 import tempfile
 import time
 
+import _small_iterations
 import _timing  # benchmarks/ is on sys.path when this script runs
 import jax
 import jax.random as jr
@@ -83,11 +88,28 @@ def breakdown(repeats: int) -> None:
     _timing.print_ratio_table(_timing.interleaved_times(fns, repeats), repeats)
 
 
+def device_cost(rounds: int) -> None:
+    """Per-iteration costs of the two callbacks that work at every iteration, on small
+    PPO iterations (see `_small_iterations`); the evaluation and the checkpoints are
+    periodic work, timed by `--breakdown` on the standard run."""
+    _small_iterations.report(
+        {
+            "EarlyStopping(never)": EarlyStopping(1e9),
+            "ProgressBar": ProgressBarCallback(stream=io.StringIO()),
+        },
+        rounds,
+    )
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--breakdown", action="store_true")
+    parser.add_argument("--device-cost", action="store_true")
     args = parser.parse_args()
+    if args.device_cost:
+        device_cost(args.repeats)
+        return
     if args.breakdown:
         breakdown(args.repeats)
         return

@@ -40,6 +40,7 @@ import os
 import tempfile
 import time
 
+import _small_iterations
 import _timing  # benchmarks/ is on sys.path when this script runs
 import jax
 import jax.numpy as jnp
@@ -128,60 +129,19 @@ class ReceiversOnly(AbstractIterationCallback):
         return {"benchmark.unused": lambda rows, index: None}
 
 
-def _learn_with(algo, env, policy, steps, callback):
-    return lambda k: algo.learn(env, policy, steps, key=k, callback=callback)
-
-
 def device_cost(rounds: int) -> None:
-    """The per-iteration cost of a LoggingCallback, measured where it is large against
-    the machine's noise: on small PPO iterations, whose own time is a fraction of the
-    standard one, so that tens of microseconds stand out. The estimate for the standard
-    run is 1 + (extra per iteration at the standard rollout's shape) / (the standard
-    iteration's time), the latter measured in the same process."""
-    env = CartPole()
-    policy = MLPActorCriticPolicy(env=env, key=jr.key(0))
-    cases = {
-        "plain": None,
-        "receivers only (run scope + control crossing)": ReceiversOnly(),
-        "null backend, never due": LoggingCallback(NullBackend(), name="n", log_interval=10**9),
-        "null backend, every iteration": LoggingCallback(NullBackend(), name="e"),
-    }
-    shapes = {
-        "1 env x 8 steps, 1 epoch, 1 minibatch": (
-            PPO(num_envs=1, num_steps=8, num_epochs=1, num_minibatches=1),
-            20_000,
-        ),
-        "4 envs x 128 steps (the standard rollout), 1 epoch, 1 minibatch": (
-            PPO(num_envs=4, num_steps=128, num_epochs=1, num_minibatches=1),
-            2_000,
-        ),
-    }
-    extra = {}
-    for shape, (algo, iterations) in shapes.items():
-        steps = iterations * algo.steps_per_iteration
-        fns = {name: _learn_with(algo, env, policy, steps, cb) for name, cb in cases.items()}
-        times = _timing.interleaved_times(fns, rounds)
-        print(f"\n{shape}, {iterations} iterations:")
-        _timing.print_ratio_table(times, rounds, iterations=iterations)
-        base = np.median(times["plain"])
-        extra[shape] = {n: (np.median(t) - base) / iterations for n, t in times.items()}
-    standard = PPO()
-    plain = _timing.interleaved_times(
-        {"plain": lambda k: standard.learn(env, policy, TIMESTEPS, key=k)}, rounds
-    )["plain"]
-    per_iteration = np.median(plain) / (TIMESTEPS // standard.steps_per_iteration)
-    print(
-        f"\nstandard PPO iteration (4 x 128 steps, 4 epochs x 4 minibatches): "
-        f"{per_iteration * 1e6:.0f} us; estimated ratio on the standard run, "
-        "1 + extra / standard iteration:"
+    """Per-iteration costs on small PPO iterations (see `_small_iterations`)."""
+    _small_iterations.report(
+        {
+            "receivers only (run scope + control crossing)": ReceiversOnly(),
+            "null backend, never due": LoggingCallback(NullBackend(), name="n", log_interval=10**9),
+            "null backend, every iteration": LoggingCallback(NullBackend(), name="e"),
+            "TensorBoard + SQLite + Console, every iteration": make_logger(
+                tempfile.mkdtemp(prefix="lerax-logbench-"), "full"
+            ),
+        },
+        rounds,
     )
-    print("\n| case | " + " | ".join(shapes) + " |")
-    print("|---|" + "---|" * len(shapes))
-    for name in list(cases)[1:]:
-        cells = [
-            f"{e[name] * 1e6:.0f} us -> {1 + e[name] / per_iteration:.4f}x" for e in extra.values()
-        ]
-        print(f"| {name} | " + " | ".join(cells) + " |")
 
 
 def breakdown(rounds: int, only: str | None = None) -> None:

@@ -238,19 +238,27 @@ class LoggingSession:
         if not columns:
             return
         counts = np.asarray(rows["count"])
-        valid = np.arange(columns["time/iteration"].shape[1])[None, :] < counts[:, None]
-        iterations = np.unique(columns["time/iteration"][valid])
+        iteration = columns["time/iteration"]
+        valid = np.arange(iteration.shape[1])[None, :] < counts[:, None]
+        # Every waiting event (member, slot), sorted by iteration; all their scalars
+        # become Python floats in ONE conversion, then each iteration is a slice.
+        member, slot = np.nonzero(valid)
+        order = np.argsort(iteration[member, slot], kind="stable")
+        member, slot = member[order], slot[order]
+        iterations, starts = np.unique(iteration[member, slot], return_index=True)
+        ends = [*starts[1:].tolist(), len(member)]
+        keys = list(columns)
+        table = np.stack([np.asarray(c, np.float64) for c in columns.values()])
+        values = table[:, member, slot].T.tolist()
+        timesteps = columns["time/timesteps"][member, slot].tolist()
         writes: list[list[tuple[Any, dict[str, float], int]]] = [[] for _ in self.workers.names]
-        for j, iteration in enumerate(iterations):
-            at = valid & (columns["time/iteration"] == iteration)
-            present, slot = np.nonzero(at)
-            scalars = {name: column[present, slot] for name, column in columns.items()}
-            event = {"timesteps": scalars["time/timesteps"], "scalars": scalars}
+        for j, (start, end) in enumerate(zip(starts.tolist(), ends, strict=True)):
             when = since + (now - since) * (j + 1) / len(iterations)
-            for i, backend, values, step in self._log(event, index[present], when):
-                writes[i].append((backend, values, step))
-        for i, backend, values, step in self._aggregates(final=False):
-            writes[i].append((backend, values, step))
+            event = (keys, values[start:end], timesteps[start:end], index[member[start:end]])
+            for i, backend, scalars, step in self._log(*event, when):
+                writes[i].append((backend, scalars, step))
+        for i, backend, scalars, step in self._aggregates(final=False):
+            writes[i].append((backend, scalars, step))
         for i, batch in enumerate(writes):
             if batch:
                 self.workers.submit(i, "log_scalars", _log_scalars, batch, events=len(batch))
@@ -280,28 +288,34 @@ class LoggingSession:
         return writes
 
     def _log(
-        self, rows: dict[str, Any], index: np.ndarray, now: float
+        self,
+        keys: list[str],
+        per_row: list[list[float]],
+        timesteps: list[int],
+        index: np.ndarray,
+        now: float,
     ) -> list[tuple[int, Any, dict[str, float], int]]:
         """The backend writes of one event (every member's row): `(slot, backend,
-        scalars, step)`, members first, then the aggregate runs."""
+        scalars, step)`, members first, then the aggregate runs.
+
+        Args:
+            keys: The scalars' names.
+            per_row: Each member's values, in `keys` order.
+            timesteps: Each member's timestep count.
+            index: Each member's index tuple, `(rows, depth)`.
+            now: The host time the event is given.
+        """
         num = index.shape[0]
         writes = []
-        table: dict[str, np.ndarray] = {
-            k: np.asarray(v, np.float64) for k, v in rows["scalars"].items()
-        }
-        keys = list(table)
-        # Every member's scalars as Python floats in one conversion (rows x metrics).
-        per_row = np.stack([table[k] for k in keys], axis=1).tolist() if keys else [[]] * num
         rates = np.full(num, np.nan)
         steps = np.zeros(num, np.int64)
         for r in range(num):
             member = tuple(int(i) for i in index[r])
-            timesteps = int(rows["timesteps"][r])
-            last_t, last_steps = self.last_time.get(member, (now, timesteps))
+            last_t, last_steps = self.last_time.get(member, (now, timesteps[r]))
             if now > last_t:
-                rates[r] = (timesteps - last_steps) / (now - last_t)
-            self.last_time[member] = (now, timesteps)
-            step = timesteps + self.offsets.get(member, 0)
+                rates[r] = (timesteps[r] - last_steps) / (now - last_t)
+            self.last_time[member] = (now, timesteps[r])
+            step = int(timesteps[r]) + self.offsets.get(member, 0)
             steps[r] = step
             self.last_step[member] = step
             scalars = dict(zip(keys, per_row[r], strict=True))
@@ -310,7 +324,7 @@ class LoggingSession:
                 writes.append((i, b, scalars, step))
         if index.shape[1] > 0:  # a population: the aggregate waits for every member
             group_axes = self.group_axes
-            iteration = int(rows["scalars"]["time/iteration"][0])
+            iteration = int(per_row[0][keys.index("time/iteration")])
             for r in range(num):
                 member = tuple(int(i) for i in index[r])
                 values = dict(zip(keys, per_row[r], strict=True))

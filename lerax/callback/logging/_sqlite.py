@@ -190,9 +190,8 @@ class SQLiteBackend(AbstractLoggingBackend):
         if self._connection is None:
             raise RuntimeError("SQLiteBackend is not open; call open(name) first")
         try:
-            self._pending.extend(
-                (self._run_id, int(step), str(k), float(v)) for k, v in scalars.items()
-            )
+            run, step = self._run_id, int(step)
+            self._pending.extend([(run, step, str(k), float(v)) for k, v in scalars.items()])
         except BaseException:
             self._failed = True
             raise

@@ -179,3 +179,24 @@ def test_flush_puts_events_on_disk_before_close(tmp_path):
     assert [e.step for e in _accumulate(str(tmp_path / "run")).Scalars("x")] == [1, 2, 3]
     with pytest.raises(RuntimeError, match="not open"):
         backend.log_scalars({"x": 4.0}, 4)
+
+
+def test_events_with_other_tags_and_copies_keep_their_own_values(tmp_path):
+    """Summaries are copies of a per-tag-set template: a different set of tags, and
+    member copies of one backend sharing the templates, each write their own values."""
+    backend = TensorBoardBackend(log_dir=tmp_path)
+    member = copy.copy(backend)
+    backend.open("a")
+    member.open("b")
+    backend.log_scalars({"x": 1.0, "y": 2.0}, 1)
+    backend.log_scalars({"y": 3.0, "z": 4.0}, 2)
+    member.log_scalars({"x": 10.0, "y": 20.0}, 1)
+    backend.log_scalars({"x": 5.0, "y": 6.0}, 3)
+    backend.close()
+    member.close()
+    a, b = _accumulate(str(tmp_path / "a")), _accumulate(str(tmp_path / "b"))
+    read = lambda acc, tag: [(e.step, e.value) for e in acc.Scalars(tag)]  # noqa: E731
+    assert read(a, "x") == [(1, 1.0), (3, 5.0)]
+    assert read(a, "y") == [(1, 2.0), (2, 3.0), (3, 6.0)]
+    assert read(a, "z") == [(2, 4.0)]
+    assert read(b, "x") == [(1, 10.0)] and read(b, "y") == [(1, 20.0)]
