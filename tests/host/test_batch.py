@@ -148,3 +148,21 @@ def test_append_row_when_false_changes_nothing():
     assert int(grown.count) == 2
     np.testing.assert_array_equal(np.asarray(grown.values)[1], np.asarray(row))
     np.testing.assert_array_equal(np.asarray(grown.values)[0], np.asarray(buffer.values)[0])
+
+
+def test_flush_due_says_when_flush_would_cross():
+    empty = host.EventBuffer.empty(2, 4)  # next_flush starts at iteration 1
+    assert not bool(empty.flush_due(5, force=True)), "nothing waits: never due"
+    one = empty.append({"x": jnp.float32(1.0)})
+    assert not bool(one.flush_due(0)), "the host's interval has not passed"
+    assert bool(one.flush_due(1)) and bool(one.flush_due(0, force=True))
+    full = one.append({"x": jnp.float32(2.0)})
+    assert bool(full.flush_due(0)), "a full buffer crosses whatever the interval"
+    # `flush` crosses exactly when `flush_due` says so.
+    name, received = _channel(reply=3)
+    for buffer, iteration in ((one, 0), (one, 1), (full, 0)):
+        before = len(received)
+        flushed, _ = jax.jit(lambda b, i: b.flush(name, i))(buffer, iteration)
+        jax.effects_barrier()
+        assert (len(received) > before) == bool(buffer.flush_due(iteration))
+        assert int(flushed.count) == (0 if buffer.flush_due(iteration) else int(buffer.count))
