@@ -245,7 +245,7 @@ class LoggingSession:
         member, slot = np.nonzero(valid)
         order = np.argsort(iteration[member, slot], kind="stable")
         member, slot = member[order], slot[order]
-        iterations, starts = np.unique(iteration[member, slot], return_index=True)
+        starts = np.unique(iteration[member, slot], return_index=True)[1]
         ends = [*starts[1:].tolist(), len(member)]
         keys = list(columns)
         table = np.stack([np.asarray(c, np.float64) for c in columns.values()])
@@ -253,7 +253,7 @@ class LoggingSession:
         timesteps = columns["time/timesteps"][member, slot].tolist()
         writes: list[list[tuple[Any, dict[str, float], int]]] = [[] for _ in self.workers.names]
         for j, (start, end) in enumerate(zip(starts.tolist(), ends, strict=True)):
-            when = since + (now - since) * (j + 1) / len(iterations)
+            when = since + (now - since) * (j + 1) / len(starts)
             event = (keys, values[start:end], timesteps[start:end], index[member[start:end]])
             for i, backend, scalars, step in self._log(*event, when):
                 writes[i].append((backend, scalars, step))
@@ -315,7 +315,7 @@ class LoggingSession:
             if now > last_t:
                 rates[r] = (timesteps[r] - last_steps) / (now - last_t)
             self.last_time[member] = (now, timesteps[r])
-            step = int(timesteps[r]) + self.offsets.get(member, 0)
+            step = timesteps[r] + self.offsets.get(member, 0)
             steps[r] = step
             self.last_step[member] = step
             scalars = dict(zip(keys, per_row[r], strict=True))
