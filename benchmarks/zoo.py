@@ -1,6 +1,7 @@
 """The zoo table measured: every (algorithm, env) entry of `lerax/zoo/hyperparameters.toml`
-trained with its tuned defaults on N seeds at once (one `jax.vmap`ped `learn`), each
-member evaluated deterministically (20 episodes); prints IQM, min, mean, steps and wall
+trained with its tuned defaults on N seeds at once (one `jax.vmap`ped `init` + `train`,
+behind the normalisation layers where the entry has `normalize = true`), each member's
+deployable policy evaluated deterministically on the plain env (20 episodes); prints IQM, min, mean, steps and wall
 time per entry and appends one JSON line per entry to `--json`.
 
     nice -n 19 python benchmarks/zoo.py                      # every entry, 8 seeds
@@ -23,21 +24,23 @@ import numpy as np
 
 from lerax.callback.logging._aggregate import interquartile_mean
 from lerax.policy import evaluate_policy
-from lerax.zoo import entries, hyperparameters, make_env
+from lerax.zoo import entries, hyperparameters, make_env, training_env
 from lerax.zoo._table import build_algorithm, build_policy
 
 
 def measure(algo_name: str, env_name: str, seeds: int, episodes: int, seed: int) -> dict:
     entry = hyperparameters(algo_name, env_name)
-    env = make_env(env_name)
+    eval_env = make_env(env_name)
+    env = training_env(algo_name, env_name)  # behind the normalisation layers if the entry says
     algorithm = build_algorithm(algo_name, entry["algorithm"])
     timesteps = int(entry["timesteps"])
 
     def run(key):
         policy_key, train_key, eval_key = jr.split(key, 3)
         policy = build_policy(algo_name, env, entry["policy"], key=policy_key)
-        policy = algorithm.learn(env, policy, timesteps, key=train_key)
-        returns, _ = evaluate_policy(env, policy, num_episodes=episodes, key=eval_key)
+        state = algorithm.train(algorithm.init(env, policy, timesteps, key=train_key))
+        deployed = state.deployable_policy()  # carries the observation statistics
+        returns, _ = evaluate_policy(eval_env, deployed, num_episodes=episodes, key=eval_key)
         return returns.mean()
 
     keys = jr.split(jr.key(seed), seeds)
@@ -53,6 +56,7 @@ def measure(algo_name: str, env_name: str, seeds: int, episodes: int, seed: int)
         "algorithm": algo_name,
         "env": env_name,
         "seeds": seeds,
+        "normalize": bool(entry.get("normalize", False)),
         "steps": steps,
         "eval_returns": [float(s) for s in scores],
         "iqm": interquartile_mean(scores),

@@ -48,9 +48,10 @@ def parse_overrides(pairs: list[str]) -> dict[str, Any]:
 
 
 def plan(args: argparse.Namespace):
-    """The env, the table entry with every flag applied, and the algorithm."""
+    """The env to train on (behind the normalisation layers when the entry says
+    so), the table entry with every flag applied, and the algorithm."""
     from lerax.zoo import ZooError, hyperparameters, make_env
-    from lerax.zoo._table import apply_overrides, build_algorithm, check_fits
+    from lerax.zoo._table import apply_overrides, build_algorithm, check_fits, normalized_env
 
     try:
         env = make_env(args.env)
@@ -67,6 +68,7 @@ def plan(args: argparse.Namespace):
         algorithm = build_algorithm(args.algorithm, entry["algorithm"])
     except (ZooError, TypeError, ValueError) as error:
         raise UserError(f"{_first_line(error)} (fix the --set value or flag)") from None
+    env = normalized_env(env, entry)
     timesteps = entry["timesteps"]
     minimum = algorithm.steps_per_iteration
     if isinstance(timesteps, bool) or not isinstance(timesteps, int) or timesteps < minimum:
@@ -95,6 +97,7 @@ def build_callbacks(args: argparse.Namespace, env, algorithm) -> list:
         TensorBoardBackend,
         WandbBackend,
     )
+    from lerax.env.wrapper import without_normalization
 
     log_every = args.log_every
     if log_every is None:
@@ -126,7 +129,8 @@ def build_callbacks(args: argparse.Namespace, env, algorithm) -> list:
         if args.early_stop is not None:
             callbacks.append(EarlyStopping(args.early_stop))
         if args.eval_every is not None:
-            callbacks.append(EvalCallback(env, every=args.eval_every, num_episodes=8))
+            eval_env = without_normalization(env)  # returns in the task's units
+            callbacks.append(EvalCallback(eval_env, every=args.eval_every, num_episodes=8))
         if args.video is not None:
             callbacks.append(RecordVideos(args.video, frequency=args.video_every))
     except ImportError as error:
@@ -170,6 +174,7 @@ def train(args: argparse.Namespace) -> int:
     from lerax.algorithm._resume_checks import check_resume
     from lerax.callback import as_callback
     from lerax.checkpoint import CheckpointError, latest_checkpoint, load
+    from lerax.env.wrapper import without_normalization
     from lerax.policy import evaluate_policy, save_policy
     from lerax.zoo._table import build_policy
 
@@ -229,11 +234,12 @@ def train(args: argparse.Namespace) -> int:
         state = algorithm.init(env, policy, entry["timesteps"], key=train_key, callback=callbacks)
         timer.start()
         state = algorithm.train(state, callback=callbacks)
-    policy = state.policy
+    policy = state.deployable_policy()  # with the observation statistics, if normalised
     elapsed = time.perf_counter() - start
     compile_seconds = timer.stop()
+    eval_env = without_normalization(env)
     returns, _ = jax.jit(
-        lambda p, k: evaluate_policy(env, p, num_episodes=args.eval_episodes, key=k)
+        lambda p, k: evaluate_policy(eval_env, p, num_episodes=args.eval_episodes, key=k)
     )(policy, eval_key)
     returns = np.asarray(returns)
     save_policy(output, policy, metadata={"env": env.name, "algorithm": name})
@@ -289,6 +295,7 @@ def train_population_command(args, env, entry, algorithm, train_key, eval_key) -
     import jax.random as jr
     import numpy as np
 
+    from lerax.env.wrapper import without_normalization
     from lerax.policy import evaluate_policy, save_policy
     from lerax.population import parse_sweep, train_population
     from lerax.zoo._table import build_policy
@@ -332,12 +339,15 @@ def train_population_command(args, env, entry, algorithm, train_key, eval_key) -
     elapsed = time.perf_counter() - start
     steps = entry["timesteps"] // algorithm.steps_per_iteration * algorithm.steps_per_iteration
     depth, members = len(population.axes), int(np.prod(population.shape))
-    policies = jax.tree.map(
-        lambda x: x.reshape((-1,) + x.shape[depth:]) if eqx.is_array(x) else x, population.policy
+    states = jax.tree.map(
+        lambda x: x.reshape((-1,) + x.shape[depth:]) if eqx.is_array(x) else x, population.state
     )
+    # Each member's policy with its observation statistics, if normalised.
+    policies = eqx.filter_jit(eqx.filter_vmap(lambda s: s.deployable_policy()))(states)
+    eval_env = without_normalization(env)
 
     def evaluate(policy, key):
-        return evaluate_policy(env, policy, num_episodes=args.eval_episodes, key=key)[0].mean()
+        return evaluate_policy(eval_env, policy, num_episodes=args.eval_episodes, key=key)[0].mean()
 
     scores = eqx.filter_jit(eqx.filter_vmap(evaluate))(policies, jr.split(eval_key, members))
     flat = np.asarray(scores)
@@ -352,7 +362,7 @@ def train_population_command(args, env, entry, algorithm, train_key, eval_key) -
         )
     best = int(np.argmax(flat))
     index = np.unravel_index(best, population.shape)
-    best_policy = population.member(*(int(i) for i in index)).policy
+    best_policy = jax.tree.map(lambda x: x[best] if eqx.is_array(x) else x, policies)
     save_policy(output, best_policy, metadata={"env": env.name, "member": [int(i) for i in index]})
     stopped = int(np.asarray(population.stopped).sum())
     stats = summary_statistics(flat)

@@ -244,7 +244,7 @@ class AbstractOffPolicyAlgorithm(AbstractAlgorithm):
             num_timesteps=num_timesteps,
             num_episodes=state.num_episodes + jnp.sum(done, dtype=jnp.int32),
         )
-        return record_rollout_episodes(state, steps.reward, done), buffer
+        return record_rollout_episodes(state, steps.raw_reward, done), buffer
 
 
 def check_off_policy_sizes(algorithm: AbstractOffPolicyAlgorithm, owner: str) -> None:

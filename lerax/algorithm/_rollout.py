@@ -84,10 +84,10 @@ def collect_rollout(
             truncated=tr.truncated,
             final_observation=tr.next_observation,
         )
-        return (env_state, next_obs, cb_step_state, num_timesteps + num_envs), out
+        return (env_state, next_obs, cb_step_state, num_timesteps + num_envs), (out, tr.raw_reward)
 
     carry = (state.env_state, state.observation, state.callback_step_state, state.num_timesteps)
-    (env_state, observation, cb_step_state, num_timesteps), rollout = jax.lax.scan(
+    (env_state, observation, cb_step_state, num_timesteps), (rollout, raw_reward) = jax.lax.scan(
         one_step, carry, (act_keys, env_keys, callback_keys)
     )
     values, last_value = _critic_values(policy, rollout.observation, observation)
@@ -100,7 +100,7 @@ def collect_rollout(
         num_timesteps=num_timesteps,
         num_episodes=state.num_episodes + jnp.sum(rollout.done, dtype=jnp.int32),
     )
-    return record_rollout_episodes(state, rollout.reward, rollout.done), rollout, last_value
+    return record_rollout_episodes(state, raw_reward, rollout.done), rollout, last_value
 
 
 def record_rollout_episodes(

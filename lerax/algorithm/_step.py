@@ -18,7 +18,13 @@ from lerax.policy import AbstractPolicy
 
 
 class Transition(eqx.Module):
-    """What one vectorised env step produced (leading axis `num_envs`)."""
+    """What one vectorised env step produced (leading axis `num_envs`).
+
+    `reward` is what the algorithm learns from; `raw_reward` is the task's own
+    reward, before any `NormalizeReward` scaled it (`info["raw_reward"]`), which
+    episode returns and callbacks' `on_step` report. Without such a layer both
+    are the same array.
+    """
 
     observation: Array
     action: Array
@@ -26,6 +32,7 @@ class Transition(eqx.Module):
     next_observation: Array
     terminated: Bool[Array, " num_envs"]
     truncated: Bool[Array, " num_envs"]
+    raw_reward: Float[Array, " num_envs"]
 
 
 def step_envs(
@@ -74,6 +81,7 @@ def step_envs(
         next_observation=info["final_observation"],
         terminated=terminated,
         truncated=truncated,
+        raw_reward=info.get("raw_reward", reward),
     )
 
     def on_step(step_state, t: Transition, k):
@@ -83,7 +91,7 @@ def step_envs(
             policy=policy,
             observation=t.observation,
             action=t.action,
-            reward=t.reward,
+            reward=t.raw_reward,
             next_observation=t.next_observation,
             terminated=t.terminated,
             truncated=t.truncated,

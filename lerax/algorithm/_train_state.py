@@ -14,7 +14,8 @@ from lerax.callback import (
     EpisodeStatistics,
 )
 from lerax.env import AbstractEnv
-from lerax.policy import AbstractPolicy
+from lerax.env.wrapper import AutoReset
+from lerax.policy import AbstractPolicy, freeze_normalization
 
 
 class AbstractAlgorithmState(eqx.Module):
@@ -65,3 +66,14 @@ class TrainState(eqx.Module):
     callback_key: Key[Array, ""]
     episode_progress: EpisodeProgress
     episodes: EpisodeStatistics
+
+    def deployable_policy(self) -> AbstractPolicy:
+        """The trained policy, ready to act on the env without normalisation layers.
+
+        If the run's env has a `NormalizeObservation` layer, the policy is wrapped
+        in an `ObservationNormalizedPolicy` with the layer's statistics as they are
+        now, pooled over the envs (`lerax.policy.freeze_normalization`); evaluate
+        or deploy it on `lerax.env.wrapper.without_normalization(state.env)`.
+        Otherwise it is `self.policy`. Works under `jax.vmap` over members.
+        """
+        return freeze_normalization(self.policy, AutoReset(self.env), self.env_state)

@@ -11,6 +11,8 @@ from ._io import load_policy as load_policy
 from ._io import save_policy as save_policy
 from ._mlp import MLP as MLP
 from ._mlp import Dense as Dense
+from ._normalized import ObservationNormalizedPolicy as ObservationNormalizedPolicy
+from ._normalized import freeze_normalization as freeze_normalization
 from ._q import MLPQPolicy as MLPQPolicy
 from ._sac import MLPSACPolicy as MLPSACPolicy
 from ._sac import SACActor as SACActor
@@ -23,11 +25,13 @@ __all__ = [
     "MLPActorCriticPolicy",
     "MLPQPolicy",
     "MLPSACPolicy",
+    "ObservationNormalizedPolicy",
     "SACActor",
     "SACCritic",
     "deserialize_inference",
     "evaluate_policy",
     "export_inference",
+    "freeze_normalization",
     "load_policy",
     "save_policy",
     "serialize_inference",

@@ -11,3 +11,4 @@ from ._table import hyperparameters as hyperparameters
 from ._table import make as make
 from ._table import make_env as make_env
 from ._table import table_path as table_path
+from ._table import training_env as training_env

@@ -88,8 +88,10 @@ def hyperparameters(algorithm: str, env: str) -> dict[str, Any]:
 
     Keys: `timesteps` (the budget), `algorithm` (keyword arguments of the algorithm
     class), `policy` (`hidden`, `activation`), and where known `zoo` (the
-    rl-baselines3-zoo score and budget), `notes` (what lerax does not map),
-    `measured` (what `benchmarks/zoo.py` measured). An env the table has no entry for
+    rl-baselines3-zoo score and budget), `normalize` (train behind
+    `NormalizeObservation` and `NormalizeReward`, as the zoo's VecNormalize; see
+    `training_env`), `notes` (what lerax does not map), `measured` (what
+    `benchmarks/zoo.py` measured). An env the table has no entry for
     gets the algorithm's own defaults and a budget of 100k steps.
 
     Example:
@@ -109,13 +111,23 @@ def hyperparameters(algorithm: str, env: str) -> dict[str, Any]:
 
 
 def apply_overrides(entry: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
-    """`entry` with `overrides` applied: `timesteps`, `hidden`/`activation` (the
-    policy), `target_update.every` / `target_update.tau`, or any keyword of the
-    algorithm class (checked when the algorithm is built)."""
+    """`entry` with `overrides` applied: `timesteps`, `normalize` (a bool),
+    `hidden`/`activation` (the policy), `target_update.every` /
+    `target_update.tau`, or any keyword of the algorithm class (checked when the
+    algorithm is built).
+
+    Raises:
+        ZooError: for a `normalize` that is not a bool, or an unknown
+            `target_update` field.
+    """
     entry = copy.deepcopy(entry)
     for name, value in overrides.items():
         if name == "timesteps":
             entry["timesteps"] = value
+        elif name == "normalize":
+            if not isinstance(value, bool):
+                raise ZooError(f"normalize must be true or false, got {value!r}")
+            entry["normalize"] = value
         elif name in _POLICY_KEYS:
             entry["policy"][name] = value
         elif name.startswith("target_update."):
@@ -167,6 +179,39 @@ def make_env(env: str):
         if type(error).__module__.startswith(prefix):
             raise ZooError(f"{prefix} cannot make {name!r}: {error}") from None
         raise
+
+
+def normalized_env(env, entry: dict[str, Any]):
+    """`env` as the entry trains on it: behind `NormalizeObservation` and
+    `NormalizeReward` (the algorithm's `gamma`, clip 10, epsilon 1e-8: the
+    defaults of Stable-Baselines3's VecNormalize) when `entry["normalize"]` is
+    true, else `env` itself. The statistics are per env (not pooled across
+    envs as VecNormalize's are); `TrainState.deployable_policy()` pools them."""
+    from lerax.env.wrapper import NormalizeObservation, NormalizeReward
+
+    if not entry.get("normalize", False):
+        return env
+    gamma = entry["algorithm"].get("gamma", 0.99)
+    return NormalizeObservation(NormalizeReward(env, gamma=gamma))
+
+
+def training_env(algorithm: str, env: str, **overrides: Any):
+    """The env object `make`'s algorithm trains on: `make_env(env)`, behind the
+    normalisation layers if the table entry (or `normalize=` among `overrides`)
+    says so.
+
+    A policy trained behind them acts on the task's own observations as
+    `state.deployable_policy()` (an `ObservationNormalizedPolicy`); evaluate it on
+    `lerax.env.wrapper.without_normalization(env)`, i.e. `make_env(env)`.
+
+    Raises:
+        ZooError: as `make`.
+    """
+    algorithm = check_algorithm(algorithm)
+    env_object = make_env(env)
+    check_fits(algorithm, env, env_object)
+    entry = apply_overrides(hyperparameters(algorithm, env), overrides)
+    return normalized_env(env_object, entry)
 
 
 def check_fits(algorithm: str, env_name: str, env) -> None:
@@ -249,7 +294,10 @@ def make(algorithm: str, env: str, *, key=None, **overrides: Any):
     Returns:
         `(algorithm, policy, timesteps)`; train with
         `algorithm.learn(env_object, policy, timesteps, key=...)`, the env object
-        from `make_env(env)`.
+        from `training_env(algorithm, env, **overrides)` (the policy is built for
+        it). For an entry with `normalize = true`, train with `algorithm.init` and
+        `algorithm.train` and deploy `state.deployable_policy()`, which carries the
+        observation statistics.
 
     Raises:
         ZooError: for an unknown algorithm, env or hyper-parameter, or an env whose
@@ -258,8 +306,7 @@ def make(algorithm: str, env: str, *, key=None, **overrides: Any):
     import jax.random as jr
 
     algorithm = check_algorithm(algorithm)
-    env_object = make_env(env)
-    check_fits(algorithm, env, env_object)
+    env_object = training_env(algorithm, env, **overrides)
     entry = apply_overrides(hyperparameters(algorithm, env), overrides)
     key = jr.key(0) if key is None else key
     return (

@@ -19,6 +19,7 @@ from lerax.policy import AbstractPolicy
 
 from .._abstract import AbstractCallback
 from .._context import Evaluation, IterationContext, ResetContext, StepContext, TrainingContext
+from .._deployment import acting_policy
 from .._gating import evaluate_when_due, select_tree, sends_only_when
 from .._host_only import member_prefix
 from .._list import CallbackList, CallbackListState, CallbackListStepState
@@ -86,6 +87,12 @@ class EvalCallback(AbstractCallback[EvalCallbackState, CallbackListStepState]):
     the evaluations with a `LoggingCallback`, make it (or a `CallbackList` holding
     it) the `callback_after_eval`: it then logs `train/eval/mean_return` etc. at
     every evaluation.
+
+    Training behind `NormalizeObservation`: give the env without the
+    normalisation layers (`lerax.env.wrapper.without_normalization`) as `eval_env`
+    to measure returns in the task's own units; the evaluated policy then sees
+    observations normalised with the training statistics of the moment, pooled
+    over the envs (as Stable-Baselines3 syncs `VecNormalize` for its evaluation).
 
     Args:
         eval_env: The evaluation environment (its array parameters are dynamic).
@@ -190,7 +197,7 @@ class EvalCallback(AbstractCallback[EvalCallbackState, CallbackListStepState]):
         mean, std = evaluate_when_due(
             due,
             self.eval_env,
-            ctx.policy,
+            acting_policy(ctx, self.eval_env),
             num_episodes=self.num_episodes,
             deterministic=self.deterministic,
             max_steps=self.max_steps,

@@ -17,8 +17,10 @@ from lerax._checks import check_bool, check_int
 from lerax._paths import check_relative_name
 from lerax.env import AbstractEnv
 from lerax.env._episode_limit import episode_steps
+from lerax.env.wrapper import without_normalization
 
 from .._context import IterationContext, ResetContext, TrainingContext
+from .._deployment import acting_policy
 from .._host_only import HostOnly
 from .._partial import AbstractNeverStopping, AbstractWithoutStepState
 from .._state import AbstractCallbackState, EmptyCallbackStepState
@@ -242,8 +244,10 @@ class RecordVideos(
         return episode_steps(env)
 
     def _send(self, ctx, kind: int, number, due, key: Key[Array, ""]) -> Int[Array, ""]:
-        arrays, static = eqx.partition((ctx.policy, ctx.env), eqx.is_array)
-        length, width, height = self._length(ctx.env), self.width, self.height
+        env = without_normalization(ctx.env)  # a policy trained behind it acts as deployed
+        modules = (acting_policy(ctx, env), env)
+        arrays, static = eqx.partition(modules, eqx.is_array)
+        length, width, height = self._length(env), self.width, self.height
 
         def render(payload):  # on the device, only when some member is due
             policy, env = eqx.combine(payload["modules"], static)

@@ -15,6 +15,9 @@ from ._normalize import NormalizeObservationState as NormalizeObservationState
 from ._normalize import NormalizeReward as NormalizeReward
 from ._normalize import NormalizeRewardState as NormalizeRewardState
 from ._normalize import RunningMeanStd as RunningMeanStd
+from ._normalize import find_observation_normalization as find_observation_normalization
+from ._normalize import has_observation_normalization as has_observation_normalization
+from ._normalize import without_normalization as without_normalization
 from ._time_limit import TimeLimit as TimeLimit
 from ._time_limit import TimeLimitState as TimeLimitState
 
@@ -35,5 +38,8 @@ __all__ = [
     "TimeLimit",
     "TimeLimitState",
     "WrapperState",
+    "find_observation_normalization",
+    "has_observation_normalization",
     "reset_episode",
+    "without_normalization",
 ]

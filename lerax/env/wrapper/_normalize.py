@@ -61,6 +61,24 @@ class RunningMeanStd(eqx.Module):
         m2 = m2 + jnp.square(delta) * (self.count * batch_count / count)
         return RunningMeanStd(mean, m2 / count, count)
 
+    def pooled(self) -> RunningMeanStd:
+        """The statistics of all values seen by a batch of statistics.
+
+        `count`'s axes are the batch axes (e.g. `num_envs` for the per-env
+        statistics of a `NormalizeObservation` stepped under `vmap`); they are
+        merged (weighted by count) into one set of statistics of the value shape.
+        Unbatched statistics are returned unchanged.
+        """
+        axes = tuple(range(self.count.ndim))
+        if not axes:
+            return self
+        count = jnp.sum(self.count)
+        weight = self.count.reshape(self.count.shape + (1,) * (self.mean.ndim - len(axes)))
+        weight = weight / jnp.maximum(count, 1.0)
+        mean = jnp.sum(weight * self.mean, axis=axes)
+        var = jnp.sum(weight * (self.var + jnp.square(self.mean - mean)), axis=axes)
+        return RunningMeanStd(mean, var, count)
+
 
 def _scalar_parameter(
     value: ArrayLike, name: str, owner: str, *, unit_interval: bool = False
@@ -209,7 +227,10 @@ class NormalizeReward(AbstractSpacePreservingWrapper[NormalizeRewardState]):
     returns `clip(reward / sqrt(var(G) + epsilon), -clip, clip)` (the mean is not
     subtracted). Unlike Gymnasium, the statistics start empty rather than with a
     prior of variance 1 and count 1e-4, and the reward is clipped
-    (`clip=jnp.inf` disables it). `reset_episode` (an outer `AutoReset`) keeps
+    (`clip=jnp.inf` disables it). The reward before scaling is returned in
+    `info["raw_reward"]` (kept from an inner `NormalizeReward` if there is one):
+    lerax's algorithms learn from the scaled reward and report episode returns,
+    and give callbacks' `on_step`, the raw one. `reset_episode` (an outer `AutoReset`) keeps
     `G` and the statistics; only `reset` starts them afresh. With `axis_name`,
     as for `NormalizeObservation`, the statistics are pooled across the vmapped
     envs.
@@ -274,5 +295,46 @@ class NormalizeReward(AbstractSpacePreservingWrapper[NormalizeRewardState]):
         statistics = state.statistics.update(discounted_return, self.axis_name)
         scaled = reward / jnp.sqrt(statistics.var + self.epsilon)
         scaled = jnp.clip(scaled, -self.clip, self.clip)
+        info = {"raw_reward": reward, **info}
         new_state = NormalizeRewardState(env_state, discounted_return, statistics)
         return new_state, observation, scaled, terminated, truncated, info
+
+
+def find_observation_normalization(
+    env: AbstractEnv, env_state: AbstractEnvState
+) -> tuple[NormalizeObservation, NormalizeObservationState] | None:
+    """The outermost `NormalizeObservation` layer of `env` and its state, or `None`.
+
+    Args:
+        env: An environment, wrapped or not.
+        env_state: Its state (any leading batch axes).
+    """
+    while isinstance(env, AbstractWrapper):
+        if isinstance(env, NormalizeObservation):
+            return env, env_state
+        env, env_state = env.env, env_state.env_state
+    return None
+
+
+def has_observation_normalization(env: AbstractEnv) -> bool:
+    """Whether `env` has a `NormalizeObservation` layer (a static fact of the env)."""
+    while isinstance(env, AbstractWrapper):
+        if isinstance(env, NormalizeObservation):
+            return True
+        env = env.env
+    return False
+
+
+def without_normalization(env: AbstractEnv) -> AbstractEnv:
+    """`env` with its `NormalizeObservation` and `NormalizeReward` layers removed.
+
+    The other wrappers stay, in their order. Evaluate a policy trained behind the
+    normalisation layers on this env (rewards in the task's own units), with the
+    policy that `lerax.policy.freeze_normalization` returns.
+    """
+    if not isinstance(env, AbstractWrapper):
+        return env
+    inner = without_normalization(env.env)
+    if isinstance(env, NormalizeObservation | NormalizeReward):
+        return inner
+    return eqx.tree_at(lambda wrapper: wrapper.env, env, inner)
