@@ -1,8 +1,9 @@
 """The zoo table measured: every (algorithm, env) entry of `lerax/zoo/hyperparameters.toml`
 trained with its tuned defaults on N seeds at once (one `jax.vmap`ped `init` + `train`,
 behind the normalisation layers where the entry has `normalize = true`), each member's
-deployable policy evaluated deterministically on the plain env (20 episodes); prints IQM, min, mean, steps and wall
-time per entry and appends one JSON line per entry to `--json`.
+deployable policy evaluated deterministically on the plain env (20 episodes); prints
+IQM, min, mean, steps and wall time per entry and appends one JSON line per entry to
+`--json`.
 
     nice -n 19 python benchmarks/zoo.py                      # every entry, 8 seeds
     nice -n 19 python benchmarks/zoo.py ppo:CartPole dqn:CartPole --seeds 8

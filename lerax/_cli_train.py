@@ -278,6 +278,7 @@ def _record(args, entry, steps, elapsed, compile_seconds, eval_returns) -> dict[
         "algorithm": args.algorithm,
         "env": args.env,
         "hyperparameters": {**entry["algorithm"], **entry["policy"]},
+        "normalize": bool(entry.get("normalize", False)),
         "timesteps": steps,
         "wall_seconds": elapsed,
         "compile_seconds": compile_seconds,

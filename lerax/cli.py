@@ -173,13 +173,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def run_zoo(args: argparse.Namespace) -> int:
-    """`lerax zoo`: one line per table entry with its budget, the zoo's score and
-    what `benchmarks/zoo.py` measured."""
+    """`lerax zoo`: one line per table entry with its budget, the zoo's score,
+    what `benchmarks/zoo.py` measured and whether it trains behind the normalisation
+    layers."""
     from lerax.zoo import entries, hyperparameters, table_path
     from lerax.zoo._table import check_algorithm
 
     chosen = None if args.algorithm is None else check_algorithm(args.algorithm)
-    rows = [("algorithm", "env", "timesteps", "zoo score", "lerax IQM (min) of 8 seeds")]
+    rows = [
+        ("algorithm", "env", "timesteps", "zoo score", "lerax IQM (min) of 8 seeds", "normalize")
+    ]
     for algo, env in entries():
         if chosen is not None and algo != chosen:
             continue
@@ -187,7 +190,8 @@ def run_zoo(args: argparse.Namespace) -> int:
         zoo, measured = entry.get("zoo", {}), entry.get("measured")
         reached = f"{measured['iqm']:.1f} ({measured['min']:.1f})" if measured else "not measured"
         score = f"{zoo['score']:g} @ {zoo['timesteps']:,}" if zoo else "-"
-        rows.append((algo, env, f"{entry['timesteps']:,}", score, reached))
+        normalize = "yes" if entry.get("normalize", False) else "no"
+        rows.append((algo, env, f"{entry['timesteps']:,}", score, reached, normalize))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())

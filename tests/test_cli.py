@@ -11,6 +11,7 @@ import sys
 import time
 
 import jax
+import jax.random as jr
 import numpy as np
 import pytest
 
@@ -251,6 +252,16 @@ def test_zoo_lists_the_table(tmp_path):
     assert done.returncode == 0, done.stderr
     rows = [line.split() for line in done.stdout.splitlines()]
     assert ["ppo", "CartPole", "100,000", "500", "@", "100,000"] == rows[1][:6]
+    assert (
+        rows[0][-1] == "normalize"
+        and rows[1][-1] == "no"
+        and rows[3][:2]
+        == [
+            "ppo",
+            "MountainCar",
+        ]
+    )
+    assert rows[3][-1] == "yes"
     assert sum(row[0] in ("ppo", "a2c", "dqn", "sac") for row in rows[1:]) == 15
 
 
@@ -283,3 +294,28 @@ def test_results_json_and_set_override(tmp_path):
             "SELECT MAX(value) FROM metrics WHERE key = 'time/iteration'"
         ).fetchone()
     assert iterations == 8  # 1024 / (8 x 16)
+
+
+def test_a_normalised_entry_saves_the_policy_with_its_statistics(tmp_path):
+    """a2c MountainCar trains behind NormalizeObservation/NormalizeReward: the saved
+    policy carries the observation statistics and acts on the plain env; with
+    `--set normalize=false` it is the bare MLP policy."""
+    from lerax.env import MountainCar
+    from lerax.policy import ObservationNormalizedPolicy, evaluate_policy
+
+    args = ["train", "a2c", "MountainCar", "--timesteps", "2000", "--eval-episodes", "2"]
+    done = _lerax(*args, "--results", "r.json", "--output", "norm", cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    policy = load_policy(tmp_path / "norm")
+    assert type(policy) is ObservationNormalizedPolicy
+    assert policy.observation_space == MountainCar().observation_space
+    # Pooled over the 16 envs: each env's first observation and its 125 steps.
+    assert float(policy.statistics.count) == 16 * (1 + 125)
+    record = json.loads((tmp_path / "r.json").read_text())
+    assert record["normalize"] is True
+    (value,) = record["eval_returns"]
+    returns, _ = evaluate_policy(MountainCar(), policy, num_episodes=2, key=jr.key(0))
+    assert -200.0 <= value <= -1.0 and returns.shape == (2,)
+    done = _lerax(*args, "--set", "normalize=false", "--no-db", "--output", "bare", cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert type(load_policy(tmp_path / "bare")) is MLPActorCriticPolicy

@@ -69,9 +69,36 @@ def test_target_updates_and_overrides():
     assert float(ppo.learning_rate) == pytest.approx(3e-4)
 
 
+def test_normalised_entries_train_behind_both_layers():
+    from lerax.env import MountainCar
+    from lerax.env.wrapper import NormalizeObservation, NormalizeReward
+
+    env = zoo.training_env("ppo", "MountainCar")
+    assert type(env) is NormalizeObservation and type(env.env) is NormalizeReward
+    assert float(env.env.gamma) == pytest.approx(0.99) and type(env.env.env) is MountainCar
+    assert float(zoo.training_env("a2c", "Pendulum").env.gamma) == pytest.approx(0.9)
+    assert type(zoo.training_env("ppo", "MountainCar", normalize=False)) is MountainCar
+    assert type(zoo.training_env("ppo", "CartPole")) is type(zoo.make_env("CartPole"))
+    wrapped = zoo.training_env("ppo", "CartPole", normalize=True)
+    assert type(wrapped) is NormalizeObservation
+    _, policy, _ = zoo.make("ppo", "MountainCar")
+    assert policy.observation_space == env.observation_space  # built for what it trains on
+    normalised = [e for e in zoo.entries() if zoo.hyperparameters(*e).get("normalize")]
+    assert normalised == [
+        ("ppo", "Acrobot"),
+        ("ppo", "MountainCar"),
+        ("ppo", "MountainCarContinuous"),
+        ("a2c", "Acrobot"),
+        ("a2c", "MountainCar"),
+        ("a2c", "MountainCarContinuous"),
+        ("a2c", "Pendulum"),
+    ]
+
+
 @pytest.mark.parametrize(
     ("call", "message"),
     [
+        (lambda: zoo.make("ppo", "CartPole", normalize="yes"), "normalize must be true or false"),
         (lambda: zoo.make("dqn", "Pendulum"), "accepted envs for dqn: CartPole, Acrobot"),
         (lambda: zoo.make("sac", "CartPole"), "sac needs continuous actions"),
         (lambda: zoo.make("td3", "Pendulum"), "unknown algorithm 'td3'; accepted: ppo"),
@@ -103,6 +130,8 @@ _LEARNED = {
     ("a2c", "Acrobot"): -150.0,
     ("dqn", "Acrobot"): -150.0,
     ("dqn", "MountainCar"): -180.0,
+    ("ppo", "MountainCar"): -150.0,  # behind the normalisation layers
+    ("a2c", "MountainCar"): -150.0,
     ("ppo", "Pendulum"): -600.0,
     ("sac", "Pendulum"): -400.0,
 }
@@ -112,7 +141,8 @@ _LEARNED = {
 @pytest.mark.parametrize(("algorithm", "env"), sorted(_LEARNED))
 def test_each_entry_learns_with_its_defaults(algorithm, env):
     algo, policy, timesteps = zoo.make(algorithm, env, key=jr.key(0))
-    env_object = zoo.make_env(env)
-    policy = algo.learn(env_object, policy, timesteps, key=jr.key(1))
-    returns, _ = evaluate_policy(env_object, policy, num_episodes=10, key=jr.key(2))
+    training = zoo.training_env(algorithm, env)
+    state = algo.train(algo.init(training, policy, timesteps, key=jr.key(1)))
+    deployed = state.deployable_policy()  # with the observation statistics if normalised
+    returns, _ = evaluate_policy(zoo.make_env(env), deployed, num_episodes=10, key=jr.key(2))
     assert float(np.mean(returns)) >= _LEARNED[(algorithm, env)]

@@ -7,7 +7,11 @@ import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Float, Key, PyTree
 
 from lerax.env import AbstractEnv
-from lerax.env.wrapper import RunningMeanStd, find_observation_normalization
+from lerax.env.wrapper import (
+    RunningMeanStd,
+    find_observation_normalization,
+    has_observation_normalization,
+)
 from lerax.space import AbstractSpace
 
 from ._abstract import AbstractPolicy
@@ -103,10 +107,9 @@ def freeze_normalization(
         env: The env it was trained on.
         env_state: `env`'s state at the end of training (leading batch axes allowed).
     """
-    found = find_observation_normalization(env, env_state)
-    if found is None:
+    if not has_observation_normalization(env):
         return policy
-    layer, state = found
+    layer, state = find_observation_normalization(env, env_state)
     statistics = jax.tree.map(jnp.asarray, state.statistics.pooled())
     return ObservationNormalizedPolicy(
         policy,

@@ -10,7 +10,15 @@ import pytest
 from _wrapper_rollout import rollout, vmapped_rollout
 
 from lerax.env import AbstractEnv, AbstractEnvState, CartPole, Pendulum
-from lerax.env.wrapper import AutoReset, NormalizeObservation, NormalizeReward, TimeLimit
+from lerax.env.wrapper import (
+    AutoReset,
+    NormalizeObservation,
+    NormalizeReward,
+    TimeLimit,
+    find_observation_normalization,
+    has_observation_normalization,
+    without_normalization,
+)
 from lerax.space import Box, Discrete
 
 REWARDS = np.random.default_rng(0).normal(1.0, 2.0, 120).astype(np.float32)
@@ -198,3 +206,43 @@ def test_statistics_survive_an_outer_auto_reset(getkey):
     np.testing.assert_allclose(stats.var[0], seen.var(0), rtol=1e-4, atol=1e-7)
     expected = np.clip((raw[:, -1] - seen.mean(0)) / np.sqrt(seen.var(0) + 1e-8), -10, 10)
     np.testing.assert_allclose(obs[:, -1], expected, rtol=1e-3, atol=1e-3)
+
+
+def test_pooled_per_env_statistics_are_those_of_every_value_seen(getkey):
+    inner = AutoReset(TimeLimit(CartPole(), 20))
+    keys = jr.split(getkey(), 8)
+    _, final_state, _ = vmapped_rollout(NormalizeObservation(inner), keys, 40)
+    raw = _raw_observations(inner, keys, 40)[0].astype(np.float64)
+    every = raw.reshape(-1, raw.shape[-1])  # 8 envs x 41 observations
+    pooled = final_state.statistics.pooled()
+    assert pooled.mean.shape == (4,) and float(pooled.count) == every.shape[0] == 328
+    np.testing.assert_allclose(pooled.mean, every.mean(0), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(pooled.var, every.var(0), rtol=1e-3, atol=1e-5)
+    one = jax.tree.map(lambda x: x[3], final_state.statistics)
+    assert one.pooled() is one  # unbatched statistics are already one set
+
+
+def test_normalize_reward_reports_the_raw_reward_of_the_innermost_layer(getkey):
+    sequence = RewardSequence(jnp.asarray(REWARDS), jnp.asarray(TERMINATED))
+    _, _, (_, reward, _, _, info) = rollout(NormalizeReward(sequence), getkey(), 60)
+    np.testing.assert_array_equal(info["raw_reward"], REWARDS[:60])
+    assert not np.allclose(reward, REWARDS[:60])  # the scaled reward differs
+    twice = NormalizeReward(NormalizeReward(sequence, gamma=0.5), gamma=0.9)
+    _, _, (_, reward, _, _, info) = rollout(twice, getkey(), 60)
+    np.testing.assert_array_equal(info["raw_reward"], REWARDS[:60])
+    _, _, (_, _, _, _, info) = rollout(sequence, getkey(), 5)
+    assert "raw_reward" not in info
+
+
+def test_without_normalization_removes_only_the_normalisation_layers(getkey):
+    env = TimeLimit(NormalizeObservation(NormalizeReward(TimeLimit(CartPole(), 50))), 30)
+    plain = without_normalization(env)
+    assert [type(e) for e in (plain, plain.env, plain.env.env)] == [TimeLimit, TimeLimit, CartPole]
+    assert plain.max_episode_steps == 30 and plain.env.max_episode_steps == 50
+    assert has_observation_normalization(env) and not has_observation_normalization(plain)
+    assert not has_observation_normalization(NormalizeReward(CartPole()))
+    assert without_normalization(CartPole()) == CartPole()
+    state, _ = env.reset(key=getkey())
+    layer, layer_state = find_observation_normalization(env, state)
+    assert layer is env.env and layer_state is state.env_state
+    assert find_observation_normalization(plain, plain.reset(key=getkey())[0]) is None
