@@ -7,6 +7,7 @@ IQM, min, mean, steps and wall time per entry and appends one JSON line per entr
 
     nice -n 19 python benchmarks/zoo.py                      # every entry, 8 seeds
     nice -n 19 python benchmarks/zoo.py ppo:CartPole dqn:CartPole --seeds 8
+    python benchmarks/zoo.py dqn:CartPole --set double=false   # a variant of an entry
 
 Wall time includes compilation (one program per entry); it is also reported apart.
 """
@@ -23,16 +24,19 @@ import jax
 import jax.random as jr
 import numpy as np
 
+from lerax._cli_train import parse_overrides
 from lerax.callback.logging._aggregate import interquartile_mean
 from lerax.policy import evaluate_policy
-from lerax.zoo import entries, hyperparameters, make_env, training_env
-from lerax.zoo._table import build_algorithm, build_policy
+from lerax.zoo import entries, hyperparameters, make_env
+from lerax.zoo._table import apply_overrides, build_algorithm, build_policy, normalized_env
 
 
-def measure(algo_name: str, env_name: str, seeds: int, episodes: int, seed: int) -> dict:
-    entry = hyperparameters(algo_name, env_name)
+def measure(
+    algo_name: str, env_name: str, seeds: int, episodes: int, seed: int, overrides: dict
+) -> dict:
+    entry = apply_overrides(hyperparameters(algo_name, env_name), overrides)
     eval_env = make_env(env_name)
-    env = training_env(algo_name, env_name)  # behind the normalisation layers if the entry says
+    env = normalized_env(eval_env, entry)  # behind the normalisation layers if the entry says
     algorithm = build_algorithm(algo_name, entry["algorithm"])
     timesteps = int(entry["timesteps"])
 
@@ -58,6 +62,7 @@ def measure(algo_name: str, env_name: str, seeds: int, episodes: int, seed: int)
         "env": env_name,
         "seeds": seeds,
         "normalize": bool(entry.get("normalize", False)),
+        "overrides": overrides,
         "steps": steps,
         "eval_returns": [float(s) for s in scores],
         "iqm": interquartile_mean(scores),
@@ -80,12 +85,16 @@ def main() -> None:
     parser.add_argument("--episodes", type=int, default=20)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", default="zoo_results.jsonl", help="appended, one line per entry")
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="NAME=VALUE", help="as `lerax train --set`"
+    )
     args = parser.parse_args()
+    overrides = parse_overrides(args.set)
     chosen = [tuple(e.split(":", 1)) for e in args.entries] or entries()
     print("| algorithm | env | IQM | min | zoo | steps | wall s (compile s) |", flush=True)
     print("|---|---|---|---|---|---|---|", flush=True)
     for algo_name, env_name in chosen:
-        row = measure(algo_name, env_name, args.seeds, args.episodes, args.seed)
+        row = measure(algo_name, env_name, args.seeds, args.episodes, args.seed, overrides)
         with open(args.json, "a") as file:
             file.write(json.dumps(row) + "\n")
         print(

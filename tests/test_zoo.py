@@ -9,7 +9,13 @@ import pytest
 
 import lerax.zoo as zoo
 from lerax.algorithm import A2C, DQN, PPO, SAC, HardUpdate, PolyakUpdate
-from lerax.policy import MLPActorCriticPolicy, MLPQPolicy, MLPSACPolicy, evaluate_policy
+from lerax.policy import (
+    GSDEActorCriticPolicy,
+    MLPActorCriticPolicy,
+    MLPQPolicy,
+    MLPSACPolicy,
+    evaluate_policy,
+)
 
 _CLASSES = {"ppo": PPO, "a2c": A2C, "dqn": DQN, "sac": SAC}
 _POLICIES = {"ppo": MLPActorCriticPolicy, "a2c": MLPActorCriticPolicy, "dqn": MLPQPolicy}
@@ -47,7 +53,10 @@ def test_ppo_cartpole_entry_is_the_zoo_configuration():
 def test_every_entry_makes_its_algorithm_and_policy(algorithm, env):
     algo, policy, timesteps = zoo.make(algorithm, env, key=jr.key(1))
     assert type(algo) is _CLASSES[algorithm]
-    assert type(policy) is _POLICIES.get(algorithm, MLPSACPolicy)
+    expected = _POLICIES.get(algorithm, MLPSACPolicy)
+    if zoo.hyperparameters(algorithm, env)["policy"].get("use_sde"):
+        expected = GSDEActorCriticPolicy
+    assert type(policy) is expected
     assert timesteps == zoo.hyperparameters(algorithm, env)["zoo"]["timesteps"]
     assert timesteps >= algo.steps_per_iteration
     hidden = tuple(zoo.hyperparameters(algorithm, env)["policy"]["hidden"])
@@ -67,6 +76,25 @@ def test_target_updates_and_overrides():
     assert float(sac.initial_alpha) == pytest.approx(0.1)
     ppo, _, _ = zoo.make("ppo", "CartPole", learning_rate=3e-4)
     assert float(ppo.learning_rate) == pytest.approx(3e-4)
+
+
+def test_gsde_entries_and_overrides():
+    _, ppo_policy, _ = zoo.make("ppo", "MountainCarContinuous")
+    assert type(ppo_policy) is GSDEActorCriticPolicy and ppo_policy.sample_freq == -1
+    np.testing.assert_allclose(ppo_policy.log_std, -3.29)
+    _, a2c_policy, _ = zoo.make("a2c", "MountainCarContinuous")
+    assert a2c_policy.sample_freq == 16 and float(a2c_policy.log_std.max()) == 0.0
+    assert zoo.make("ppo", "Pendulum")[1].sample_freq == 4
+    assert type(zoo.make("ppo", "Pendulum", use_sde=False)[1]) is MLPActorCriticPolicy
+    _, custom, _ = zoo.make("ppo", "Pendulum", sde_sample_freq=8, log_std_init=-1.0)
+    assert custom.sample_freq == 8 and float(custom.log_std.min()) == -1.0
+    gsde = [e for e in zoo.entries() if zoo.hyperparameters(*e)["policy"].get("use_sde")]
+    assert gsde == [
+        ("ppo", "MountainCarContinuous"),
+        ("ppo", "Pendulum"),
+        ("a2c", "MountainCarContinuous"),
+        ("a2c", "Pendulum"),
+    ]
 
 
 def test_normalised_entries_train_behind_both_layers():
@@ -99,6 +127,12 @@ def test_normalised_entries_train_behind_both_layers():
     ("call", "message"),
     [
         (lambda: zoo.make("ppo", "CartPole", normalize="yes"), "normalize must be true or false"),
+        (
+            lambda: zoo.make("dqn", "CartPole", use_sde=True),
+            "use_sde \\(gSDE\\) is for ppo and a2c",
+        ),
+        (lambda: zoo.make("ppo", "Pendulum", use_sde=1), "use_sde must be true or false"),
+        (lambda: zoo.make("ppo", "CartPole", log_std_init=-1.0), "log_std_init needs use_sde"),
         (lambda: zoo.make("dqn", "Pendulum"), "accepted envs for dqn: CartPole, Acrobot"),
         (lambda: zoo.make("sac", "CartPole"), "sac needs continuous actions"),
         (lambda: zoo.make("td3", "Pendulum"), "unknown algorithm 'td3'; accepted: ppo"),

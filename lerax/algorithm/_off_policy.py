@@ -229,7 +229,7 @@ class AbstractOffPolicyAlgorithm(AbstractAlgorithm):
 
         carry = (state.env_state, state.observation, state.callback_step_state, state.num_timesteps)
         (env_state, observation, cb_step_state, num_timesteps), steps = jax.lax.scan(
-            one_step, carry, (keys[0], keys[1], keys[2], callback_keys)
+            one_step, carry, (policy.exploration_keys(keys[0]), keys[1], keys[2], callback_keys)
         )
         flat = jax.tree.map(lambda x: x.reshape((-1, *x.shape[2:])), steps)
         buffer = buffer.add(

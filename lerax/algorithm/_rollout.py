@@ -51,6 +51,7 @@ def collect_rollout(
     num_envs = state.observation.shape[0]
 
     act_keys, env_keys = jr.split(key, (2, num_steps, num_envs))
+    act_keys = policy.exploration_keys(act_keys)  # gSDE: one noise draw per period
     callback_keys = jr.split(callback_key, (num_steps, num_envs))
 
     def one_step(carry, step_keys):

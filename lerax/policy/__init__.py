@@ -7,6 +7,7 @@ from ._evaluate import evaluate_policy as evaluate_policy
 from ._export import deserialize_inference as deserialize_inference
 from ._export import export_inference as export_inference
 from ._export import serialize_inference as serialize_inference
+from ._gsde import GSDEActorCriticPolicy as GSDEActorCriticPolicy
 from ._io import load_policy as load_policy
 from ._io import save_policy as save_policy
 from ._mlp import MLP as MLP
@@ -21,6 +22,7 @@ from ._sac import SACCritic as SACCritic
 __all__ = [
     "AbstractActorCriticPolicy",
     "AbstractPolicy",
+    "GSDEActorCriticPolicy",
     "MLP",
     "MLPActorCriticPolicy",
     "MLPQPolicy",

@@ -30,6 +30,18 @@ class AbstractPolicy(eqx.Module):
             An element of `action_space`.
         """
 
+    def exploration_keys(
+        self, keys: Key[Array, "num_steps num_envs"]
+    ) -> Key[Array, "num_steps num_envs"]:
+        """The keys a collection loop samples its actions with, one per step and env.
+
+        The loops split one key per step and env and pass them through here before
+        acting. By default each step draws fresh noise (`keys` unchanged). A policy
+        whose exploration noise persists over several steps (gSDE) repeats a key
+        over those steps.
+        """
+        return keys
+
 
 class AbstractActorCriticPolicy(AbstractPolicy):
     """A policy with a stochastic actor and a state-value critic (PPO, A2C)."""

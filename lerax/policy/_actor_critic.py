@@ -12,6 +12,7 @@ import jax.random as jr
 import numpy as np
 from jaxtyping import Array, Float, Key
 
+from lerax._checks import check_bool
 from lerax.distribution import Categorical, Normal
 from lerax.space import AbstractSpace, Box, Discrete
 
@@ -53,6 +54,8 @@ class MLPActorCriticPolicy(AbstractActorCriticPolicy):
         key: PRNG key for the initialisation.
         hidden: Hidden-layer widths of both MLPs, a non-empty tuple of positive ints.
         activation: Hidden-layer activation, a callable.
+        ortho_init: The orthogonal initialisation above; if False, PyTorch's default
+            uniform one for every layer (Stable-Baselines3's `ortho_init=False`).
 
     Raises:
         TypeError: for an unsupported space or a non-callable `activation`.
@@ -72,9 +75,11 @@ class MLPActorCriticPolicy(AbstractActorCriticPolicy):
         key: Key[Array, ""],
         hidden: tuple[int, ...] = (64, 64),
         activation: Callable[[Array], Array] = jax.nn.tanh,
+        ortho_init: bool = True,
     ):
         hidden = check_hidden(hidden, _OWNER)
         activation = check_activation(activation, _OWNER)
+        check_bool(_OWNER, "ortho_init", ortho_init)
         observation_space, action_space = env.observation_space, env.action_space
         observation_classes(observation_space, _OWNER)
         if isinstance(action_space, Discrete):
@@ -100,9 +105,17 @@ class MLPActorCriticPolicy(AbstractActorCriticPolicy):
             hidden_gain=SQRT_TWO,
             output_gain=0.01,
             key=actor_key,
+            orthogonal=ortho_init,
         )
         self.critic = MLP(
-            in_size, 1, hidden, activation, hidden_gain=SQRT_TWO, output_gain=1.0, key=critic_key
+            in_size,
+            1,
+            hidden,
+            activation,
+            hidden_gain=SQRT_TWO,
+            output_gain=1.0,
+            key=critic_key,
+            orthogonal=ortho_init,
         )
         self.log_std = log_std
 

@@ -151,6 +151,17 @@ def orthogonal_dense(in_size: int, out_size: int, gain: float, *, key: Key[Array
     return Dense(kernel=weight.T, bias=jnp.zeros(out_size))
 
 
+def uniform_dense(in_size: int, out_size: int, *, key: Key[Array, ""]) -> Dense:
+    """A `Dense` layer initialised as PyTorch's `nn.Linear` is by default: kernel and
+    bias uniform in `[-1/sqrt(in_size), 1/sqrt(in_size)]` (Stable-Baselines3's
+    `ortho_init=False`)."""
+    bound = 1.0 / math.sqrt(in_size)
+    kernel_key, bias_key = jr.split(key)
+    kernel = jr.uniform(kernel_key, (in_size, out_size), jnp.float32, -bound, bound)
+    bias = jr.uniform(bias_key, (out_size,), jnp.float32, -bound, bound)
+    return Dense(kernel=kernel, bias=bias)
+
+
 class MLP(eqx.Module):
     """A fully connected network `Dense -> activation -> ... -> Dense`.
 
@@ -162,6 +173,8 @@ class MLP(eqx.Module):
         hidden_gain: Orthogonal-init gain of the hidden layers.
         output_gain: Orthogonal-init gain of the output layer.
         key: PRNG key for the initialisation.
+        orthogonal: Orthogonal weights with the gains and zero biases; if False,
+            PyTorch's default uniform initialisation (`uniform_dense`, gains unused).
     """
 
     layers: tuple[Dense, ...]
@@ -177,17 +190,22 @@ class MLP(eqx.Module):
         hidden_gain: float = SQRT_TWO,
         output_gain: float = 1.0,
         key: Key[Array, ""],
+        orthogonal: bool = True,
     ):
         sizes = (in_size, *hidden, out_size)
         keys = jr.split(key, len(sizes) - 1)
         gains = [hidden_gain] * len(hidden) + [output_gain]
         self.layers = tuple(
-            orthogonal_dense(i, o, g, key=k)
+            orthogonal_dense(i, o, g, key=k) if orthogonal else uniform_dense(i, o, key=k)
             for i, o, g, k in zip(sizes[:-1], sizes[1:], gains, keys, strict=True)
         )
         self.activation = activation
 
-    def __call__(self, x: Float[Array, " in_size"]) -> Float[Array, " out_size"]:
+    def features(self, x: Float[Array, " in_size"]) -> Float[Array, " last_hidden"]:
+        """The last hidden layer's activations (the input of the output layer)."""
         for layer in self.layers[:-1]:
             x = self.activation(layer(x))
-        return self.layers[-1](x)
+        return x
+
+    def __call__(self, x: Float[Array, " in_size"]) -> Float[Array, " out_size"]:
+        return self.layers[-1](self.features(x))

@@ -10,6 +10,7 @@ import jax.numpy as jnp
 import jax.random as jr
 from jaxtyping import Array, ArrayLike, Float, Int, Key
 
+from lerax._checks import check_bool
 from lerax.space import AbstractSpace, Discrete
 
 from ._abstract import AbstractPolicy
@@ -48,6 +49,8 @@ class MLPQPolicy(AbstractPolicy):
         hidden: Hidden-layer widths, a non-empty tuple of positive ints.
         activation: Hidden-layer activation, a callable.
         epsilon: Exploration probability of the sampled `predict`, in `[0, 1]`.
+        ortho_init: The orthogonal initialisation above; if False, PyTorch's default
+            uniform one (what Stable-Baselines3's DQN uses).
 
     Raises:
         TypeError: for a non-`Discrete` action space, an unsupported observation
@@ -68,9 +71,11 @@ class MLPQPolicy(AbstractPolicy):
         hidden: tuple[int, ...] = (64, 64),
         activation: Callable[[Array], Array] = jax.nn.relu,
         epsilon: float | Float[ArrayLike, ""] = 0.05,
+        ortho_init: bool = True,
     ):
         hidden = check_hidden(hidden, _OWNER)
         activation = check_activation(activation, _OWNER)
+        check_bool(_OWNER, "ortho_init", ortho_init)
         observation_space, action_space = env.observation_space, env.action_space
         if not isinstance(action_space, Discrete):
             raise TypeError(
@@ -83,7 +88,12 @@ class MLPQPolicy(AbstractPolicy):
         self.observation_space = observation_space
         self.action_space = action_space
         self.q_network = MLP(
-            observation_size(observation_space), action_space.n, hidden, activation, key=key
+            observation_size(observation_space),
+            action_space.n,
+            hidden,
+            activation,
+            key=key,
+            orthogonal=ortho_init,
         )
         self.epsilon = epsilon
 

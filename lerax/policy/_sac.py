@@ -12,6 +12,7 @@ import jax.random as jr
 import numpy as np
 from jaxtyping import Array, Float, Key
 
+from lerax._checks import check_bool
 from lerax.distribution import TanhNormal
 from lerax.space import AbstractSpace, Box
 
@@ -98,6 +99,8 @@ class MLPSACPolicy(AbstractPolicy):
         activation: Hidden-layer activation, a callable.
         log_std_min: Lower bound of the actor's log-std.
         log_std_max: Upper bound of the actor's log-std (`> log_std_min`).
+        ortho_init: The orthogonal initialisation above; if False, PyTorch's default
+            uniform one (what Stable-Baselines3's SAC uses).
 
     Raises:
         TypeError: for a non-`Box` action space, an unsupported observation space
@@ -120,9 +123,11 @@ class MLPSACPolicy(AbstractPolicy):
         activation: Callable[[Array], Array] = jax.nn.relu,
         log_std_min: float = -5.0,
         log_std_max: float = 2.0,
+        ortho_init: bool = True,
     ):
         hidden = check_hidden(hidden, _OWNER)
         activation = check_activation(activation, _OWNER)
+        check_bool(_OWNER, "ortho_init", ortho_init)
         observation_space, action_space = env.observation_space, env.action_space
         if not (isinstance(action_space, Box) and np.issubdtype(action_space.dtype, np.floating)):
             raise TypeError(
@@ -152,7 +157,13 @@ class MLPSACPolicy(AbstractPolicy):
         self.action_space = action_space
         self.actor = SACActor(
             network=MLP(
-                obs_size, 2 * action_size, hidden, activation, output_gain=0.01, key=actor_key
+                obs_size,
+                2 * action_size,
+                hidden,
+                activation,
+                output_gain=0.01,
+                key=actor_key,
+                orthogonal=ortho_init,
             ),
             action_shape=action_space.shape,
             num_observation_classes=classes,
@@ -160,8 +171,12 @@ class MLPSACPolicy(AbstractPolicy):
             log_std_max=float(log_std_max),
         )
         self.critic = SACCritic(
-            q1=MLP(obs_size + action_size, 1, hidden, activation, key=q1_key),
-            q2=MLP(obs_size + action_size, 1, hidden, activation, key=q2_key),
+            q1=MLP(
+                obs_size + action_size, 1, hidden, activation, key=q1_key, orthogonal=ortho_init
+            ),
+            q2=MLP(
+                obs_size + action_size, 1, hidden, activation, key=q2_key, orthogonal=ortho_init
+            ),
             num_observation_classes=classes,
         )
 

@@ -20,7 +20,7 @@ ADAPTERS = {"gymnax": "GymnaxEnv", "gymnasium": "GymnasiumEnv", "brax": "BraxEnv
 _EXTRAS = {"gymnax": "gymnax", "gymnasium": "dev", "brax": "brax"}
 _ACTIONS = {"ppo": "any", "a2c": "any", "dqn": "discrete", "sac": "continuous"}
 _CLASSES = {"ppo": "PPO", "a2c": "A2C", "dqn": "DQN", "sac": "SAC"}
-_POLICY_KEYS = ("hidden", "activation")
+_POLICY_KEYS = ("hidden", "activation", "use_sde", "sde_sample_freq", "log_std_init", "ortho_init")
 _ACTIVATIONS = {"tanh": jax.nn.tanh, "relu": jax.nn.relu, "gelu": jax.nn.gelu, "elu": jax.nn.elu}
 _DEFAULT_TIMESTEPS = 100_000
 """The budget of an (algorithm, env) pair the table has no entry for."""
@@ -112,7 +112,8 @@ def hyperparameters(algorithm: str, env: str) -> dict[str, Any]:
 
 def apply_overrides(entry: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
     """`entry` with `overrides` applied: `timesteps`, `normalize` (a bool),
-    `hidden`/`activation` (the policy), `target_update.every` /
+    `hidden`/`activation`/`use_sde`/`sde_sample_freq`/`log_std_init` (the policy;
+    `use_sde = false` also drops the table's other gSDE settings), `target_update.every` /
     `target_update.tau`, or any keyword of the algorithm class (checked when the
     algorithm is built).
 
@@ -130,6 +131,10 @@ def apply_overrides(entry: dict[str, Any], overrides: dict[str, Any]) -> dict[st
             entry["normalize"] = value
         elif name in _POLICY_KEYS:
             entry["policy"][name] = value
+            if name == "use_sde" and value is False:  # the table's gSDE settings go with it
+                for key in ("sde_sample_freq", "log_std_init"):
+                    if key not in overrides:
+                        entry["policy"].pop(key, None)
         elif name.startswith("target_update."):
             field = name.split(".", 1)[1]
             if field not in ("every", "tau"):
@@ -265,11 +270,31 @@ def build_algorithm(algorithm: str, settings: dict[str, Any]):
 
 
 def build_policy(algorithm: str, env, settings: dict[str, Any], *, key):
-    """The algorithm's MLP policy for `env` with `hidden` and `activation`."""
-    from lerax.policy import MLPActorCriticPolicy, MLPQPolicy, MLPSACPolicy
+    """The algorithm's MLP policy for `env` with `hidden`, `activation` and
+    `ortho_init`; with `use_sde = true` (PPO, A2C), the gSDE policy
+    (`GSDEActorCriticPolicy`) with `log_std_init` and `sde_sample_freq` (its
+    `sample_freq`).
+
+    Raises:
+        ZooError: for `use_sde` with DQN or SAC, or gSDE keys without `use_sde`.
+    """
+    from lerax.policy import GSDEActorCriticPolicy, MLPActorCriticPolicy, MLPQPolicy, MLPSACPolicy
 
     cls = {"dqn": MLPQPolicy, "sac": MLPSACPolicy}.get(algorithm, MLPActorCriticPolicy)
     kwargs = dict(settings)
+    use_sde = kwargs.pop("use_sde", False)
+    if not isinstance(use_sde, bool):
+        raise ZooError(f"use_sde must be true or false, got {use_sde!r}")
+    if use_sde:
+        if algorithm not in ("ppo", "a2c"):
+            raise ZooError(f"use_sde (gSDE) is for ppo and a2c; {algorithm} has no gSDE policy")
+        cls = GSDEActorCriticPolicy
+        if "sde_sample_freq" in kwargs:
+            kwargs["sample_freq"] = kwargs.pop("sde_sample_freq")
+    else:
+        extra = sorted({"sde_sample_freq", "log_std_init"} & set(kwargs))
+        if extra:
+            raise ZooError(f"{extra[0]} needs use_sde = true (the gSDE policy)")
     if "hidden" in kwargs:
         hidden = kwargs["hidden"]
         kwargs["hidden"] = tuple(hidden) if isinstance(hidden, list | tuple) else (hidden,)

@@ -58,3 +58,36 @@ def test_action_and_log_prob_matches_action_and_value():
     np.testing.assert_array_equal(log_prob, log_prob2)
     np.testing.assert_allclose(value, policy.value(observation), rtol=1e-6)
     assert not np.array_equal(action, policy.action_and_log_prob(observation, key=jr.key(3))[0])
+
+
+@pytest.mark.parametrize("sample_freq", [-1, 5])
+def test_a_gsde_rollout_keeps_its_exploration_weights_over_each_period(sample_freq):
+    from lerax.policy import GSDEActorCriticPolicy
+
+    env, steps = Pendulum(), 20
+    policy = GSDEActorCriticPolicy(
+        env=env, key=jr.key(0), hidden=(16, 3), log_std_init=-0.5, sample_freq=sample_freq
+    )
+    algo = PPO(num_envs=2, num_steps=steps, num_minibatches=1)
+    callback = as_callback(None)
+    state = algo.init(env, policy, 3 * steps * 2, key=jr.key(1), callback=callback)
+    _, rollout, _ = jax.jit(
+        lambda s: collect_rollout(s, callback, steps, key=jr.key(2), callback_key=jr.key(3))
+    )(state)
+    obs = rollout.observation.reshape(-1, 3)
+    means = jax.vmap(policy.predict)(obs).reshape(steps, 2)
+    features = jax.vmap(lambda o: policy.actor.features(o))(obs).reshape(steps, 2, 3)
+    noise = np.asarray(rollout.action[..., 0] - means)
+    period = steps if sample_freq < 0 else sample_freq
+    for env_index in range(2):
+        thetas = []
+        for start in range(0, steps, period):
+            phi = np.asarray(features[start : start + period, env_index])
+            theta, *_ = np.linalg.lstsq(phi, noise[start : start + period, env_index], rcond=None)
+            # One weight vector explains every step of the period (3 unknowns, 5 or 20 steps).
+            np.testing.assert_allclose(
+                phi @ theta, noise[start : start + period, env_index], atol=1e-4
+            )
+            thetas.append(theta)
+        if len(thetas) > 1:
+            assert not np.allclose(thetas[0], thetas[1], atol=1e-3)  # a new draw per period
