@@ -72,6 +72,12 @@ class TanhNormal(AbstractDistribution):
         pre_tanh = jnp.arctanh(jnp.clip(value, -bound, bound))
         return self.base.log_prob(pre_tanh) - jnp.sum(_log_abs_det_jacobian(pre_tanh))
 
+    def log_prob_of_pre_tanh(self, pre_tanh: Float[ArrayLike, " *event"]) -> Float[Array, ""]:
+        """The log-density of `tanh(pre_tanh)`, computed from the pre-tanh value (no
+        `arctanh`, so exact also where `tanh` rounds to +-1)."""
+        pre_tanh = jnp.asarray(pre_tanh)
+        return self.base.log_prob(pre_tanh) - jnp.sum(_log_abs_det_jacobian(pre_tanh))
+
     def sample_and_log_prob(
         self, *, key: Key[Array, ""]
     ) -> tuple[Float[Array, " *event"], Float[Array, ""]]:

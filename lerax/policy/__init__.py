@@ -15,6 +15,7 @@ from ._mlp import Dense as Dense
 from ._normalized import ObservationNormalizedPolicy as ObservationNormalizedPolicy
 from ._normalized import freeze_normalization as freeze_normalization
 from ._q import MLPQPolicy as MLPQPolicy
+from ._sac import GSDESACActor as GSDESACActor
 from ._sac import MLPSACPolicy as MLPSACPolicy
 from ._sac import SACActor as SACActor
 from ._sac import SACCritic as SACCritic
@@ -23,6 +24,7 @@ __all__ = [
     "AbstractActorCriticPolicy",
     "AbstractPolicy",
     "GSDEActorCriticPolicy",
+    "GSDESACActor",
     "MLP",
     "MLPActorCriticPolicy",
     "MLPQPolicy",

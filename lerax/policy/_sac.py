@@ -12,7 +12,7 @@ import jax.random as jr
 import numpy as np
 from jaxtyping import Array, Float, Key
 
-from lerax._checks import check_bool
+from lerax._checks import check_bool, check_int
 from lerax.distribution import TanhNormal
 from lerax.space import AbstractSpace, Box
 
@@ -55,6 +55,74 @@ class SACActor(eqx.Module):
             mean.reshape(self.action_shape), jnp.exp(log_std).reshape(self.action_shape)
         )
 
+    def sample_and_log_prob(
+        self, observation: Array, *, key: Key[Array, ""]
+    ) -> tuple[Array, Float[Array, ""]]:
+        """A sample on `(-1, 1)^action_shape` and its log-density."""
+        return self(observation).sample_and_log_prob(key=key)
+
+    def sample(self, observation: Array, *, key: Key[Array, ""]) -> Array:
+        """A sample on `(-1, 1)^action_shape`."""
+        return self(observation).sample(key=key)
+
+    def exploration_keys(self, keys: Key[Array, "num_steps num_envs"]) -> Key[Array, "..."]:
+        """White noise: a fresh key per step (see `AbstractPolicy.exploration_keys`)."""
+        return keys
+
+
+class GSDESACActor(eqx.Module):
+    """SAC's actor with generalized state-dependent exploration (gSDE).
+
+    The pre-tanh action is `mean(obs) + features(obs) @ theta`: `mean` is the MLP's
+    output clipped to `[-clip_mean, clip_mean]`, `features` its last hidden
+    activations (gradient stopped), `theta ~ Normal(0, exp(log_std))` drawn from
+    the key (reparameterised, so `log_std` is learned). A collection loop keeps
+    one key, so one `theta`, per period of `sample_freq` steps (-1: per
+    collection); see `GSDEActorCriticPolicy`. Its marginal at a state, `__call__`,
+    is `TanhNormal(mean, sqrt(features**2 @ exp(log_std)**2 + 1e-6))`.
+    """
+
+    network: MLP
+    log_std: Float[Array, "last_hidden action_size"]
+    action_shape: tuple[int, ...] = eqx.field(static=True)
+    num_observation_classes: int | None = eqx.field(static=True)
+    sample_freq: int = eqx.field(static=True)
+    clip_mean: float = eqx.field(static=True)
+
+    def _mean_and_features(self, observation: Array) -> tuple[Array, Array]:
+        features = self.network.features(
+            encode_observation(observation, self.num_observation_classes)
+        )
+        mean = jnp.clip(self.network.layers[-1](features), -self.clip_mean, self.clip_mean)
+        return mean, jax.lax.stop_gradient(features)
+
+    def _distribution(self, mean: Array, features: Array) -> TanhNormal:
+        scale = jnp.sqrt(jnp.square(features) @ jnp.exp(2.0 * self.log_std) + 1e-6)
+        return TanhNormal(mean.reshape(self.action_shape), scale.reshape(self.action_shape))
+
+    def __call__(self, observation: Array) -> TanhNormal:
+        return self._distribution(*self._mean_and_features(observation))
+
+    def sample_and_log_prob(
+        self, observation: Array, *, key: Key[Array, ""]
+    ) -> tuple[Array, Float[Array, ""]]:
+        """`tanh(mean + features @ theta)` with `theta` drawn from `key`, and its
+        log-density."""
+        mean, features = self._mean_and_features(observation)
+        theta = jnp.exp(self.log_std) * jr.normal(key, self.log_std.shape, self.log_std.dtype)
+        pre_tanh = (mean + features @ theta).reshape(self.action_shape)
+        log_prob = self._distribution(mean, features).log_prob_of_pre_tanh(pre_tanh)
+        return jnp.tanh(pre_tanh), log_prob
+
+    def sample(self, observation: Array, *, key: Key[Array, ""]) -> Array:
+        return self.sample_and_log_prob(observation, key=key)[0]
+
+    def exploration_keys(self, keys: Key[Array, "num_steps num_envs"]) -> Key[Array, "..."]:
+        """One key per period of `sample_freq` steps (the whole collection when -1)."""
+        steps = jnp.arange(keys.shape[0])
+        first = jnp.zeros_like(steps) if self.sample_freq < 0 else steps - steps % self.sample_freq
+        return keys[first]
+
 
 class SACCritic(eqx.Module):
     """Twin Q-networks on `concat(encoded observation, flattened action)`.
@@ -86,7 +154,8 @@ class MLPSACPolicy(AbstractPolicy):
       `jax.tree.map`).
 
     `predict(observation)` (no key) returns the rescaled `tanh(mean)`;
-    `predict(observation, key=key)` a rescaled sample.
+    `predict(observation, key=key)` a rescaled sample. With `use_sde`, the actor
+    is a `GSDESACActor` (state-dependent exploration).
 
     Initialisation: orthogonal weights (gain `sqrt(2)` hidden; output gain `0.01`
     for the actor, `1.0` for the critics), zero biases.
@@ -101,6 +170,12 @@ class MLPSACPolicy(AbstractPolicy):
         log_std_max: Upper bound of the actor's log-std (`> log_std_min`).
         ortho_init: The orthogonal initialisation above; if False, PyTorch's default
             uniform one (what Stable-Baselines3's SAC uses).
+        use_sde: Explore with gSDE (`GSDESACActor`, Stable-Baselines3's
+            `use_sde=True`): state-dependent noise that persists over a period;
+            `log_std_min`/`log_std_max` are then unused.
+        log_std_init: With `use_sde`, the initial log-std of every exploration weight.
+        sample_freq: With `use_sde`, env steps between draws of the exploration
+            weights, a positive int, or -1 (once per collection of `train_freq` steps).
 
     Raises:
         TypeError: for a non-`Box` action space, an unsupported observation space
@@ -111,7 +186,7 @@ class MLPSACPolicy(AbstractPolicy):
 
     observation_space: AbstractSpace
     action_space: Box
-    actor: SACActor
+    actor: SACActor | GSDESACActor
     critic: SACCritic
 
     def __init__(
@@ -124,10 +199,22 @@ class MLPSACPolicy(AbstractPolicy):
         log_std_min: float = -5.0,
         log_std_max: float = 2.0,
         ortho_init: bool = True,
+        use_sde: bool = False,
+        log_std_init: float = -3.0,
+        sample_freq: int = -1,
     ):
         hidden = check_hidden(hidden, _OWNER)
         activation = check_activation(activation, _OWNER)
         check_bool(_OWNER, "ortho_init", ortho_init)
+        check_bool(_OWNER, "use_sde", use_sde)
+        if isinstance(log_std_init, bool) or not isinstance(log_std_init, int | float):
+            raise TypeError(f"{_OWNER}: `log_std_init` must be a number, got {log_std_init!r}.")
+        check_int(_OWNER, "sample_freq", sample_freq, minimum=-1)
+        if sample_freq == 0:
+            raise ValueError(
+                f"{_OWNER}: `sample_freq` must be a positive int or -1 (once per collection), "
+                "got 0."
+            )
         observation_space, action_space = env.observation_space, env.action_space
         if not (isinstance(action_space, Box) and np.issubdtype(action_space.dtype, np.floating)):
             raise TypeError(
@@ -155,21 +242,32 @@ class MLPSACPolicy(AbstractPolicy):
         actor_key, q1_key, q2_key = jr.split(key, 3)
         self.observation_space = observation_space
         self.action_space = action_space
-        self.actor = SACActor(
-            network=MLP(
-                obs_size,
-                2 * action_size,
-                hidden,
-                activation,
-                output_gain=0.01,
-                key=actor_key,
-                orthogonal=ortho_init,
-            ),
-            action_shape=action_space.shape,
-            num_observation_classes=classes,
-            log_std_min=float(log_std_min),
-            log_std_max=float(log_std_max),
+        network = MLP(
+            obs_size,
+            (1 if use_sde else 2) * action_size,
+            hidden,
+            activation,
+            output_gain=0.01,
+            key=actor_key,
+            orthogonal=ortho_init,
         )
+        if use_sde:
+            self.actor = GSDESACActor(
+                network=network,
+                log_std=jnp.full((hidden[-1], action_size), float(log_std_init), jnp.float32),
+                action_shape=action_space.shape,
+                num_observation_classes=classes,
+                sample_freq=sample_freq,
+                clip_mean=2.0,
+            )
+        else:
+            self.actor = SACActor(
+                network=network,
+                action_shape=action_space.shape,
+                num_observation_classes=classes,
+                log_std_min=float(log_std_min),
+                log_std_max=float(log_std_max),
+            )
         self.critic = SACCritic(
             q1=MLP(
                 obs_size + action_size, 1, hidden, activation, key=q1_key, orthogonal=ortho_init
@@ -196,7 +294,7 @@ class MLPSACPolicy(AbstractPolicy):
         The log-density includes the tanh correction and the affine rescale:
         `log p(action) = log p_tanh(u) - sum(log((high - low) / 2))`.
         """
-        unit_action, log_prob = self.actor(observation).sample_and_log_prob(key=key)
+        unit_action, log_prob = self.actor.sample_and_log_prob(observation, key=key)
         half_range = 0.5 * (self.action_space.high - self.action_space.low)
         return self._rescale(unit_action), log_prob - jnp.sum(jnp.log(half_range))
 
@@ -210,6 +308,12 @@ class MLPSACPolicy(AbstractPolicy):
         self, observation: Array, *, key: Key[Array, ""] | None = None
     ) -> Float[Array, " *action_shape"]:
         """The rescaled `tanh(mean)` without `key`; a rescaled sample with `key`."""
-        dist = self.actor(observation)
-        unit_action = dist.mode() if key is None else dist.sample(key=key)
-        return self._rescale(unit_action)
+        if key is None:
+            return self._rescale(self.actor(observation).mode())
+        return self._rescale(self.actor.sample(observation, key=key))
+
+    def exploration_keys(
+        self, keys: Key[Array, "num_steps num_envs"]
+    ) -> Key[Array, "num_steps num_envs"]:
+        """The actor's: fresh keys per step, or one per gSDE period."""
+        return self.actor.exploration_keys(keys)

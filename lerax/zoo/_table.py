@@ -271,12 +271,12 @@ def build_algorithm(algorithm: str, settings: dict[str, Any]):
 
 def build_policy(algorithm: str, env, settings: dict[str, Any], *, key):
     """The algorithm's MLP policy for `env` with `hidden`, `activation` and
-    `ortho_init`; with `use_sde = true` (PPO, A2C), the gSDE policy
-    (`GSDEActorCriticPolicy`) with `log_std_init` and `sde_sample_freq` (its
-    `sample_freq`).
+    `ortho_init`; with `use_sde = true`, gSDE (PPO, A2C: `GSDEActorCriticPolicy`;
+    SAC: `MLPSACPolicy(use_sde=True)`) with `log_std_init` and `sde_sample_freq`
+    (its `sample_freq`).
 
     Raises:
-        ZooError: for `use_sde` with DQN or SAC, or gSDE keys without `use_sde`.
+        ZooError: for `use_sde` with DQN, or gSDE keys without `use_sde`.
     """
     from lerax.policy import GSDEActorCriticPolicy, MLPActorCriticPolicy, MLPQPolicy, MLPSACPolicy
 
@@ -286,9 +286,12 @@ def build_policy(algorithm: str, env, settings: dict[str, Any], *, key):
     if not isinstance(use_sde, bool):
         raise ZooError(f"use_sde must be true or false, got {use_sde!r}")
     if use_sde:
-        if algorithm not in ("ppo", "a2c"):
-            raise ZooError(f"use_sde (gSDE) is for ppo and a2c; {algorithm} has no gSDE policy")
-        cls = GSDEActorCriticPolicy
+        if algorithm == "dqn":
+            raise ZooError("use_sde (gSDE) is for ppo, a2c and sac; dqn's actions are discrete")
+        if algorithm == "sac":
+            kwargs["use_sde"] = True
+        else:
+            cls = GSDEActorCriticPolicy
         if "sde_sample_freq" in kwargs:
             kwargs["sample_freq"] = kwargs.pop("sde_sample_freq")
     else:
