@@ -11,6 +11,7 @@ import lerax.zoo as zoo
 from lerax.algorithm import A2C, DQN, PPO, SAC, HardUpdate, PolyakUpdate
 from lerax.policy import (
     GSDEActorCriticPolicy,
+    GSDESACActor,
     MLPActorCriticPolicy,
     MLPQPolicy,
     MLPSACPolicy,
@@ -55,7 +56,10 @@ def test_every_entry_makes_its_algorithm_and_policy(algorithm, env):
     assert type(algo) is _CLASSES[algorithm]
     expected = _POLICIES.get(algorithm, MLPSACPolicy)
     if zoo.hyperparameters(algorithm, env)["policy"].get("use_sde"):
-        expected = GSDEActorCriticPolicy
+        if algorithm == "sac":
+            assert type(policy.actor) is GSDESACActor
+        else:
+            expected = GSDEActorCriticPolicy
     assert type(policy) is expected
     assert timesteps == zoo.hyperparameters(algorithm, env)["zoo"]["timesteps"]
     assert timesteps >= algo.steps_per_iteration
@@ -94,7 +98,11 @@ def test_gsde_entries_and_overrides():
         ("ppo", "Pendulum"),
         ("a2c", "MountainCarContinuous"),
         ("a2c", "Pendulum"),
+        ("sac", "MountainCarContinuous"),
     ]
+    _, sac_policy, _ = zoo.make("sac", "MountainCarContinuous")
+    assert sac_policy.actor.sample_freq == -1
+    np.testing.assert_allclose(sac_policy.actor.log_std, -3.67)
 
 
 def test_normalised_entries_train_behind_both_layers():

@@ -123,3 +123,19 @@ def test_jit_and_vmap(getkey):
     value, log_prob, log_prob_again, entropy = fn(locs, scales, keys)
     assert value.shape == (6, 2) and log_prob.shape == entropy.shape == (6,)
     np.testing.assert_allclose(log_prob, log_prob_again, atol=1e-3)
+
+
+def test_log_prob_of_pre_tanh_is_the_density_of_its_tanh():
+    dist = TanhNormal(LOC, SCALE)
+    x = np.array([0.2027, -1.8318], dtype=np.float32)  # tanh: [0.2, -0.95]
+    expected = sum(
+        math.log(_np_density_1d(math.tanh(float(x[i])), float(LOC[i]), float(SCALE[i])))
+        for i in range(2)
+    )
+    assert float(dist.log_prob_of_pre_tanh(x)) == pytest.approx(expected, abs=1e-3)
+    # Far in the tail tanh rounds to 1 in float32; the pre-tanh value keeps it exact.
+    far = np.array([12.0, -1.5], dtype=np.float32)
+    normal = Normal(LOC, SCALE).log_prob(far)
+    log_det = 2 * (math.log(2) - 12.0 - math.log1p(math.exp(-24.0)))
+    log_det += math.log1p(-(math.tanh(-1.5) ** 2))
+    assert float(dist.log_prob_of_pre_tanh(far)) == pytest.approx(float(normal) - log_det, rel=1e-5)

@@ -9,9 +9,15 @@ import jax.random as jr
 import numpy as np
 import pytest
 
-from lerax.algorithm import PPO
+from lerax.algorithm import PPO, SAC
 from lerax.env import CartPole, MountainCarContinuous, Pendulum
-from lerax.policy import GSDEActorCriticPolicy, load_policy, save_policy
+from lerax.policy import (
+    GSDEActorCriticPolicy,
+    GSDESACActor,
+    MLPSACPolicy,
+    load_policy,
+    save_policy,
+)
 
 OBS = jnp.array([0.3, -0.7, 1.5])
 
@@ -87,6 +93,69 @@ def test_trains_saves_and_loads(tmp_path):
     save_policy(tmp_path / "gsde", trained)
     loaded = load_policy(tmp_path / "gsde")
     assert type(loaded) is GSDEActorCriticPolicy and loaded.sample_freq == 4
+    obs = jnp.array([-0.5, 0.01])
+    np.testing.assert_array_equal(
+        loaded.predict(obs, key=jr.key(5)), trained.predict(obs, key=jr.key(5))
+    )
+
+
+def _sac(**kwargs):
+    return _sac_with(hidden=(8, 5), use_sde=True, **kwargs)
+
+
+def test_sac_gsde_actor_samples_tanh_of_mean_plus_features_times_weights():
+    policy = _sac(log_std_init=-1.5)
+    actor = policy.actor
+    assert type(actor) is GSDESACActor and actor.log_std.shape == (5, 1)
+    x = np.asarray(OBS, np.float64)
+    for layer in actor.network.layers[:-1]:
+        x = np.maximum(x @ np.asarray(layer.kernel) + np.asarray(layer.bias), 0.0)  # relu
+    out = actor.network.layers[-1]
+    mean = np.clip(x @ np.asarray(out.kernel) + np.asarray(out.bias), -2.0, 2.0)
+    theta = np.exp(-1.5) * np.asarray(jr.normal(jr.key(4), (5, 1)))
+    unit, log_prob = actor.sample_and_log_prob(OBS, key=jr.key(4))
+    np.testing.assert_allclose(unit, np.tanh(mean + x @ theta), rtol=1e-5, atol=1e-6)
+    dist = actor(OBS)
+    np.testing.assert_allclose(
+        dist.scale, np.sqrt(x**2 @ np.full((5, 1), np.exp(-3.0)) + 1e-6), rtol=1e-5
+    )
+    assert float(log_prob) == pytest.approx(float(dist.log_prob(unit)), rel=1e-4)
+    # Pendulum's actions are in [-2, 2]: the policy rescales the unit action.
+    action, _ = policy.action_and_log_prob(OBS, key=jr.key(4))
+    np.testing.assert_allclose(action, 2.0 * np.asarray(unit), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(policy.predict(OBS), 2.0 * np.tanh(mean), rtol=1e-5, atol=1e-6)
+    keys = jr.split(jr.key(0), (6, 2))
+    np.testing.assert_array_equal(
+        jr.key_data(_sac(sample_freq=4).exploration_keys(keys)),
+        jr.key_data(keys)[np.asarray([0, 0, 0, 0, 4, 4])],
+    )
+    plain = _sac_with(hidden=(8, 5))
+    np.testing.assert_array_equal(jr.key_data(plain.exploration_keys(keys)), jr.key_data(keys))
+
+
+def test_sac_gsde_arguments_are_checked():
+    with pytest.raises(TypeError, match="`use_sde` must be"):
+        _sac_with(use_sde="yes")
+    with pytest.raises(ValueError, match="`sample_freq` must be a positive int or -1"):
+        _sac(sample_freq=0)
+    with pytest.raises(TypeError, match="`log_std_init` must be a number"):
+        _sac(log_std_init=None)
+
+
+def _sac_with(**kwargs):
+    return MLPSACPolicy(env=Pendulum(), key=jr.key(0), **kwargs)
+
+
+def test_sac_trains_with_gsde_and_round_trips(tmp_path):
+    env = MountainCarContinuous()
+    policy = MLPSACPolicy(
+        env=env, key=jr.key(0), hidden=(16, 16), use_sde=True, log_std_init=-2.0, sample_freq=8
+    )
+    algo = SAC(buffer_size=1000, batch_size=32, learning_starts=64, train_freq=16, gradient_steps=4)
+    trained = algo.learn(env, policy, 256, key=jr.key(1))
+    assert not np.allclose(trained.actor.log_std, policy.actor.log_std)
+    save_policy(tmp_path / "sac", trained)
+    loaded = load_policy(tmp_path / "sac")
     obs = jnp.array([-0.5, 0.01])
     np.testing.assert_array_equal(
         loaded.predict(obs, key=jr.key(5)), trained.predict(obs, key=jr.key(5))
