@@ -174,6 +174,7 @@ _LEARNED = {
     ("dqn", "MountainCar"): -180.0,
     ("ppo", "MountainCar"): -150.0,  # behind the normalisation layers
     ("a2c", "MountainCar"): -150.0,
+    ("a2c", "MountainCarContinuous"): 50.0,  # gSDE behind the normalisation layers
     ("ppo", "Pendulum"): -600.0,
     ("sac", "Pendulum"): -400.0,
 }
