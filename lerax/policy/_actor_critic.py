@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING
 
 import jax
 import jax.numpy as jnp
-import jax.random as jr
 import numpy as np
 from jaxtyping import Array, Float, Key
 
@@ -19,7 +18,7 @@ from lerax.space import AbstractSpace, Box, Discrete
 from ._abstract import AbstractActorCriticPolicy
 from ._mlp import (
     MLP,
-    SQRT_TWO,
+    actor_critic_mlps,
     check_activation,
     check_hidden,
     encode_observation,
@@ -93,29 +92,15 @@ class MLPActorCriticPolicy(AbstractActorCriticPolicy):
                 f"{_OWNER}: unsupported action space {action_space!r}; "
                 "accepted: Discrete, Box with a floating dtype."
             )
-        actor_key, critic_key = jr.split(key)
-        in_size = observation_size(observation_space)
         self.observation_space = observation_space
         self.action_space = action_space
-        self.actor = MLP(
-            in_size,
+        self.actor, self.critic = actor_critic_mlps(
+            observation_size(observation_space),
             action_size,
             hidden,
             activation,
-            hidden_gain=SQRT_TWO,
-            output_gain=0.01,
-            key=actor_key,
-            orthogonal=ortho_init,
-        )
-        self.critic = MLP(
-            in_size,
-            1,
-            hidden,
-            activation,
-            hidden_gain=SQRT_TWO,
-            output_gain=1.0,
-            key=critic_key,
-            orthogonal=ortho_init,
+            ortho_init=ortho_init,
+            key=key,
         )
         self.log_std = log_std
 

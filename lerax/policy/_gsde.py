@@ -20,7 +20,7 @@ from lerax.space import AbstractSpace, Box
 from ._abstract import AbstractActorCriticPolicy
 from ._mlp import (
     MLP,
-    SQRT_TWO,
+    actor_critic_mlps,
     check_activation,
     check_hidden,
     encode_observation,
@@ -33,6 +33,33 @@ if TYPE_CHECKING:
 
 _OWNER = "GSDEActorCriticPolicy"
 _VARIANCE_EPSILON = 1e-6
+
+
+def check_gsde_arguments(owner: str, log_std_init: object, sample_freq: object, per: str) -> None:
+    """Check gSDE's `log_std_init` (a number) and `sample_freq` (an int >= 1, or -1:
+    once per `per`).
+
+    Raises:
+        TypeError: for a value of the wrong type.
+        ValueError: for a `sample_freq` of 0 or below -1.
+    """
+    if isinstance(log_std_init, bool) or not isinstance(log_std_init, int | float):
+        raise TypeError(f"{owner}: `log_std_init` must be a number, got {log_std_init!r}.")
+    check_int(owner, "sample_freq", sample_freq, minimum=-1)
+    if sample_freq == 0:
+        raise ValueError(
+            f"{owner}: `sample_freq` must be a positive int or -1 (once per {per}), got 0."
+        )
+
+
+def period_keys(
+    keys: Key[Array, "num_steps num_envs"], sample_freq: int
+) -> Key[Array, "num_steps num_envs"]:
+    """`keys` with each step's replaced by that of its period's first step (periods of
+    `sample_freq` steps; with -1, one period: the whole loop)."""
+    steps = jnp.arange(keys.shape[0])
+    first = jnp.zeros_like(steps) if sample_freq < 0 else steps - steps % sample_freq
+    return keys[first]
 
 
 class GSDEActorCriticPolicy(AbstractActorCriticPolicy):
@@ -104,37 +131,17 @@ class GSDEActorCriticPolicy(AbstractActorCriticPolicy):
                 f"{_OWNER}: unsupported action space {action_space!r}; accepted: Box with "
                 "a floating dtype (gSDE explores continuous actions)."
             )
-        if isinstance(log_std_init, bool) or not isinstance(log_std_init, int | float):
-            raise TypeError(f"{_OWNER}: `log_std_init` must be a number, got {log_std_init!r}.")
-        check_int(_OWNER, "sample_freq", sample_freq, minimum=-1)
-        if sample_freq == 0:
-            raise ValueError(
-                f"{_OWNER}: `sample_freq` must be a positive int or -1 (once per rollout), got 0."
-            )
+        check_gsde_arguments(_OWNER, log_std_init, sample_freq, "rollout")
         action_size = math.prod(action_space.shape)
-        actor_key, critic_key = jr.split(key)
-        in_size = observation_size(observation_space)
         self.observation_space = observation_space
         self.action_space = action_space
-        self.actor = MLP(
-            in_size,
+        self.actor, self.critic = actor_critic_mlps(
+            observation_size(observation_space),
             action_size,
             hidden,
             activation,
-            hidden_gain=SQRT_TWO,
-            output_gain=0.01,
-            key=actor_key,
-            orthogonal=ortho_init,
-        )
-        self.critic = MLP(
-            in_size,
-            1,
-            hidden,
-            activation,
-            hidden_gain=SQRT_TWO,
-            output_gain=1.0,
-            key=critic_key,
-            orthogonal=ortho_init,
+            ortho_init=ortho_init,
+            key=key,
         )
         self.log_std = jnp.full((hidden[-1], action_size), float(log_std_init), jnp.float32)
         self.sample_freq = sample_freq
@@ -190,6 +197,4 @@ class GSDEActorCriticPolicy(AbstractActorCriticPolicy):
     ) -> Key[Array, "num_steps num_envs"]:
         """Each env keeps the key of its period's first step for the whole period
         (`sample_freq` steps; the whole rollout when -1)."""
-        steps = jnp.arange(keys.shape[0])
-        first = jnp.zeros_like(steps) if self.sample_freq < 0 else steps - steps % self.sample_freq
-        return keys[first]
+        return period_keys(keys, self.sample_freq)

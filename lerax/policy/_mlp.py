@@ -209,3 +209,21 @@ class MLP(eqx.Module):
 
     def __call__(self, x: Float[Array, " in_size"]) -> Float[Array, " out_size"]:
         return self.layers[-1](self.features(x))
+
+
+def actor_critic_mlps(
+    in_size: int,
+    action_size: int,
+    hidden: Sequence[int],
+    activation: Callable[[Array], Array],
+    *,
+    ortho_init: bool,
+    key: Key[Array, ""],
+) -> tuple[MLP, MLP]:
+    """The actor (`action_size` outputs, output gain 0.01) and critic (one output, gain
+    1.0) MLPs of an actor-critic policy; hidden gains `sqrt(2)`."""
+    actor_key, critic_key = jr.split(key)
+    common = dict(hidden_gain=SQRT_TWO, orthogonal=ortho_init)
+    actor = MLP(in_size, action_size, hidden, activation, output_gain=0.01, key=actor_key, **common)
+    critic = MLP(in_size, 1, hidden, activation, output_gain=1.0, key=critic_key, **common)
+    return actor, critic

@@ -12,11 +12,12 @@ import jax.random as jr
 import numpy as np
 from jaxtyping import Array, Float, Key
 
-from lerax._checks import check_bool, check_int
+from lerax._checks import check_bool
 from lerax.distribution import TanhNormal
 from lerax.space import AbstractSpace, Box
 
 from ._abstract import AbstractPolicy
+from ._gsde import check_gsde_arguments, period_keys
 from ._mlp import (
     MLP,
     check_activation,
@@ -119,9 +120,7 @@ class GSDESACActor(eqx.Module):
 
     def exploration_keys(self, keys: Key[Array, "num_steps num_envs"]) -> Key[Array, "..."]:
         """One key per period of `sample_freq` steps (the whole collection when -1)."""
-        steps = jnp.arange(keys.shape[0])
-        first = jnp.zeros_like(steps) if self.sample_freq < 0 else steps - steps % self.sample_freq
-        return keys[first]
+        return period_keys(keys, self.sample_freq)
 
 
 class SACCritic(eqx.Module):
@@ -207,14 +206,7 @@ class MLPSACPolicy(AbstractPolicy):
         activation = check_activation(activation, _OWNER)
         check_bool(_OWNER, "ortho_init", ortho_init)
         check_bool(_OWNER, "use_sde", use_sde)
-        if isinstance(log_std_init, bool) or not isinstance(log_std_init, int | float):
-            raise TypeError(f"{_OWNER}: `log_std_init` must be a number, got {log_std_init!r}.")
-        check_int(_OWNER, "sample_freq", sample_freq, minimum=-1)
-        if sample_freq == 0:
-            raise ValueError(
-                f"{_OWNER}: `sample_freq` must be a positive int or -1 (once per collection), "
-                "got 0."
-            )
+        check_gsde_arguments(_OWNER, log_std_init, sample_freq, "collection")
         observation_space, action_space = env.observation_space, env.action_space
         if not (isinstance(action_space, Box) and np.issubdtype(action_space.dtype, np.floating)):
             raise TypeError(
