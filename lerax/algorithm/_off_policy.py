@@ -14,7 +14,7 @@ from jaxtyping import Array, Int, Key, PyTree
 from lerax._checks import check_int
 from lerax.callback import AbstractCallback
 from lerax.env import AbstractEnv
-from lerax.policy import AbstractPolicy
+from lerax.policy import AbstractPolicy, exploration_keys
 
 from ._abstract import AbstractAlgorithm
 from ._replay_buffer import ReplayBatch, ReplayBuffer
@@ -229,7 +229,7 @@ class AbstractOffPolicyAlgorithm(AbstractAlgorithm):
 
         carry = (state.env_state, state.observation, state.callback_step_state, state.num_timesteps)
         (env_state, observation, cb_step_state, num_timesteps), steps = jax.lax.scan(
-            one_step, carry, (policy.exploration_keys(keys[0]), keys[1], keys[2], callback_keys)
+            one_step, carry, (exploration_keys(policy, keys[0]), keys[1], keys[2], callback_keys)
         )
         flat = jax.tree.map(lambda x: x.reshape((-1, *x.shape[2:])), steps)
         buffer = buffer.add(

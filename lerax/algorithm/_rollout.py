@@ -11,6 +11,7 @@ import jax.random as jr
 from jaxtyping import Array, Bool, Float, Key
 
 from lerax.callback import AbstractCallback, record_episodes
+from lerax.policy import exploration_keys
 
 from ._gae import compute_gae
 from ._step import step_envs
@@ -51,7 +52,7 @@ def collect_rollout(
     num_envs = state.observation.shape[0]
 
     act_keys, env_keys = jr.split(key, (2, num_steps, num_envs))
-    act_keys = policy.exploration_keys(act_keys)  # gSDE: one noise draw per period
+    act_keys = exploration_keys(policy, act_keys)  # gSDE: one noise draw per period
     callback_keys = jr.split(callback_key, (num_steps, num_envs))
 
     def one_step(carry, step_keys):

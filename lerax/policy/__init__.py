@@ -1,7 +1,9 @@
 """Policies: map ONE observation to an action (vectorise with `jax.vmap`)."""
 
 from ._abstract import AbstractActorCriticPolicy as AbstractActorCriticPolicy
+from ._abstract import AbstractPeriodicNoise as AbstractPeriodicNoise
 from ._abstract import AbstractPolicy as AbstractPolicy
+from ._abstract import exploration_keys as exploration_keys
 from ._actor_critic import MLPActorCriticPolicy as MLPActorCriticPolicy
 from ._evaluate import evaluate_policy as evaluate_policy
 from ._export import deserialize_inference as deserialize_inference
@@ -22,6 +24,7 @@ from ._sac import SACCritic as SACCritic
 
 __all__ = [
     "AbstractActorCriticPolicy",
+    "AbstractPeriodicNoise",
     "AbstractPolicy",
     "GSDEActorCriticPolicy",
     "GSDESACActor",
@@ -34,6 +37,7 @@ __all__ = [
     "SACCritic",
     "deserialize_inference",
     "evaluate_policy",
+    "exploration_keys",
     "export_inference",
     "freeze_normalization",
     "load_policy",

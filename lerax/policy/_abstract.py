@@ -30,18 +30,6 @@ class AbstractPolicy(eqx.Module):
             An element of `action_space`.
         """
 
-    def exploration_keys(
-        self, keys: Key[Array, "num_steps num_envs"]
-    ) -> Key[Array, "num_steps num_envs"]:
-        """The keys a collection loop samples its actions with, one per step and env.
-
-        The loops split one key per step and env and pass them through here before
-        acting. By default each step draws fresh noise (`keys` unchanged). A policy
-        whose exploration noise persists over several steps (gSDE) repeats a key
-        over those steps.
-        """
-        return keys
-
 
 class AbstractActorCriticPolicy(AbstractPolicy):
     """A policy with a stochastic actor and a state-value critic (PPO, A2C)."""
@@ -78,3 +66,29 @@ class AbstractActorCriticPolicy(AbstractPolicy):
     def predict(self, observation: Array, *, key: Key[Array, ""] | None = None) -> Array:
         dist = self.distribution(observation)
         return dist.mode() if key is None else dist.sample(key=key)
+
+
+class AbstractPeriodicNoise(eqx.Module):
+    """A policy whose exploration noise persists over periods of several steps (gSDE).
+
+    The collection loops split one key per step and env, then pass them through
+    `exploration_keys(policy, keys)`: such a policy repeats a key over each period,
+    so the noise its samples draw from that key stays the same; any other policy
+    keeps fresh keys (white noise).
+    """
+
+    @abc.abstractmethod
+    def exploration_keys(
+        self, keys: Key[Array, "num_steps num_envs"]
+    ) -> Key[Array, "num_steps num_envs"]:
+        """The keys to act with, one per step and env (of a `(num_steps, num_envs)` grid)."""
+
+
+def exploration_keys(
+    policy: AbstractPolicy, keys: Key[Array, "num_steps num_envs"]
+) -> Key[Array, "num_steps num_envs"]:
+    """The keys a collection loop samples `policy`'s actions with: `keys` as they are,
+    or, for an `AbstractPeriodicNoise` policy, repeated over its periods."""
+    if isinstance(policy, AbstractPeriodicNoise):
+        return policy.exploration_keys(keys)
+    return keys

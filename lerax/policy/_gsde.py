@@ -9,15 +9,14 @@ from typing import TYPE_CHECKING
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-import jax.random as jr
 import numpy as np
 from jaxtyping import Array, Float, Key
 
 from lerax._checks import check_bool, check_int
-from lerax.distribution import Normal
+from lerax.distribution import GSDENormal
 from lerax.space import AbstractSpace, Box
 
-from ._abstract import AbstractActorCriticPolicy
+from ._abstract import AbstractActorCriticPolicy, AbstractPeriodicNoise
 from ._mlp import (
     MLP,
     actor_critic_mlps,
@@ -32,7 +31,6 @@ if TYPE_CHECKING:
     from lerax.env import AbstractEnv
 
 _OWNER = "GSDEActorCriticPolicy"
-_VARIANCE_EPSILON = 1e-6
 
 
 def check_gsde_arguments(owner: str, log_std_init: object, sample_freq: object, per: str) -> None:
@@ -62,7 +60,7 @@ def period_keys(
     return keys[first]
 
 
-class GSDEActorCriticPolicy(AbstractActorCriticPolicy):
+class GSDEActorCriticPolicy(AbstractActorCriticPolicy, AbstractPeriodicNoise):
     """Actor and critic MLPs whose exploration noise depends on the state (gSDE).
 
     Generalized state-dependent exploration (Raffin, Kober and Stulp, 2021; the
@@ -149,44 +147,13 @@ class GSDEActorCriticPolicy(AbstractActorCriticPolicy):
     def _encoded(self, observation: Array) -> Float[Array, " n"]:
         return encode_observation(observation, observation_classes(self.observation_space, _OWNER))
 
-    def _mean_and_features(self, observation: Array) -> tuple[Array, Array]:
+    def distribution(self, observation: Array) -> GSDENormal:
+        """`GSDENormal(mean(obs), features(obs), log_std)`: a sample draws the
+        exploration weights from its key; for one state it is Gaussian with variance
+        `features(obs)**2 @ exp(log_std)**2` (+1e-6) per action dimension."""
         features = self.actor.features(self._encoded(observation))
-        mean = self.actor.layers[-1](features)
-        return mean, jax.lax.stop_gradient(features)
-
-    def _scale(self, features: Array) -> Float[Array, " action_size"]:
-        variance = jnp.square(features) @ jnp.exp(2.0 * self.log_std)
-        return jnp.sqrt(variance + _VARIANCE_EPSILON)
-
-    def exploration_matrix(self, key: Key[Array, ""]) -> Float[Array, "last_hidden action_size"]:
-        """`theta`: one draw of the exploration weights, `Normal(0, exp(log_std))`."""
-        return jnp.exp(self.log_std) * jr.normal(key, self.log_std.shape, self.log_std.dtype)
-
-    def distribution(self, observation: Array) -> Normal:
-        """`Normal(mean(obs), sqrt(features(obs)**2 @ exp(log_std)**2 + 1e-6))`, with
-        event shape `action_space.shape`."""
-        mean, features = self._mean_and_features(observation)
-        shape = self.action_space.shape
-        return Normal(mean.reshape(shape), self._scale(features).reshape(shape))
-
-    def _noisy_action(self, observation: Array, key: Key[Array, ""]) -> tuple[Array, Normal]:
-        mean, features = self._mean_and_features(observation)
-        shape = self.action_space.shape
-        action = (mean + features @ self.exploration_matrix(key)).reshape(shape)
-        return action, Normal(mean.reshape(shape), self._scale(features).reshape(shape))
-
-    def action_and_log_prob(
-        self, observation: Array, *, key: Key[Array, ""]
-    ) -> tuple[Array, Float[Array, ""]]:
-        """The action with the exploration weights drawn from `key` (the same key over
-        a period gives the same weights), and its log-probability."""
-        action, dist = self._noisy_action(observation, key)
-        return action, dist.log_prob(action)
-
-    def predict(self, observation: Array, *, key: Key[Array, ""] | None = None) -> Array:
-        if key is None:
-            return self.distribution(observation).mode()
-        return self._noisy_action(observation, key)[0]
+        mean = self.actor.layers[-1](features).reshape(self.action_space.shape)
+        return GSDENormal(mean, jax.lax.stop_gradient(features), self.log_std)
 
     def value(self, observation: Array) -> Float[Array, ""]:
         """The critic's state-value estimate, a scalar."""

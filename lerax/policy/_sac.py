@@ -16,7 +16,7 @@ from lerax._checks import check_bool
 from lerax.distribution import TanhNormal
 from lerax.space import AbstractSpace, Box
 
-from ._abstract import AbstractPolicy
+from ._abstract import AbstractPeriodicNoise, AbstractPolicy
 from ._gsde import check_gsde_arguments, period_keys
 from ._mlp import (
     MLP,
@@ -67,7 +67,7 @@ class SACActor(eqx.Module):
         return self(observation).sample(key=key)
 
     def exploration_keys(self, keys: Key[Array, "num_steps num_envs"]) -> Key[Array, "..."]:
-        """White noise: a fresh key per step (see `AbstractPolicy.exploration_keys`)."""
+        """White noise: a fresh key per step (see `lerax.policy.exploration_keys`)."""
         return keys
 
 
@@ -142,7 +142,7 @@ class SACCritic(eqx.Module):
         return self.q1(inputs)[0], self.q2(inputs)[0]
 
 
-class MLPSACPolicy(AbstractPolicy):
+class MLPSACPolicy(AbstractPolicy, AbstractPeriodicNoise):
     """SAC's actor and twin critics, as two separate submodules.
 
     * `actor` (`SACActor`): observation -> `TanhNormal` on `(-1, 1)`; actions are

@@ -43,7 +43,7 @@ def test_action_is_mean_plus_features_times_the_drawn_weights():
     action, log_prob = policy.action_and_log_prob(OBS, key=jr.key(7))
     np.testing.assert_allclose(action, mean + phi @ theta, rtol=1e-5, atol=1e-6)
     scale = np.sqrt(np.square(phi) @ np.exp(2 * np.asarray(policy.log_std)) + 1e-6)
-    np.testing.assert_allclose(policy.distribution(OBS).scale, scale, rtol=1e-5)
+    np.testing.assert_allclose(policy.distribution(OBS).marginal.scale, scale, rtol=1e-5)
     z = (np.asarray(action) - mean) / scale
     expected = np.sum(-0.5 * z**2 - np.log(scale) - 0.5 * np.log(2 * np.pi))
     assert float(log_prob) == pytest.approx(expected, rel=1e-5)
