@@ -6,6 +6,7 @@ from __future__ import annotations
 import _thread
 import gc
 import resource
+import signal
 import sqlite3
 import threading
 import time
@@ -132,8 +133,15 @@ def test_ctrl_c_stops_after_the_iteration_writes_everything_and_propagates(tmp_p
     db = str(tmp_path / "runs.db")
     iterations = 200
     callbacks = [LoggingCallback(SQLiteBackend(db), name="stopped"), _InterruptAt(at=5)]
-    with pytest.raises(KeyboardInterrupt):
-        ALGO.learn(ENV, POLICY, iterations * PER_ITERATION, key=jr.key(0), callback=callbacks)
+    # `interrupt_main` does nothing unless Python handles SIGINT; a library loaded by
+    # an earlier test in this process may have replaced the handler (the full suite
+    # failed here twice under -n 2 while this file alone passed): install Python's own.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            ALGO.learn(ENV, POLICY, iterations * PER_ITERATION, key=jr.key(0), callback=callbacks)
+    finally:
+        signal.signal(signal.SIGINT, previous)
     assert host.open_runs() == []
     with sqlite3.connect(db) as connection:
         (status,) = connection.execute("SELECT status FROM runs WHERE name = 'stopped'").fetchone()
