@@ -15,7 +15,7 @@ import jax.random as jr
 import numpy as np
 import pytest
 
-from lerax._cli_train import _PACED_SECONDS
+from lerax.callback.logging._console import PLAIN_INTERVAL
 from lerax.cli import main
 from lerax.policy import MLPActorCriticPolicy, load_policy
 
@@ -134,7 +134,7 @@ def test_seeds_alone_give_seed_runs_and_one_aggregate(tmp_path, monkeypatch, cap
 
 def test_non_terminal_output_is_paced_by_time(tmp_path, monkeypatch, capsys):
     """DQN logs every iteration (one env step each): 2,000 events, but a pipe or file
-    gets a line per few seconds (`_PACED_SECONDS`) plus the last one."""
+    gets a line per few seconds (`PLAIN_INTERVAL`) plus the last one."""
     monkeypatch.chdir(tmp_path)
     start = time.monotonic()
     args = ["train", "dqn", "CartPole", "--timesteps", "2000", "--log-every", "1", "--no-db"]
@@ -142,7 +142,7 @@ def test_non_terminal_output_is_paced_by_time(tmp_path, monkeypatch, capsys):
     assert main([*args, *(x for v in settings for x in ("--set", v))]) == 0
     wall = time.monotonic() - start
     progress = [line for line in capsys.readouterr().out.splitlines() if "] step " in line]
-    assert 1 <= len(progress) <= 2 + wall / _PACED_SECONDS
+    assert 1 <= len(progress) <= 2 + wall / PLAIN_INTERVAL
     assert "step 2,000/2,000" in progress[-1]
 
 

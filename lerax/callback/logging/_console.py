@@ -19,6 +19,11 @@ from ._console_display import (
     isatty,
 )
 
+TERMINAL_INTERVAL = 0.1
+"""Default least seconds between two redraws of the live display on a terminal."""
+PLAIN_INTERVAL = 3.0
+"""Default least seconds between two plain lines (logs, pipes, files)."""
+
 
 class ConsoleBackend(AbstractLoggingBackend):
     """Show training progress on the console.
@@ -37,11 +42,19 @@ class ConsoleBackend(AbstractLoggingBackend):
     values). The live display never takes more than `max_lines` lines: metric rows
     that do not fit are left out (the episode return first to stay) and counted.
 
+    Updates are paced by time, not by log event: by default the live display is
+    redrawn at most every `TERMINAL_INTERVAL` seconds (0.1) and a plain stream gets a
+    line at most every `PLAIN_INTERVAL` seconds (3), whatever the algorithm and its
+    `log_interval`. The first update and the last one (at `close`) are always shown;
+    an event that is not shown only updates the latest values, which costs the
+    writer thread almost nothing.
+
     Args:
         stream: Where to write (`sys.stdout` at `open` when `None`).
         show_members: Also show every member of a vmapped population.
-        interval: The least time in seconds between two printed updates of a run; its
-            last update is always printed at `close`.
+        interval: The least time in seconds between two shown updates of a run (0: every
+            log event); its last update is always shown at `close`. `None` (the
+            default): `TERMINAL_INTERVAL` on a terminal, `PLAIN_INTERVAL` elsewhere.
         keys: Show only these metrics: a metric is shown when its name is one of
             `keys` or starts with one of them followed by `/` (so `"episode/return_mean"`
             also shows the aggregate's `episode/return_mean/mean`, `/min`, `/max`).
@@ -60,7 +73,7 @@ class ConsoleBackend(AbstractLoggingBackend):
         self,
         stream: Any = None,
         show_members: bool = False,
-        interval: float = 0.0,
+        interval: float | None = None,
         keys: Sequence[str] | None = None,
         max_lines: int = 24,
         rank_by: str = "episode/return_mean",
@@ -69,10 +82,12 @@ class ConsoleBackend(AbstractLoggingBackend):
             raise TypeError(f"stream must be a text stream with write() or None, got {stream!r}")
         if not isinstance(show_members, bool):
             raise TypeError(f"show_members must be a bool, got {show_members!r}")
-        if isinstance(interval, bool) or not isinstance(interval, int | float):
-            raise TypeError(f"interval must be a number of seconds, got {interval!r}")
-        if interval < 0:
-            raise ValueError(f"interval must be >= 0 seconds, got {interval!r}")
+        if interval is not None and (
+            isinstance(interval, bool) or not isinstance(interval, int | float)
+        ):
+            raise TypeError(f"interval must be a number of seconds or None, got {interval!r}")
+        if interval is not None and not interval >= 0:
+            raise ValueError(f"interval must be >= 0 seconds or None, got {interval!r}")
         if keys is not None and (
             isinstance(keys, str)
             or not isinstance(keys, Sequence)
@@ -88,7 +103,7 @@ class ConsoleBackend(AbstractLoggingBackend):
         require("rich", "rich", "ConsoleBackend")
         self._stream = stream  # private: a stream is no serialisable configuration
         self.show_members = show_members
-        self.interval = float(interval)
+        self.interval = None if interval is None else float(interval)
         self.keys = None if keys is None else tuple(keys)
         self.max_lines = max_lines
         self.rank_by = rank_by
@@ -112,6 +127,9 @@ class ConsoleBackend(AbstractLoggingBackend):
             # Members and their aggregate run share one ranking per stream.
             group = tuple(metadata.get("group") or run_group(member, 0))
             ranking = Ranking.join((id(stream), metadata.get("population", ""), group))
+        interval = self.interval
+        if interval is None:
+            interval = TERMINAL_INTERVAL if isatty(stream) else PLAIN_INTERVAL
         self._run = _Run(
             name,
             stream,
@@ -120,6 +138,7 @@ class ConsoleBackend(AbstractLoggingBackend):
             self.max_lines,
             ranking,
             aggregate=member[:1] == ("aggregate",),
+            interval=interval,
         )
 
     def log_hparams(self, hparams: dict[str, Any]) -> None:
@@ -133,8 +152,11 @@ class ConsoleBackend(AbstractLoggingBackend):
             run.ranking.record(run.name, float(scalars[self.rank_by]))
         if not run.shown:  # a population member: only the aggregate is shown
             return
-        shown = {k: float(v) for k, v in scalars.items() if self._shows(k)}
-        run.update(shown, int(step), self.interval)
+        if self.keys is None:
+            shown = {k: float(v) for k, v in scalars.items()}
+        else:
+            shown = {k: float(v) for k, v in scalars.items() if self._shows(k)}
+        run.update(shown, int(step))
 
     def log_video(self, tag: str, frames: np.ndarray, step: int, fps: float) -> None:
         self._live().note(f"video {tag!r}: {np.shape(frames)[0]} frames at step {int(step):,}")
@@ -166,9 +188,10 @@ class _Run:
         ranking: Ranking | None,
         *,
         aggregate: bool,
+        interval: float,
     ):
         self.name, self.stream, self.total, self.shown = name, stream, total, shown
-        self.ranking, self.aggregate = ranking, aggregate
+        self.ranking, self.aggregate, self.interval = ranking, aggregate, interval
         self.start = time.monotonic()
         self.first: tuple[float, int] | None = None
         self.step, self.metrics = 0, {}
@@ -185,13 +208,14 @@ class _Run:
         else:
             self._write(f"[{self.name}] {text}")
 
-    def update(self, metrics: dict[str, float], step: int, interval: float) -> None:
+    def update(self, metrics: dict[str, float], step: int) -> None:
         now = time.monotonic()
         if self.first is None:
             self.first = (now, step)
-        self.step, self.metrics = step, {**self.metrics, **metrics}
+        self.step = step
+        self.metrics.update(metrics)
         self.pending = True
-        if self.shown and now - self.printed >= interval:
+        if self.shown and now - self.printed >= self.interval:
             self._show(now)
 
     def close(self) -> None:
@@ -211,7 +235,8 @@ class _Run:
     def _show(self, now: float, final: bool = False) -> None:
         self.printed, self.pending = now, False
         if self.display is not None:
-            self.display.update(self.name, self.step, self.metrics, final, self.extremes())
+            # A copy: the display may render it on its own thread while this one updates.
+            self.display.update(self.name, self.step, dict(self.metrics), final, self.extremes())
             return
         parts = [f"step {self.step:,}"]
         if self.total:

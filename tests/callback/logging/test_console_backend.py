@@ -10,6 +10,7 @@ import sys
 import numpy as np
 import pytest
 
+from lerax.callback.logging import _console
 from lerax.callback.logging._console import ConsoleBackend
 
 METADATA = {"algorithm": "PPO", "env": "CartPole-v1", "total_timesteps": 1000}
@@ -22,7 +23,7 @@ class FakeTerminal(io.StringIO):
 
 def test_plain_lines_without_escape_codes():
     stream = io.StringIO()
-    backend = ConsoleBackend(stream=stream)
+    backend = ConsoleBackend(stream=stream, interval=0.0)
     backend.open("PPO_CartPole", metadata=METADATA)
     backend.log_hparams({"learning_rate": np.float32(3e-4), "num_envs": 4})
     backend.log_scalars({"episode/return": 12.5, "loss": 0.125}, 250)
@@ -172,6 +173,42 @@ def test_keys_select_metrics_and_their_aggregates():
     assert stream.getvalue().endswith("| episode/return/mean 2 | episode/return 1\n")
 
 
+def test_plain_lines_are_paced_by_time_by_default():
+    """Not a terminal: the first update and the last (at close) are shown, and the
+    ones in between only when `PLAIN_INTERVAL` seconds have passed."""
+    stream = io.StringIO()
+    backend = ConsoleBackend(stream=stream)
+    backend.open("r", metadata=METADATA)
+    for step in range(1, 101):
+        backend.log_scalars({"episode/return": float(step), "loss": 1.0 / step}, step * 10)
+    backend.close()
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == 2, lines
+    assert lines[0].startswith("[r] step 10/1,000 (1.0%)")
+    assert lines[0].endswith("| episode/return 1 | loss 1")
+    assert lines[1].startswith("[r] step 1,000/1,000 (100.0%)")
+    assert lines[1].endswith("| episode/return 100 | loss 0.01")
+
+
+def test_the_live_display_is_paced_by_time_by_default(monkeypatch):
+    """On a terminal the default pacing is `TERMINAL_INTERVAL` (0.1 s): ten events
+    logged within a few milliseconds draw the first and, at close, the last."""
+    drawn, show = [], _console._Run._show
+
+    def record(run, now, final=False):
+        drawn.append((run.step, final))
+        show(run, now, final)
+
+    monkeypatch.setattr(_console._Run, "_show", record)
+    backend = ConsoleBackend(stream=FakeTerminal())
+    backend.open("r", metadata=METADATA)
+    for step in range(1, 11):
+        backend.log_scalars({"episode/return": float(step)}, step)
+    backend.close()
+    assert drawn[0] == (1, False) and drawn[-1] == (10, True)
+    assert len(drawn) <= 4, drawn  # 10 with interval=0.0
+
+
 def test_default_stream_is_stdout_at_open(capsys):
     backend = ConsoleBackend()
     backend.open("r", metadata=METADATA)
@@ -185,7 +222,7 @@ def test_config_leaves_the_stream_out():
     assert config == {
         "type": "ConsoleBackend",
         "show_members": False,
-        "interval": 0.0,
+        "interval": None,
         "keys": ("loss",),
         "max_lines": 24,
         "rank_by": "episode/return_mean",
