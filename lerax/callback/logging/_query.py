@@ -64,7 +64,7 @@ def load_metrics(
         if keys is not None:
             sql += f" AND key IN ({', '.join('?' * len(keys))})"
             params += list(keys)
-        rows = connection.execute(sql + " ORDER BY key, step, rowid", params).fetchall()
+        rows = connection.execute(sql + " ORDER BY key, step, event", params).fetchall()
     series: dict[str, tuple[list[int], list[float]]] = {k: ([], []) for k in keys or ()}
     for key, step, value in rows:
         steps, values = series.setdefault(key, ([], []))
@@ -115,7 +115,7 @@ def load_metrics_dataframe(
             sql += f" AND metrics.key IN ({', '.join('?' * len(keys))})"
             params += list(keys)
         rows = connection.execute(
-            sql + " ORDER BY metrics.run_id, metrics.key, metrics.step, metrics.rowid", params
+            sql + " ORDER BY metrics.run_id, metrics.key, metrics.step, metrics.event", params
         ).fetchall()
     frame = pandas.DataFrame(rows, columns=["run_id", "run", "step", "key", "value"])
     return frame.astype({"run_id": "int64", "step": "int64", "value": "float64"})

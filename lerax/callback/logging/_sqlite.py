@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import json
+import math
 import os
 import random
 import sqlite3
@@ -27,13 +29,12 @@ CREATE TABLE IF NOT EXISTS runs (
     status TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS runs_name ON runs (name);
-CREATE TABLE IF NOT EXISTS metrics (
+CREATE TABLE IF NOT EXISTS events (
     run_id INTEGER NOT NULL REFERENCES runs (id),
     step INTEGER NOT NULL,
-    key TEXT NOT NULL,
-    value REAL
+    scalars TEXT NOT NULL
 );
-CREATE INDEX IF NOT EXISTS metrics_run_key_step ON metrics (run_id, key, step);
+CREATE INDEX IF NOT EXISTS events_run_step ON events (run_id, step);
 CREATE TABLE IF NOT EXISTS videos (
     run_id INTEGER NOT NULL REFERENCES runs (id),
     step INTEGER NOT NULL,
@@ -44,8 +45,19 @@ CREATE TABLE IF NOT EXISTS videos (
     fps REAL NOT NULL
 );
 """
+_EVENT_METRICS = (
+    "SELECT events.run_id AS run_id, events.step AS step, scalar.key AS key, "
+    "CAST(scalar.value AS REAL) AS value, events.rowid AS event "
+    "FROM events, json_each(events.scalars) AS scalar"
+)
+METRICS_VIEW = f"CREATE VIEW metrics AS {_EVENT_METRICS}"
+"""`metrics(run_id, step, key, value, event)`: one row per scalar of every log event."""
+_LEGACY_METRICS_VIEW = (
+    "CREATE VIEW metrics AS SELECT run_id, step, key, value, -rowid AS event "
+    f"FROM metric_rows UNION ALL {_EVENT_METRICS}"
+)
+_INSERT_EVENT = "INSERT INTO events (run_id, step, scalars) VALUES (?, ?, ?)"
 BUSY_TIMEOUT_S = 60.0
-_INSERT_METRICS = "INSERT INTO metrics (run_id, step, key, value) VALUES (?, ?, ?, ?)"
 
 
 def connect(path: str) -> sqlite3.Connection:
@@ -89,8 +101,13 @@ class SQLiteBackend(AbstractLoggingBackend):
 
     * `runs(id, name, algorithm, env, hparams, metadata, start_time, end_time, status)`
       with `hparams` and `metadata` as JSON text and times in Unix seconds;
-    * `metrics(run_id, step, key, value)`, indexed on `(run_id, key, step)`; a NaN
-      value is stored as NULL (SQLite has no NaN);
+    * `events(run_id, step, scalars)`, indexed on `(run_id, step)`: one row per log
+      event, its scalars a JSON object `{key: value}` (NaN as `null`, SQLite has no
+      NaN; infinities as `1e999` and `-1e999`, which SQLite reads as infinities);
+    * `metrics(run_id, step, key, value, event)`, a view over `events` with one row
+      per scalar (`event` is the event's row id, which orders the events of a step):
+      query it with SQL as a table, e.g.
+      `SELECT step, value FROM metrics WHERE run_id = ? AND key = 'episode/return_mean'`;
     * `videos(run_id, step, tag, num_frames, height, width, fps)`: a video is recorded
       by its shape only, the frames are not stored (log them with TensorBoard, W&B or
       Comet).
@@ -105,6 +122,12 @@ class SQLiteBackend(AbstractLoggingBackend):
     is in WAL mode, each write is one short `BEGIN IMMEDIATE` transaction, and a writer
     waits up to `BUSY_TIMEOUT_S` seconds for the lock. Read it back with SQL or with
     `load_metrics` / `load_metrics_dataframe` / `list_runs`.
+
+    One row per event rather than per scalar: inserting 25 scalar rows into an
+    indexed table cost the writer thread ~60 us per event, one JSON row ~10 us (see
+    `benchmarks/README.md`). A database written by an earlier lerax (with a `metrics`
+    table) is migrated at `open`: that table becomes `metric_rows`, and the `metrics`
+    view shows its rows and the new events together.
 
     Scalars are buffered in memory and written in one transaction at most every
     `flush_secs` seconds, at `flush()` and at `close()`: a transaction per log event
@@ -156,9 +179,7 @@ class SQLiteBackend(AbstractLoggingBackend):
         connection = connect(self.path)
         try:
             with _transaction(connection):
-                for statement in SCHEMA.split(";"):
-                    if statement.strip():
-                        connection.execute(statement)
+                create_schema(connection)
                 cursor = connection.execute(
                     "INSERT INTO runs (name, algorithm, env, metadata, start_time, status) "
                     "VALUES (?, ?, ?, ?, ?, 'running')",
@@ -190,8 +211,7 @@ class SQLiteBackend(AbstractLoggingBackend):
         if self._connection is None:
             raise RuntimeError("SQLiteBackend is not open; call open(name) first")
         try:
-            run, step = self._run_id, int(step)
-            self._pending.extend([(run, step, str(k), float(v)) for k, v in scalars.items()])
+            self._pending.append((self._run_id, int(step), scalars_json(scalars)))
         except BaseException:
             self._failed = True
             raise
@@ -203,7 +223,7 @@ class SQLiteBackend(AbstractLoggingBackend):
         rows, self._pending = self._pending, []
         self._flushed = time.monotonic()
         if rows:
-            self._write(_INSERT_METRICS, lambda: rows)
+            self._write(_INSERT_EVENT, lambda: rows)
 
     def log_video(self, tag: str, frames: np.ndarray, step: int, fps: float) -> None:
         self.flush()
@@ -277,6 +297,43 @@ class _transaction:
 
     def __exit__(self, kind, error, trace) -> None:
         self.connection.execute("ROLLBACK" if kind is not None else "COMMIT")
+
+
+def create_schema(connection: sqlite3.Connection) -> None:
+    """Create the tables and the `metrics` view where missing (inside a transaction);
+    a `metrics` table of an earlier lerax becomes `metric_rows`, shown by the view."""
+    for statement in SCHEMA.split(";"):
+        if statement.strip():
+            connection.execute(statement)
+    row = connection.execute("SELECT type FROM sqlite_master WHERE name = 'metrics'").fetchone()
+    if row is None:
+        connection.execute(METRICS_VIEW)
+    elif row[0] == "table":
+        connection.execute("ALTER TABLE metrics RENAME TO metric_rows")
+        connection.execute(_LEGACY_METRICS_VIEW)
+
+
+_NON_FINITE = {"nan": "null", "inf": "1e999", "-inf": "-1e999"}
+
+
+@functools.lru_cache(maxsize=256)
+def _json_template(keys: tuple[str, ...]) -> str:
+    """`{"key":%s,...}`: the keys of an event's JSON object, with a `%s` per value."""
+    return "{" + ",".join(json.dumps(str(k)).replace("%", "%%") + ":%s" for k in keys) + "}"
+
+
+def scalars_json(scalars: dict[str, float]) -> str:
+    """`scalars` as a JSON object: NaN as `null`, +-inf as `+-1e999` (valid JSON that
+    SQLite's `json_each` reads back as infinities), every float exactly (`repr`).
+
+    Raises:
+        TypeError, ValueError: a value that is not a real number.
+    """
+    values = tuple(map(float, scalars.values()))
+    texts = tuple(map(repr, values))
+    if not all(map(math.isfinite, values)):
+        texts = tuple(_NON_FINITE.get(text, text) for text in texts)
+    return _json_template(tuple(scalars)) % texts
 
 
 def _plain(value: Any) -> Any:

@@ -58,8 +58,11 @@ def test_sql_and_load_metrics(tmp_path):
         ).fetchall() == [(None,)]
         videos = connection.execute("SELECT step, tag, num_frames, height, width, fps FROM videos")
         assert videos.fetchall() == [(300, "video/episode", 5, 12, 16, 25.0)]
-        indexes = [row[1] for row in connection.execute("PRAGMA index_list(metrics)")]
-        assert "metrics_run_key_step" in indexes
+        indexes = [row[1] for row in connection.execute("PRAGMA index_list(events)")]
+        assert "events_run_step" in indexes
+        # One row per log event; `metrics` is a view with one row per scalar.
+        assert connection.execute("SELECT COUNT(*) FROM events").fetchone() == (3,)
+        assert connection.execute("SELECT COUNT(*) FROM metrics").fetchone() == (6,)
 
     series = load_metrics(path, "PPO_CartPole/seed_0")
     assert sorted(series) == ["episode/return", "loss"]
@@ -102,15 +105,87 @@ def test_failed_write_marks_the_run_failed(tmp_path, fault):
             backend.log_scalars({"a": object()}, 1)
     else:
         with sqlite3.connect(path) as connection:
-            connection.execute("ALTER TABLE metrics RENAME TO gone")
-        with pytest.raises(sqlite3.OperationalError, match="metrics"):
+            connection.execute("ALTER TABLE events RENAME TO gone")
+        with pytest.raises(sqlite3.OperationalError, match="events"):
             backend.log_scalars({"a": 2.0}, 2)
         with sqlite3.connect(path) as connection:
-            connection.execute("ALTER TABLE gone RENAME TO metrics")
+            connection.execute("ALTER TABLE gone RENAME TO events")
     backend.close()
     (run,) = list_runs(path)
     assert run["status"] == "failed"
     assert load_metrics(path, "broken")["a"][0].tolist() == [0]
+
+
+def test_values_and_keys_round_trip_exactly(tmp_path):
+    """Every float comes back bit for bit (float32 values too), NaN as NULL/NaN,
+    infinities as infinities; keys with JSON's and %-formatting's special characters
+    come back as they were."""
+    path = tmp_path / "runs.db"
+    values = {
+        "plain": 0.1,
+        "float32": float(np.float32(0.37)),
+        "tiny": 5e-324,
+        "huge": 1.7976931348623157e308,
+        "nan": float("nan"),
+        "inf": float("inf"),
+        "-inf": float("-inf"),
+        'quote " and \\ backslash': -2.5,
+        "100%s %d": 3.0,
+        "ünïcode/ключ": 4.0,
+        "integer": np.int64(7),
+    }
+    backend = SQLiteBackend(path, flush_secs=0)
+    backend.open("exact")
+    backend.log_scalars(values, 11)
+    backend.close()
+    with sqlite3.connect(path) as connection:
+        stored = dict(connection.execute("SELECT key, value FROM metrics WHERE step = 11"))
+    assert set(stored) == set(values)
+    assert stored["nan"] is None
+    for key, value in values.items():
+        if key != "nan":
+            assert stored[key] == float(value) and isinstance(stored[key], float), key
+    loaded = load_metrics(path, "exact")
+    assert np.isnan(loaded["nan"][1][0]) and loaded["-inf"][1][0] == -np.inf
+
+
+def test_a_database_of_an_earlier_lerax_is_migrated(tmp_path):
+    """A file with the per-scalar `metrics` table of earlier versions: its rows stay
+    readable through the `metrics` view, beside the runs written since."""
+    path = tmp_path / "runs.db"
+    with sqlite3.connect(path) as connection:
+        connection.executescript(
+            "CREATE TABLE runs (id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL, "
+            "algorithm TEXT, env TEXT, hparams TEXT NOT NULL DEFAULT '{}', "
+            "metadata TEXT NOT NULL DEFAULT '{}', start_time REAL NOT NULL, end_time REAL, "
+            "status TEXT NOT NULL);"
+            "CREATE TABLE metrics (run_id INTEGER NOT NULL REFERENCES runs (id), "
+            "step INTEGER NOT NULL, key TEXT NOT NULL, value REAL);"
+            "CREATE INDEX metrics_run_key_step ON metrics (run_id, key, step);"
+            "INSERT INTO runs (name, start_time, end_time, status) "
+            "VALUES ('old', 1, 2, 'finished');"
+            "INSERT INTO metrics VALUES (1, 10, 'a', 1.5), (1, 20, 'a', 2.5), (1, 10, 'b', NULL);"
+        )
+    _write_run(str(path), "new", 3)
+    _write_run(str(path), "newer", 1)  # the second open finds the view: nothing to migrate
+    old = load_metrics(path, "old")
+    np.testing.assert_array_equal(old["a"][0], [10, 20])
+    np.testing.assert_allclose(old["a"][1], [1.5, 2.5])
+    assert np.isnan(old["b"][1]).all()
+    np.testing.assert_allclose(load_metrics(path, "new")["b"][1], [0.0, -1.0, -2.0])
+    with sqlite3.connect(path) as connection:
+        kinds = dict(
+            connection.execute("SELECT name, type FROM sqlite_master WHERE name LIKE 'metric%'")
+        )
+        counts = dict(
+            connection.execute(
+                "SELECT runs.name, COUNT(*) FROM metrics JOIN runs ON runs.id = metrics.run_id "
+                "GROUP BY runs.name"
+            )
+        )
+    assert kinds == {"metrics": "view", "metric_rows": "table", "metrics_run_key_step": "index"}
+    assert counts == {"old": 3, "new": 6, "newer": 2}
+    assert [run["name"] for run in list_runs(path)] == ["old", "new", "newer"]
 
 
 def test_scalars_are_buffered_until_flush_secs_flush_or_close(tmp_path):
@@ -151,11 +226,11 @@ def test_a_failed_buffered_write_raises_at_close_and_marks_the_run_failed(tmp_pa
     backend.flush()
     backend.log_scalars({"a": 2.0}, 1)
     with sqlite3.connect(path) as connection:
-        connection.execute("ALTER TABLE metrics RENAME TO gone")
-    with pytest.raises(sqlite3.OperationalError, match="metrics"):
+        connection.execute("ALTER TABLE events RENAME TO gone")
+    with pytest.raises(sqlite3.OperationalError, match="events"):
         backend.close()
     with sqlite3.connect(path) as connection:
-        connection.execute("ALTER TABLE gone RENAME TO metrics")
+        connection.execute("ALTER TABLE gone RENAME TO events")
     (run,) = list_runs(path)
     assert run["status"] == "failed"
     assert load_metrics(path, "late")["a"][0].tolist() == [0]
