@@ -13,7 +13,7 @@ import numpy as np
 from jaxtyping import Array, Float, Key
 
 from lerax._checks import check_bool
-from lerax.distribution import TanhNormal
+from lerax.distribution import GSDENormal, TanhNormal
 from lerax.space import AbstractSpace, Box
 
 from ._abstract import AbstractPeriodicNoise, AbstractPolicy
@@ -79,8 +79,9 @@ class GSDESACActor(eqx.Module):
     activations (gradient stopped), `theta ~ Normal(0, exp(log_std))` drawn from
     the key (reparameterised, so `log_std` is learned). A collection loop keeps
     one key, so one `theta`, per period of `sample_freq` steps (-1: per
-    collection); see `GSDEActorCriticPolicy`. Its marginal at a state, `__call__`,
-    is `TanhNormal(mean, sqrt(features**2 @ exp(log_std)**2 + 1e-6))`.
+    collection); see `GSDEActorCriticPolicy`. `exploration(obs)` is the pre-tanh
+    action's `GSDENormal`; its tanh-squashed marginal at a state, `__call__`, is
+    `TanhNormal(mean, sqrt(features**2 @ exp(log_std)**2 + 1e-6))`.
     """
 
     network: MLP
@@ -90,29 +91,27 @@ class GSDESACActor(eqx.Module):
     sample_freq: int = eqx.field(static=True)
     clip_mean: float = eqx.field(static=True)
 
-    def _mean_and_features(self, observation: Array) -> tuple[Array, Array]:
+    def exploration(self, observation: Array) -> GSDENormal:
+        """The pre-tanh action's distribution: `GSDENormal(mean, features, log_std)`."""
         features = self.network.features(
             encode_observation(observation, self.num_observation_classes)
         )
         mean = jnp.clip(self.network.layers[-1](features), -self.clip_mean, self.clip_mean)
-        return mean, jax.lax.stop_gradient(features)
-
-    def _distribution(self, mean: Array, features: Array) -> TanhNormal:
-        scale = jnp.sqrt(jnp.square(features) @ jnp.exp(2.0 * self.log_std) + 1e-6)
-        return TanhNormal(mean.reshape(self.action_shape), scale.reshape(self.action_shape))
+        return GSDENormal(
+            mean.reshape(self.action_shape), jax.lax.stop_gradient(features), self.log_std
+        )
 
     def __call__(self, observation: Array) -> TanhNormal:
-        return self._distribution(*self._mean_and_features(observation))
+        return _squashed_marginal(self.exploration(observation))
 
     def sample_and_log_prob(
         self, observation: Array, *, key: Key[Array, ""]
     ) -> tuple[Array, Float[Array, ""]]:
         """`tanh(mean + features @ theta)` with `theta` drawn from `key`, and its
         log-density."""
-        mean, features = self._mean_and_features(observation)
-        theta = jnp.exp(self.log_std) * jr.normal(key, self.log_std.shape, self.log_std.dtype)
-        pre_tanh = (mean + features @ theta).reshape(self.action_shape)
-        log_prob = self._distribution(mean, features).log_prob_of_pre_tanh(pre_tanh)
+        exploration = self.exploration(observation)
+        pre_tanh = exploration.sample(key=key)
+        log_prob = _squashed_marginal(exploration).log_prob_of_pre_tanh(pre_tanh)
         return jnp.tanh(pre_tanh), log_prob
 
     def sample(self, observation: Array, *, key: Key[Array, ""]) -> Array:
@@ -121,6 +120,12 @@ class GSDESACActor(eqx.Module):
     def exploration_keys(self, keys: Key[Array, "num_steps num_envs"]) -> Key[Array, "..."]:
         """One key per period of `sample_freq` steps (the whole collection when -1)."""
         return period_keys(keys, self.sample_freq)
+
+
+def _squashed_marginal(exploration: GSDENormal) -> TanhNormal:
+    """The tanh-squashed Gaussian of one gSDE sample at a state."""
+    marginal = exploration.marginal
+    return TanhNormal(marginal.loc, marginal.scale)
 
 
 class SACCritic(eqx.Module):
