@@ -14,6 +14,7 @@ iterations), measured side by side in one process, interleaved rounds:
     python benchmarks/logging_overhead.py --breakdown [--rounds 10] [--only "never due"]
     python benchmarks/logging_overhead.py --intervals [--rounds 16]
     python benchmarks/logging_overhead.py --device-cost [--rounds 6]
+    python benchmarks/logging_overhead.py --device-cost --population-cost [--seeds 16]
 
 `--breakdown` splits the single-run overhead instead, one learn per case per round,
 cases interleaved (order reversed every other round): a bare crossing per iteration
@@ -129,8 +130,9 @@ class ReceiversOnly(AbstractIterationCallback):
         return {"benchmark.unused": lambda rows, index: None}
 
 
-def device_cost(rounds: int) -> None:
-    """Per-iteration costs on small PPO iterations (see `_small_iterations`)."""
+def device_cost(rounds: int, seeds: int = 1) -> None:
+    """Per-iteration costs on small PPO iterations (see `_small_iterations`), of one run
+    or of `jax.vmap` over `seeds`."""
     _small_iterations.report(
         {
             "receivers only (run scope + control crossing)": ReceiversOnly(),
@@ -141,6 +143,7 @@ def device_cost(rounds: int) -> None:
             ),
         },
         rounds,
+        seeds,
     )
 
 
@@ -201,6 +204,9 @@ def main():
     parser.add_argument("--breakdown", action="store_true")
     parser.add_argument("--intervals", action="store_true")
     parser.add_argument("--device-cost", action="store_true")
+    parser.add_argument(
+        "--population-cost", action="store_true", help="--device-cost: vmap over --seeds"
+    )
     parser.add_argument("--only", help="--breakdown: plain and the cases whose name has this")
     args = parser.parse_args()
     if args.breakdown:
@@ -210,7 +216,7 @@ def main():
         intervals(args.rounds)
         return
     if args.device_cost:
-        device_cost(args.rounds)
+        device_cost(args.rounds, args.seeds if args.population_cost else 1)
         return
     env = CartPole()
     policy = MLPActorCriticPolicy(env=env, key=jr.key(0))

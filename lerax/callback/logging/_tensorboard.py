@@ -70,7 +70,7 @@ class TensorBoardBackend(AbstractLoggingBackend):
         self._flushed = 0.0
         self._hparams: dict[str, Any] = {}
         self._hparams_pending = False
-        self._templates: dict[tuple[str, ...], Any] = {}  # tags -> Summary with those tags
+        self._templates: dict[tuple[str, ...], _SummaryTemplate] = {}
 
     @property
     def run_dir(self) -> str | None:
@@ -104,23 +104,23 @@ class TensorBoardBackend(AbstractLoggingBackend):
         self._hparams_pending = True
 
     def log_scalars(self, scalars: dict[str, float], step: int) -> None:
-        from tensorboardX.proto.summary_pb2 import Summary
+        from tensorboardX.proto.event_pb2 import Event
 
         # One event per call: `add_scalar` would write one event per metric and warn on
         # every NaN (a NaN is a legitimate value here, e.g. the mean return before any
-        # episode ended). The summary is a copy of a template holding the tags (the
-        # same at every event of a run) with the values set: a fifth of the time of
-        # building every `Summary.Value` anew.
+        # episode ended). The summary is the run's serialized template for these tags
+        # (the same at every event of a run) with the values written in, parsed once:
+        # a third of the time of setting every `Summary.Value` (see `_SummaryTemplate`).
         tags = tuple(scalars)
         template = self._templates.get(tags)
         if template is None:
-            template = Summary(value=[Summary.Value(tag=str(t), simple_value=0.0) for t in tags])
+            template = _SummaryTemplate(tags)
             self._templates[tags] = template
-        summary = Summary()
-        summary.CopyFrom(template)
-        for value, x in zip(summary.value, scalars.values(), strict=True):
-            value.simple_value = float(x)
-        self._write(summary, int(step))
+        event = Event(wall_time=time.time(), step=int(step))
+        event.summary.MergeFromString(template.encode(scalars.values()))
+        self._writer()
+        self._events.write_event(event)
+        self._flush_when_due()
 
     def log_video(self, tag: str, frames: np.ndarray, step: int, fps: float) -> None:
         from tensorboardX.proto.summary_pb2 import Summary
@@ -157,6 +157,9 @@ class TensorBoardBackend(AbstractLoggingBackend):
     def _write(self, summary: Any, step: int | None) -> None:
         self._writer()
         self._write_event(summary, step)
+        self._flush_when_due()
+
+    def _flush_when_due(self) -> None:
         if time.monotonic() - self._flushed >= self.flush_secs:
             self.flush()
 
@@ -179,6 +182,42 @@ class TensorBoardBackend(AbstractLoggingBackend):
             _, session_start, _ = hparams_summaries(self._hparams, {})
             self._write_event(session_start, None)
         return self._events
+
+
+class _SummaryTemplate:
+    """The serialized scalar `Summary` of one set of tags, with each value's 4 bytes
+    at known positions.
+
+    A `Summary` is a repeated `Value {tag = 1; simple_value = 2}`; serialized, each
+    value is its tag's bytes followed by its float32, and concatenated serialized
+    messages are the message with all their values. So an event's summary is this
+    template with the float32s of its values written in by one numpy assignment,
+    then parsed by protobuf once, instead of ~0.5 us of Python per `simple_value`
+    set on a copy of a `Summary`.
+    """
+
+    def __init__(self, tags: tuple[str, ...]):
+        from tensorboardX.proto.summary_pb2 import Summary
+
+        sentinel = np.asarray([1.0], "<f4").tobytes()
+        parts = []
+        for tag in tags:
+            part = Summary(value=[Summary.Value(tag=str(tag), simple_value=1.0)])
+            part = part.SerializeToString()
+            if not part.endswith(sentinel):  # the float is the value's last field
+                raise AssertionError(f"unexpected Summary encoding for tag {tag!r}")
+            parts.append(part)
+        self.bytes = np.frombuffer(b"".join(parts), np.uint8).copy()
+        ends = np.cumsum([len(part) for part in parts], dtype=np.int64)
+        self.positions = ends[:, None] - 4 + np.arange(4)  # (tags, 4) byte positions
+
+    def encode(self, values) -> bytes:
+        """The serialized summary holding `values` (in the tags' order) as float32."""
+        buffer = self.bytes.copy()
+        with np.errstate(over="ignore"):  # beyond float32's range: +-inf, as protobuf
+            floats = np.asarray(list(values), np.float64).astype("<f4")
+        buffer[self.positions] = floats.view(np.uint8).reshape(-1, 4)
+        return buffer.tobytes()
 
 
 def encode_gif(frames: np.ndarray, fps: float) -> bytes:

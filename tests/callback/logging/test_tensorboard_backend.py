@@ -200,3 +200,36 @@ def test_events_with_other_tags_and_copies_keep_their_own_values(tmp_path):
     assert read(a, "y") == [(1, 2.0), (2, 3.0), (3, 6.0)]
     assert read(a, "z") == [(2, 4.0)]
     assert read(b, "x") == [(1, 10.0)] and read(b, "y") == [(1, 20.0)]
+
+
+def test_scalar_values_read_back_as_float32_whatever_their_tags(tmp_path):
+    """Each value is stored as the float32 nearest to it (beyond float32's range: the
+    infinity), read back by tensorboard's reader under its own tag; long and non-ASCII
+    tags (multi-byte lengths in the encoding) included."""
+    values = {
+        "plain": 0.1,
+        "numpy": np.float32(2.5),
+        "integer": np.int64(7),
+        "tiny": 1e-40,  # a float32 subnormal
+        "huge": 1e300,  # beyond float32: +inf
+        "-huge": -1e300,
+        "nan": float("nan"),
+        "-inf": float("-inf"),
+        "ünïcode/ключ": -3.25,
+        "long/" + "x" * 300: 42.0,
+    }
+    backend = TensorBoardBackend(log_dir=tmp_path)
+    backend.open("values")
+    backend.log_scalars(values, 9)
+    backend.log_scalars({k: 1.0 for k in values}, 10)  # the same template, other values
+    backend.close()
+    accumulator = _accumulate(str(tmp_path / "values"))
+    assert sorted(accumulator.Tags()["scalars"]) == sorted(values)
+    with np.errstate(over="ignore"):
+        expected = {k: np.float32(np.float64(v)) for k, v in values.items()}
+    for tag, want in expected.items():
+        first, second = accumulator.Scalars(tag)
+        assert (first.step, second.step, second.value) == (9, 10, 1.0)
+        got = np.float32(first.value)
+        assert got == want or (np.isnan(got) and np.isnan(want)), (tag, got, want)
+    assert np.isposinf(accumulator.Scalars("huge")[0].value)
