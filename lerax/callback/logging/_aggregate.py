@@ -20,6 +20,8 @@ of the sorted values: `floor(n / 4)` values are cut from each end, as rliable's
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -111,15 +113,25 @@ def aggregate_scalars(table: dict[str, np.ndarray], rows: np.ndarray) -> dict[st
     keys = list(table)
     if not keys:
         return {}
-    count, statistics = _statistics(
-        np.stack([np.asarray(table[k], np.float64)[rows] for k in keys])
-    )
-    return {
-        f"{key}/{name}": value
-        for key, n, row in zip(keys, count, statistics, strict=True)
-        if n
-        for name, value in zip(STATISTICS, row, strict=True)
-    }
+    return aggregate_rows(keys, np.stack([np.asarray(table[k], np.float64)[rows] for k in keys]).T)
+
+
+def aggregate_rows(names: Sequence[str], matrix: np.ndarray) -> dict[str, float]:
+    """`<metric>/<statistic>` of every column of a `(members, metrics)` matrix, the
+    metrics named by `names` (a metric with no finite value gets no entry)."""
+    if not len(names):
+        return {}
+    count, statistics = _statistics(np.asarray(matrix, np.float64).T)
+    out: dict[str, float] = {}
+    for labels, n, row in zip(_labels(tuple(names)), count, statistics, strict=True):
+        if n:
+            out.update(zip(labels, row, strict=True))
+    return out
+
+
+@functools.lru_cache(maxsize=64)
+def _labels(names: tuple[str, ...]) -> tuple[tuple[str, ...], ...]:
+    return tuple(tuple(f"{name}/{statistic}" for statistic in STATISTICS) for name in names)
 
 
 def shared_values(per_row: dict[str, Any], rows: np.ndarray) -> dict[str, Any]:

@@ -277,11 +277,13 @@ class LoggingSession:
                 if key not in self.members:
                     continue
                 members = sorted(reported)
-                names = list(reported[members[0]][1])
-                table = {
-                    n: np.asarray([reported[m][1][n] for m in members], np.float64) for n in names
-                }
-                aggregate = _aggregate.aggregate_scalars(table, np.arange(len(members)))
+                rows = [reported[m][1] for m in members]
+                names = tuple(rows[0])
+                matrix = [  # the members' rows share their keys' order (one schema)
+                    list(row.values()) if tuple(row) == names else [row[n] for n in names]
+                    for row in rows
+                ]
+                aggregate = _aggregate.aggregate_rows(names, np.asarray(matrix, np.float64))
                 step = max(reported[m][0] for m in members)
                 for i, b in enumerate(self.members[key]):
                     writes.append((i, b, aggregate, step))
@@ -309,8 +311,9 @@ class LoggingSession:
         writes = []
         rates = np.full(num, np.nan)
         steps = np.zeros(num, np.int64)
-        for r in range(num):
-            member = tuple(int(i) for i in index[r])
+        members = [tuple(row) for row in index.tolist()]
+        by_member = []
+        for r, member in enumerate(members):
             last_t, last_steps = self.last_time.get(member, (now, timesteps[r]))
             if now > last_t:
                 rates[r] = (timesteps[r] - last_steps) / (now - last_t)
@@ -320,19 +323,17 @@ class LoggingSession:
             self.last_step[member] = step
             scalars = dict(zip(keys, per_row[r], strict=True))
             scalars["time/steps_per_second"] = float(rates[r])
+            by_member.append(scalars)
             for i, b in enumerate(self._backends(member, num)):
                 writes.append((i, b, scalars, step))
         if index.shape[1] > 0:  # a population: the aggregate waits for every member
             group_axes = self.group_axes
             iteration = int(per_row[0][keys.index("time/iteration")])
-            for r in range(num):
-                member = tuple(int(i) for i in index[r])
-                values = dict(zip(keys, per_row[r], strict=True))
-                values["time/steps_per_second"] = float(rates[r])
+            for r, member in enumerate(members):
                 key = _aggregate.aggregate_key(member, group_axes)
                 self.pending.setdefault(key, {}).setdefault(iteration, {})[member] = (
                     int(steps[r]),
-                    values,
+                    dict(by_member[r]),  # its own copy: the backends' threads read theirs
                 )
         return writes
 
