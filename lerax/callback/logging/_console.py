@@ -152,10 +152,7 @@ class ConsoleBackend(AbstractLoggingBackend):
             run.ranking.record(run.name, float(scalars[self.rank_by]))
         if not run.shown:  # a population member: only the aggregate is shown
             return
-        if self.keys is None:
-            shown = {k: float(v) for k, v in scalars.items()}
-        else:
-            shown = {k: float(v) for k, v in scalars.items() if self._shows(k)}
+        shown = {k: float(v) for k, v in scalars.items() if self._shows(k)}
         run.update(shown, int(step))
 
     def log_video(self, tag: str, frames: np.ndarray, step: int, fps: float) -> None:

@@ -124,7 +124,7 @@ class SQLiteBackend(AbstractLoggingBackend):
     `load_metrics` / `load_metrics_dataframe` / `list_runs`.
 
     One row per event rather than per scalar: inserting 25 scalar rows into an
-    indexed table cost the writer thread ~60 us per event, one JSON row ~10 us (see
+    indexed table cost the writer thread ~60 us per event, one JSON row ~25 us (see
     `benchmarks/README.md`). A database written by an earlier lerax (with a `metrics`
     table) is migrated at `open`: that table becomes `metric_rows`, and the `metrics`
     view shows its rows and the new events together.

@@ -118,9 +118,7 @@ class TensorBoardBackend(AbstractLoggingBackend):
             self._templates[tags] = template
         event = Event(wall_time=time.time(), step=int(step))
         event.summary.MergeFromString(template.encode(scalars.values()))
-        self._writer()
-        self._events.write_event(event)
-        self._flush_when_due()
+        self._write(event)
 
     def log_video(self, tag: str, frames: np.ndarray, step: int, fps: float) -> None:
         from tensorboardX.proto.summary_pb2 import Summary
@@ -133,7 +131,7 @@ class TensorBoardBackend(AbstractLoggingBackend):
             colorspace=channels,
             encoded_image_string=encode_gif(frames, fps),
         )
-        self._write(Summary(value=[Summary.Value(tag=tag, image=image)]), int(step))
+        self._write(_event(Summary(value=[Summary.Value(tag=tag, image=image)]), int(step)))
 
     def flush(self) -> None:
         """Write pending events to disk now."""
@@ -147,29 +145,18 @@ class TensorBoardBackend(AbstractLoggingBackend):
             if self._hparams:
                 from tensorboardX.summary import hparams as hparams_summaries
 
-                self._writer()  # the pending session-start summary first
                 _, _, session_end = hparams_summaries(self._hparams, {})
-                self._write_event(session_end, None)
+                # `_writer()` writes a pending session-start summary first.
+                self._writer().write_event(_event(session_end, None))
         finally:
             events, self._events, self._run_dir = self._events, None, None
             events.close()
 
-    def _write(self, summary: Any, step: int | None) -> None:
-        self._writer()
-        self._write_event(summary, step)
-        self._flush_when_due()
-
-    def _flush_when_due(self) -> None:
+    def _write(self, event: Any) -> None:
+        """Write `event` (after the pending hparams summary); flush when it is time."""
+        self._writer().write_event(event)
         if time.monotonic() - self._flushed >= self.flush_secs:
             self.flush()
-
-    def _write_event(self, summary: Any, step: int | None) -> None:
-        from tensorboardX.proto.event_pb2 import Event
-
-        event = Event(summary=summary, wall_time=time.time())
-        if step is not None:
-            event.step = step
-        self._events.write_event(event)
 
     def _writer(self) -> Any:
         """The open events writer, with the pending hparams summary written first."""
@@ -180,8 +167,18 @@ class TensorBoardBackend(AbstractLoggingBackend):
 
             self._hparams_pending = False
             _, session_start, _ = hparams_summaries(self._hparams, {})
-            self._write_event(session_start, None)
+            self._events.write_event(_event(session_start, None))
         return self._events
+
+
+def _event(summary: Any, step: int | None) -> Any:
+    """An `Event` holding `summary`, stamped now, at `step` (none for hparams)."""
+    from tensorboardX.proto.event_pb2 import Event
+
+    event = Event(summary=summary, wall_time=time.time())
+    if step is not None:
+        event.step = step
+    return event
 
 
 class _SummaryTemplate:
