@@ -84,6 +84,7 @@ def test_wrong_env_is_one_line_naming_the_accepted_envs(bad, message, capsys):
     assert message in err and len(err.strip().splitlines()) == 1
 
 
+@pytest.mark.slow  # ~20 s of subprocesses or compilation: CI's slow stage
 def test_seeds_and_sweep_train_one_population_with_member_and_aggregate_runs(
     tmp_path, monkeypatch, capsys
 ):
@@ -175,11 +176,26 @@ def test_cpu_devices_after_jax_started_is_reported(tmp_path, monkeypatch, capsys
     assert "JAX already started with 1 device(s)" in capsys.readouterr().err
 
 
+def _environment_without_device_count() -> dict[str, str]:
+    """This process's environment minus any simulated CPU device count in `XLA_FLAGS`
+    (the CLI's `--cpu-devices` sets its own); other XLA flags are kept."""
+    env = dict(os.environ)
+    flags = [
+        flag
+        for flag in env.pop("XLA_FLAGS", "").split()
+        if not flag.startswith("--xla_force_host_platform_device_count")
+    ]
+    if flags:
+        env["XLA_FLAGS"] = " ".join(flags)
+    return env
+
+
+@pytest.mark.slow  # ~20 s of subprocesses or compilation: CI's slow stage
 def test_cpu_devices_shard_the_seeds_over_the_cores(tmp_path):
     """A fresh process: `--cpu-devices 2 --shard seeds` trains 2 seeds, one per device."""
     args = ["train", "ppo", "CartPole", "--timesteps", "1024", "--seeds", "2", "--no-db"]
     args += ["--shard", "seeds", "--cpu-devices", "2", "--eval-episodes", "2"]
-    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+    env = _environment_without_device_count()
     done = subprocess.run(
         [sys.executable, "-m", "lerax", *args],
         cwd=tmp_path,
@@ -195,7 +211,7 @@ def test_cpu_devices_shard_the_seeds_over_the_cores(tmp_path):
 
 
 def _lerax(*argv: str, cwd) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+    env = _environment_without_device_count()
     return subprocess.run(
         [sys.executable, "-m", "lerax", *argv],
         cwd=cwd,
@@ -296,6 +312,7 @@ def test_results_json_and_set_override(tmp_path):
     assert iterations == 8  # 1024 / (8 x 16)
 
 
+@pytest.mark.slow  # ~20 s of subprocesses or compilation: CI's slow stage
 def test_a_normalised_entry_saves_the_policy_with_its_statistics(tmp_path):
     """a2c MountainCar trains behind NormalizeObservation/NormalizeReward: the saved
     policy carries the observation statistics and acts on the plain env; with

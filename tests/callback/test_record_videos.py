@@ -110,6 +110,7 @@ def test_episode_limit_is_the_smallest_along_the_wrappers():
     assert episode_limit(TimeLimit(CartPole(max_episode_steps=4), 9)) == 4
 
 
+@pytest.mark.slow  # ~20 s of subprocesses or compilation: CI's slow stage
 def test_both_methods_in_a_vmapped_learn_write_one_folder_per_member(tmp_path):
     callbacks = _callbacks(tmp_path, fps=25)
     assert not any(tmp_path.iterdir()), "construction has no side effect"

@@ -81,6 +81,7 @@ def test_nothing_to_resume_lists_what_exists(tmp_path, monkeypatch, capsys):
     assert "lerax: --resume:" in out and "runs under 'checkpoints': alpha, beta, empty, pop" in out
 
 
+@pytest.mark.slow  # ~20 s of subprocesses or compilation: CI's slow stage
 def test_resume_by_name_continues_the_newest_save(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     args = ["train", "ppo", "CartPole", "--timesteps", "1024", "--num-envs", "2", "--no-db"]

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
 from _logging_helpers import RecordingBackend
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
@@ -105,6 +106,7 @@ def _accumulate(path) -> EventAccumulator:
     return accumulator
 
 
+@pytest.mark.slow  # ~20 s of subprocesses or compilation: CI's slow stage
 def test_two_processes_logging_the_same_run_lose_no_event(tmp_path):
     log_dir, ready = tmp_path / "tb", tmp_path / "ready"
     ready.mkdir()
