@@ -62,6 +62,7 @@ def measure(
         "env": env_name,
         "seeds": seeds,
         "normalize": bool(entry.get("normalize", False)),
+        "pool_statistics": bool(entry.get("pool_statistics", True)),
         "overrides": overrides,
         "steps": steps,
         "eval_returns": [float(s) for s in scores],

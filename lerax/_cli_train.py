@@ -275,6 +275,7 @@ def _record(args, entry, steps, elapsed, compile_seconds, eval_returns) -> dict[
         "env": args.env,
         "hyperparameters": {**entry["algorithm"], **entry["policy"]},
         "normalize": bool(entry.get("normalize", False)),
+        "pool_statistics": bool(entry.get("pool_statistics", True)),
         "timesteps": steps,
         "wall_seconds": elapsed,
         "compile_seconds": compile_seconds,

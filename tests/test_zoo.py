@@ -107,11 +107,20 @@ def test_gsde_entries_and_overrides():
 
 def test_normalised_entries_train_behind_both_layers():
     from lerax.env import MountainCar
-    from lerax.env.wrapper import NormalizeObservation, NormalizeReward
+    from lerax.env.wrapper import ENV_AXIS, NormalizeObservation, NormalizeReward
 
     env = zoo.training_env("ppo", "MountainCar")
     assert type(env) is NormalizeObservation and type(env.env) is NormalizeReward
     assert float(env.env.gamma) == pytest.approx(0.99) and type(env.env.env) is MountainCar
+    # Statistics pooled over the training envs, as VecNormalize's, unless the entry says
+    # `pool_statistics = false` (ppo MountainCar) or has one env (nothing to pool).
+    assert env.axis_name is None and env.env.axis_name is None
+    pooled = zoo.training_env("a2c", "Pendulum")
+    assert pooled.axis_name == pooled.env.axis_name == ENV_AXIS
+    own = zoo.training_env("a2c", "Pendulum", pool_statistics=False)
+    assert own.axis_name is None and own.env.axis_name is None
+    assert zoo.training_env("ppo", "MountainCar", pool_statistics=True).axis_name == ENV_AXIS
+    assert zoo.training_env("ppo", "MountainCarContinuous").axis_name is None  # num_envs = 1
     assert float(zoo.training_env("a2c", "Pendulum").env.gamma) == pytest.approx(0.9)
     assert type(zoo.training_env("ppo", "MountainCar", normalize=False)) is MountainCar
     assert type(zoo.training_env("ppo", "CartPole")) is type(zoo.make_env("CartPole"))
@@ -135,6 +144,10 @@ def test_normalised_entries_train_behind_both_layers():
     ("call", "message"),
     [
         (lambda: zoo.make("ppo", "CartPole", normalize="yes"), "normalize must be true or false"),
+        (
+            lambda: zoo.make("a2c", "Pendulum", pool_statistics=1),
+            "pool_statistics must be true or false",
+        ),
         (
             lambda: zoo.make("dqn", "CartPole", use_sde=True),
             "is for ppo, a2c and sac; dqn's actions are discrete",

@@ -32,7 +32,7 @@ from lerax.callback import (
     TrainingContext,
 )
 from lerax.env import AbstractEnv
-from lerax.env.wrapper import AutoReset
+from lerax.env.wrapper import ENV_AXIS, AutoReset
 from lerax.policy import AbstractPolicy
 
 from ._control import check_control
@@ -75,7 +75,7 @@ def init_state(
     callbacks' stream (so callbacks never change what is trained)."""
     train_key, callback_key = jr.split(key)
     reset_key, algo_key, train_key = jr.split(train_key, 3)
-    env_state, observation = jax.vmap(lambda k: AutoReset(env).reset(key=k))(
+    env_state, observation = jax.vmap(lambda k: AutoReset(env).reset(key=k), axis_name=ENV_AXIS)(
         jr.split(reset_key, algorithm.num_envs)
     )
     opt_state, algorithm_state = algorithm.init_algorithm(env, policy, key=algo_key)

@@ -13,6 +13,7 @@ from .classic_control import CartPole as CartPole
 from .classic_control import MountainCar as MountainCar
 from .classic_control import MountainCarContinuous as MountainCarContinuous
 from .classic_control import Pendulum as Pendulum
+from .wrapper import ENV_AXIS as ENV_AXIS
 from .wrapper import AutoReset as AutoReset
 from .wrapper import ClipAction as ClipAction
 from .wrapper import EpisodeStatistics as EpisodeStatistics

@@ -99,7 +99,9 @@ def freeze_normalization(
     If `env` has a `NormalizeObservation` layer, `policy` (trained on its
     output) is wrapped in an `ObservationNormalizedPolicy` holding that layer's
     statistics from `env_state`, pooled over any batch axes (one set for all
-    envs); otherwise `policy` is returned as it is. For a training run, use
+    envs; a layer with an `axis_name` pooled them while training, so every env
+    holds them all and the first env's are taken); otherwise `policy` is
+    returned as it is. For a training run, use
     `TrainState.deployable_policy()`, which passes the run's env and env state.
 
     Args:
@@ -110,7 +112,9 @@ def freeze_normalization(
     if not has_observation_normalization(env):
         return policy
     layer, state = find_observation_normalization(env, env_state)
-    statistics = jax.tree.map(jnp.asarray, state.statistics.pooled())
+    shared = layer.axis_name is not None  # pooled over the envs while training
+    statistics = state.statistics.first() if shared else state.statistics.pooled()
+    statistics = jax.tree.map(jnp.asarray, statistics)
     return ObservationNormalizedPolicy(
         policy,
         statistics,

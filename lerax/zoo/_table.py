@@ -90,8 +90,9 @@ def hyperparameters(algorithm: str, env: str) -> dict[str, Any]:
     class), `policy` (`hidden`, `activation`), and where known `zoo` (the
     rl-baselines3-zoo score and budget), `normalize` (train behind
     `NormalizeObservation` and `NormalizeReward`, as the zoo's VecNormalize; see
-    `training_env`), `notes` (what lerax does not map), `measured` (what
-    `benchmarks/zoo.py` measured). An env the table has no entry for
+    `training_env`), `pool_statistics` (false: each training env keeps its own
+    statistics; default true, pooled as VecNormalize's), `notes` (what lerax
+    does not map), `measured` (what `benchmarks/zoo.py` measured). An env the table has no entry for
     gets the algorithm's own defaults and a budget of 100k steps.
 
     Example:
@@ -111,24 +112,25 @@ def hyperparameters(algorithm: str, env: str) -> dict[str, Any]:
 
 
 def apply_overrides(entry: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
-    """`entry` with `overrides` applied: `timesteps`, `normalize` (a bool),
+    """`entry` with `overrides` applied: `timesteps`, `normalize` and
+    `pool_statistics` (bools),
     `hidden`/`activation`/`use_sde`/`sde_sample_freq`/`log_std_init` (the policy;
     `use_sde = false` also drops the table's other gSDE settings), `target_update.every` /
     `target_update.tau`, or any keyword of the algorithm class (checked when the
     algorithm is built).
 
     Raises:
-        ZooError: for a `normalize` that is not a bool, or an unknown
+        ZooError: for a `normalize`/`pool_statistics` that is not a bool, or an unknown
             `target_update` field.
     """
     entry = copy.deepcopy(entry)
     for name, value in overrides.items():
         if name == "timesteps":
             entry["timesteps"] = value
-        elif name == "normalize":
+        elif name in ("normalize", "pool_statistics"):
             if not isinstance(value, bool):
-                raise ZooError(f"normalize must be true or false, got {value!r}")
-            entry["normalize"] = value
+                raise ZooError(f"{name} must be true or false, got {value!r}")
+            entry[name] = value
         elif name in _POLICY_KEYS:
             entry["policy"][name] = value
             if name == "use_sde" and value is False:  # the table's gSDE settings go with it
@@ -190,14 +192,21 @@ def normalized_env(env, entry: dict[str, Any]):
     """`env` as the entry trains on it: behind `NormalizeObservation` and
     `NormalizeReward` (the algorithm's `gamma`, clip 10, epsilon 1e-8: the
     defaults of Stable-Baselines3's VecNormalize) when `entry["normalize"]` is
-    true, else `env` itself. The statistics are per env (not pooled across
-    envs as VecNormalize's are); `TrainState.deployable_policy()` pools them."""
-    from lerax.env.wrapper import NormalizeObservation, NormalizeReward
+    true, else `env` itself. As VecNormalize's, the statistics are pooled across
+    the algorithm's training envs (`axis_name=ENV_AXIS`), so this env is stepped
+    by the algorithms (or under `jax.vmap(..., axis_name=ENV_AXIS)`); evaluate on
+    `without_normalization(env)`. With `pool_statistics = false`, or with
+    `num_envs = 1` (nothing to pool; a one-env axis would only change last bits),
+    the layers have no axis name and each env keeps its own statistics."""
+    from lerax.env.wrapper import ENV_AXIS, NormalizeObservation, NormalizeReward
 
     if not entry.get("normalize", False):
         return env
     gamma = entry["algorithm"].get("gamma", 0.99)
-    return NormalizeObservation(NormalizeReward(env, gamma=gamma))
+    pooled = entry.get("pool_statistics", True) and entry["algorithm"].get("num_envs") != 1
+    axis = ENV_AXIS if pooled else None
+    reward = NormalizeReward(env, gamma=gamma, axis_name=axis)
+    return NormalizeObservation(reward, axis_name=axis)
 
 
 def training_env(algorithm: str, env: str, **overrides: Any):

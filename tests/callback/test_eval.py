@@ -32,9 +32,7 @@ TARGET = jnp.asarray([1e9, 1e9, 1e9, 130.0])
 # A LoggingCallback run after each evaluation logs the evaluation's metrics too.
 LOGGED = io.StringIO()
 LOGGING = LoggingCallback(
-    ConsoleBackend(
-        stream=LOGGED, show_members=True, keys=["train/eval/mean_return"], interval=0.0
-    ),
+    ConsoleBackend(stream=LOGGED, show_members=True, keys=["train/eval/mean_return"], interval=0.0),
     name="eval",
 )
 

@@ -7,6 +7,7 @@ from ._abstract import WrapperState as WrapperState
 from ._abstract import reset_episode as reset_episode
 from ._action import ClipAction as ClipAction
 from ._action import RescaleAction as RescaleAction
+from ._auto_reset import ENV_AXIS as ENV_AXIS
 from ._auto_reset import AutoReset as AutoReset
 from ._episode_statistics import EpisodeStatistics as EpisodeStatistics
 from ._episode_statistics import EpisodeStatisticsState as EpisodeStatisticsState
@@ -26,6 +27,7 @@ __all__ = [
     "AbstractWrapper",
     "AbstractWrapperState",
     "AutoReset",
+    "ENV_AXIS",
     "ClipAction",
     "EpisodeStatistics",
     "EpisodeStatisticsState",

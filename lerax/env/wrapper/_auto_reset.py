@@ -14,6 +14,12 @@ from ._abstract import AbstractSpacePreservingWrapper, WrapperState, reset_episo
 
 _RESET_STREAM = 0x5E5E7  # folded into the step key to derive the reset key
 
+ENV_AXIS = "envs"
+"""The `vmap` axis name of a batch of training envs: `AutoReset.step_batch` and the
+algorithms' reset of their `num_envs` envs map over it. A wrapper built with
+`axis_name=ENV_AXIS` (`NormalizeObservation`, `NormalizeReward`) pools its statistics
+across the training envs, as Stable-Baselines3's `VecNormalize` does."""
+
 
 class AutoReset(AbstractSpacePreservingWrapper[WrapperState]):
     """Reset the environment inside `step` when an episode ends.
@@ -89,7 +95,8 @@ class AutoReset(AbstractSpacePreservingWrapper[WrapperState]):
         dict[str, Any],
     ]:
         """`jax.vmap(step)` over a leading batch axis, bitwise, but with the resets
-        computed only on steps where some episode of the batch ended.
+        computed only on steps where some episode of the batch ended. The batch axis
+        is named `ENV_AXIS`, so inner wrappers may pool statistics over it.
 
         `step` computes a reset at every step (two key derivations and the env's reset
         per env) and selects it where an episode ended. Most steps end no episode, and
@@ -107,12 +114,12 @@ class AutoReset(AbstractSpacePreservingWrapper[WrapperState]):
             What `jax.vmap(step)` returns.
         """
         env_states, observations, rewards, terminated, truncated, info = jax.vmap(
-            lambda s, a, k: self.env.step(s, a, key=k)
+            lambda s, a, k: self.env.step(s, a, key=k), axis_name=ENV_AXIS
         )(states.env_state, actions, keys)
         done = terminated | truncated
 
         def with_resets(operands):
-            return jax.vmap(self._reset_finished)(*operands, done, keys)
+            return jax.vmap(self._reset_finished, axis_name=ENV_AXIS)(*operands, done, keys)
 
         info = {**info, "final_observation": observations}
         env_states, observations = jax.lax.cond(

@@ -61,6 +61,13 @@ class RunningMeanStd(eqx.Module):
         m2 = m2 + jnp.square(delta) * (self.count * batch_count / count)
         return RunningMeanStd(mean, m2 / count, count)
 
+    def first(self) -> RunningMeanStd:
+        """The first member's statistics of a batch (`count`'s axes are the batch
+        axes). For statistics pooled with an `axis_name`, where every member holds
+        the same statistics of all members' values; unbatched ones are returned."""
+        index = (0,) * self.count.ndim
+        return RunningMeanStd(self.mean[index], self.var[index], self.count[index])
+
     def pooled(self) -> RunningMeanStd:
         """The statistics of all values seen by a batch of statistics.
 
