@@ -92,8 +92,9 @@ def hyperparameters(algorithm: str, env: str) -> dict[str, Any]:
     `NormalizeObservation` and `NormalizeReward`, as the zoo's VecNormalize; see
     `training_env`), `pool_statistics` (false: each training env keeps its own
     statistics; default true, pooled as VecNormalize's), `notes` (what lerax
-    does not map), `measured` (what `benchmarks/zoo.py` measured). An env the table has no entry for
-    gets the algorithm's own defaults and a budget of 100k steps.
+    does not map), `measured` (what `benchmarks/zoo.py` measured). An env the
+    table has no entry for gets the algorithm's own defaults and a budget of
+    100k steps.
 
     Example:
         `lerax.zoo.hyperparameters("ppo", "CartPole")["algorithm"]["num_envs"]` is 8.
