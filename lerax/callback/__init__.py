@@ -19,6 +19,7 @@ from ._episodes import episode_ema as episode_ema
 from ._episodes import record_episodes as record_episodes
 from ._every_n import EveryN as EveryN
 from ._every_n import EveryNState as EveryNState
+from ._host_only import HostOnly as HostOnly
 from ._list import CallbackList as CallbackList
 from ._list import CallbackListState as CallbackListState
 from ._list import CallbackListStepState as CallbackListStepState

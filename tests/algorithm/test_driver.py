@@ -24,6 +24,7 @@ from lerax.callback import (
     EmptyCallbackState,
     LoggingCallback,
     ProgressBarCallback,
+    SaveCheckpoints,
     SQLiteBackend,
 )
 from lerax.env import CartPole
@@ -68,18 +69,28 @@ def _steps(db, name):
 def test_a_fresh_callback_list_of_the_same_configuration_compiles_nothing(tmp_path):
     import io
 
+    def callbacks(name, keep):
+        # Host-only settings differ from run to run, as in a sweep: the run name,
+        # the checkpoint directory, its root and how many saves it keeps.
+        saves = SaveCheckpoints(name, frequency=2, keep=keep, root=tmp_path / f"ckpt-{name}")
+        return [*_callbacks(db, name, io.StringIO()), saves]
+
     db = str(tmp_path / "runs.db")
-    ALGO.learn(
-        ENV, POLICY, 5 * PER_ITERATION, key=jr.key(0), callback=_callbacks(db, "a", io.StringIO())
-    )
+    ALGO.learn(ENV, POLICY, 5 * PER_ITERATION, key=jr.key(0), callback=callbacks("a", None))
     count = _compilations()
     before = count[0]
-    ALGO.learn(
-        ENV, POLICY, 5 * PER_ITERATION, key=jr.key(1), callback=_callbacks(db, "b", io.StringIO())
-    )
+    ALGO.learn(ENV, POLICY, 5 * PER_ITERATION, key=jr.key(1), callback=callbacks("b", 1))
     assert count[0] == before
-    # ... and the fresh objects' receivers got the second run's events.
+    # ... and the fresh objects' receivers got the second run's events, with its
+    # own host-only settings.
     assert _steps(db, "b") == [PER_ITERATION * i for i in range(1, 6)]
+
+    def saved(name):
+        saves = tmp_path / f"ckpt-{name}" / name / "saves"
+        return sorted(p.name for p in saves.iterdir() if p.is_dir())
+
+    assert saved("a") == ["CartPole_2", "CartPole_4", "CartPole_final"]
+    assert saved("b") == ["CartPole_4", "CartPole_final"]  # keep=1
     # A different configuration does compile (the counter works).
     other = [LoggingCallback(SQLiteBackend(db), name="c", log_interval=2)]
     ALGO.learn(ENV, POLICY, 5 * PER_ITERATION, key=jr.key(2), callback=other)

@@ -40,7 +40,7 @@ def _frames(path):
 
 def _callbacks(root, **host_only):
     """Both methods at once: one compiled program for every learn in this file
-    (`root`, `force` and `fps` are host-only)."""
+    (`dirname`, `root`, `force` and `fps` are host-only)."""
     return [
         RecordVideos("episodes", frequency=2, root=root, width=W, height=H, **host_only),
         RecordVideos(
@@ -206,9 +206,9 @@ def test_bad_arguments_raise_with_the_argument_name(kwargs, error, match):
 
 def test_host_only_settings_do_not_change_the_program(tmp_path):
     a = RecordVideos("run", root=tmp_path, force=True, fps=10)
-    b = RecordVideos("run")
-    assert jax.tree.structure(a) == jax.tree.structure(b), "root, force, fps: no retrace"
-    assert jax.tree.structure(a) != jax.tree.structure(RecordVideos("other"))
+    b = RecordVideos("other-run")
+    assert jax.tree.structure(a) == jax.tree.structure(b), "dirname, root, force, fps: no retrace"
+    assert jax.tree.structure(a) != jax.tree.structure(RecordVideos("run", frequency=7))
     assert a.config() == {
         "type": "RecordVideos",
         "dirname": "run",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from lerax.checkpoint import AbstractReplayBuffer, BufferNotSaved
 from lerax.checkpoint._save import split_state
 
 from .._context import IterationContext, ResetContext, TrainingContext
+from .._host_only import HostOnly
 from .._partial import AbstractNeverStopping, AbstractWithoutStepState
 from .._state import AbstractCallbackState, EmptyCallbackStepState
 from ._checkpoint_writer import CheckpointSession, claim_directory, register_structure
@@ -73,7 +75,9 @@ class SaveCheckpoints(
     Constructing the callback has no side effect. When training starts, an existing
     `<root>/<dirname>` raises `FileExistsError`, unless this same callback object
     created it in this process (so `algo.train(state, k, callback=cb)` in chunks
-    keeps adding to one directory).
+    keeps adding to one directory). `dirname`, `keep` and `root` are host-only:
+    changing them does not recompile the training program (a sweep that saves each
+    run under its own `dirname` compiles once).
 
     Args:
         dirname: Directory name under `root`: a relative path such as `"cartpole"` or
@@ -86,11 +90,9 @@ class SaveCheckpoints(
             against the working directory when training starts).
     """
 
-    dirname: str = eqx.field(static=True)
     frequency: int = eqx.field(static=True)
     buffer: bool = eqx.field(static=True)
-    keep: int | None = eqx.field(static=True)
-    root: str = eqx.field(static=True)
+    _host: HostOnly[_CheckpointHostConfig] = eqx.field(static=True)
 
     def __init__(
         self,
@@ -110,11 +112,34 @@ class SaveCheckpoints(
             check_int("SaveCheckpoints", "keep", keep)
         if not isinstance(root, str | os.PathLike) or not os.fspath(root):
             raise TypeError(f"SaveCheckpoints: `root` must be a non-empty path, got {root!r}.")
-        self.dirname = dirname
         self.frequency = frequency
         self.buffer = buffer
-        self.keep = keep
-        self.root = os.fspath(root)
+        self._host = HostOnly(_CheckpointHostConfig(dirname, keep, os.fspath(root)))
+
+    @property
+    def dirname(self) -> str:
+        """Directory name under `root`."""
+        return self._host.value.dirname
+
+    @property
+    def keep(self) -> int | None:
+        """How many periodic saves are kept (None: all)."""
+        return self._host.value.keep
+
+    @property
+    def root(self) -> str:
+        """Parent directory of `dirname`."""
+        return self._host.value.root
+
+    def config(self) -> dict[str, Any]:
+        return {
+            "type": "SaveCheckpoints",
+            "dirname": self.dirname,
+            "frequency": self.frequency,
+            "buffer": self.buffer,
+            "keep": self.keep,
+            "root": self.root,
+        }
 
     def _channel(self, event: str) -> str:
         return f"checkpoints/{event}"
@@ -182,6 +207,15 @@ class SaveCheckpoints(
             "timesteps": train_state.num_timesteps,
             "episodes": train_state.num_episodes,
         }
+
+
+@dataclasses.dataclass(frozen=True)
+class _CheckpointHostConfig:
+    """What only the host side of `SaveCheckpoints` reads (see `HostOnly`)."""
+
+    dirname: str
+    keep: int | None
+    root: str
 
 
 def _train_state(ctx: IterationContext | TrainingContext) -> Any:

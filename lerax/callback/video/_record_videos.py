@@ -99,12 +99,8 @@ class RecordVideos(
     `algo.train(state, k, callback=cb)` in chunks continues into one folder; the
     iteration and step numbers continue, `-final.mp4` is the latest chunk's).
     Constructing the callback has no side effect; folders are created with the
-    first video. `root`, `force` and `fps` are host-only: changing them does not
-    recompile the training program.
-
-    Two `RecordVideos` with the same `dirname`, `method` and `frequency` in one
-    callback list share their host channel (and would write the same files); use
-    one.
+    first video. `dirname`, `root`, `force` and `fps` are host-only: changing them
+    does not recompile the training program.
 
     Args:
         dirname: Name of the run's folder in `root`, e.g. `"ppo-cartpole"` or
@@ -128,7 +124,6 @@ class RecordVideos(
         TypeError: for a `dirname`, `force` or `root` of the wrong type.
     """
 
-    dirname: str = eqx.field(static=True)
     method: str = eqx.field(static=True)
     frequency: int = eqx.field(static=True)
     num_steps: int | None = eqx.field(static=True)
@@ -172,13 +167,17 @@ class RecordVideos(
             raise TypeError(f"RecordVideos: `root` must be a str or a path, got {root!r}.")
         if isinstance(fps, bool) or not isinstance(fps, (int, float)) or not fps > 0:
             raise ValueError(f"RecordVideos: `fps` must be a number > 0, got {fps!r}.")
-        self.dirname = dirname
         self.method = method
         self.frequency = frequency
         self.num_steps = num_steps
         self.width = width
         self.height = height
-        self._host = HostOnly(_VideoHostConfig(os.fspath(root), force, float(fps)))
+        self._host = HostOnly(_VideoHostConfig(dirname, os.fspath(root), force, float(fps)))
+
+    @property
+    def dirname(self) -> str:
+        """Name of the run's folder in `root`."""
+        return self._host.value.dirname
 
     @property
     def root(self) -> str:
@@ -299,6 +298,7 @@ class RecordVideos(
 class _VideoHostConfig:
     """What only the host side of `RecordVideos` reads (see `HostOnly`)."""
 
+    dirname: str
     root: str
     force: bool
     fps: float
