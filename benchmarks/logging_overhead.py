@@ -8,13 +8,16 @@ iterations), measured side by side in one process, interleaved rounds:
 * host calls per second of training at 1, 4 and 16 seeds, and events stored per
   iteration (must be 1: every iteration's event reaches the backends, batched);
 * a freshly constructed callback list of the same configuration: the second `learn`
-  with new objects against the same objects reused (target <= 1.1x; no compilation).
+  with new objects against the same objects reused (target <= 1.1x; no compilation),
+  also for a sweep's list whose run name and checkpoint directory change every run
+  (`--fresh` runs only these two).
 
     python benchmarks/logging_overhead.py [--repeats 3] [--rounds 3] [--seeds 16]
     python benchmarks/logging_overhead.py --breakdown [--rounds 10] [--only "never due"]
     python benchmarks/logging_overhead.py --intervals [--rounds 16]
     python benchmarks/logging_overhead.py --device-cost [--rounds 6]
     python benchmarks/logging_overhead.py --device-cost --population-cost [--seeds 16]
+    python benchmarks/logging_overhead.py --fresh
 
 `--breakdown` splits the single-run overhead instead, one learn per case per round,
 cases interleaved (order reversed every other round): a bare crossing per iteration
@@ -56,6 +59,7 @@ from lerax.callback import (
     AbstractLoggingBackend,
     ConsoleBackend,
     LoggingCallback,
+    SaveCheckpoints,
     SQLiteBackend,
     TensorBoardBackend,
 )
@@ -208,6 +212,7 @@ def main():
         "--population-cost", action="store_true", help="--device-cost: vmap over --seeds"
     )
     parser.add_argument("--only", help="--breakdown: plain and the cases whose name has this")
+    parser.add_argument("--fresh", action="store_true", help="only the fresh-list comparisons")
     args = parser.parse_args()
     if args.breakdown:
         breakdown(args.rounds, args.only)
@@ -222,6 +227,9 @@ def main():
     policy = MLPActorCriticPolicy(env=env, key=jr.key(0))
     algo = PPO()
     tmp = tempfile.mkdtemp(prefix="lerax-logbench-")
+    if args.fresh:
+        fresh_lists(algo, env, policy, tmp)
+        return
     logger = make_logger(tmp, "single")
     pop_logger = make_logger(tmp, "population")
 
@@ -275,19 +283,39 @@ def main():
             f"{256 * seeds} member-iterations"
         )
 
-    print("\nA fresh callback list of the same configuration (median of 5, after warm-up):")
-    reused = make_logger(tmp, "reused")
-    for _ in range(2):
-        jax.block_until_ready(single(reused)(jr.key(1)))
-    same, fresh = [], []
-    for r in range(5):
-        same.append(timed(single(reused), 1, 2000 + r))
-        fresh.append(timed(single(make_logger(tmp, f"fresh{r}")), 1, 3000 + r))
-    ratio = np.median(np.asarray(fresh) / np.asarray(same))
-    print(
-        f"  same objects {np.median(same):.3f} s, fresh objects {np.median(fresh):.3f} s "
-        f"-> {ratio:.3f}x"
-    )
+    fresh_lists(algo, env, policy, tmp)
+
+
+def fresh_lists(algo, env, policy, tmp: str) -> None:
+    """The second `learn` with a freshly built callback list against the same objects
+    reused: the logger alone, and a sweep's list (the logger plus `SaveCheckpoints`,
+    each run with its own run name and checkpoint directory)."""
+
+    def learn(callbacks):
+        return lambda k: algo.learn(env, policy, TIMESTEPS, key=k, callback=callbacks)
+
+    def sweep_list(tag):
+        saves = SaveCheckpoints(tag, frequency=50, root=os.path.join(tmp, "checkpoints"))
+        return [make_logger(tmp, tag), saves]
+
+    for title, make in (
+        ("A fresh callback list of the same configuration", lambda tag: make_logger(tmp, tag)),
+        ("A sweep: fresh logger + SaveCheckpoints, own run name and directory", sweep_list),
+    ):
+        print(f"\n{title} (median of 5, after warm-up):")
+        prefix = "sweep-" if make is sweep_list else ""
+        reused = make(f"{prefix}reused")
+        for _ in range(2):
+            jax.block_until_ready(learn(reused)(jr.key(1)))
+        same, fresh = [], []
+        for r in range(5):
+            same.append(timed(learn(reused), 1, 2000 + r))
+            fresh.append(timed(learn(make(f"{prefix}fresh{r}")), 1, 3000 + r))
+        ratio = np.median(np.asarray(fresh) / np.asarray(same))
+        print(
+            f"  same objects {np.median(same):.3f} s, fresh objects {np.median(fresh):.3f} s "
+            f"-> {ratio:.3f}x"
+        )
 
 
 def _stored_events(db: str) -> int:
