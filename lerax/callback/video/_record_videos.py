@@ -102,8 +102,9 @@ class RecordVideos(
     first video. `dirname`, `root`, `force` and `fps` are host-only: changing them
     does not recompile the training program.
 
-    Two `RecordVideos` with the same `root` and `dirname` in one callback list would
-    write the same files; give each its own `dirname`.
+    Two `RecordVideos` with the same `root` and `dirname` in one callback list write
+    into one folder (with the same `method` and `frequency`, over each other's files);
+    give each its own `dirname`.
 
     Args:
         dirname: Name of the run's folder in `root`, e.g. `"ppo-cartpole"` or
