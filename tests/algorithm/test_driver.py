@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import _thread
 import gc
+import json
 import resource
 import signal
 import sqlite3
@@ -91,6 +92,9 @@ def test_a_fresh_callback_list_of_the_same_configuration_compiles_nothing(tmp_pa
 
     assert saved("a") == ["CartPole_2", "CartPole_4", "CartPole_final"]
     assert saved("b") == ["CartPole_4", "CartPole_final"]  # keep=1
+    config = json.loads((tmp_path / "ckpt-b" / "b" / "saves" / "model_config.json").read_text())
+    saver = config["callback"]["callbacks"][-1]
+    assert (saver["dirname"], saver["keep"], saver["root"]) == ("b", 1, str(tmp_path / "ckpt-b"))
     # A different configuration does compile (the counter works).
     other = [LoggingCallback(SQLiteBackend(db), name="c", log_interval=2)]
     ALGO.learn(ENV, POLICY, 5 * PER_ITERATION, key=jr.key(2), callback=other)
