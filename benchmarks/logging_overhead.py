@@ -298,12 +298,12 @@ def fresh_lists(algo, env, policy, tmp: str) -> None:
         saves = SaveCheckpoints(tag, frequency=50, root=os.path.join(tmp, "checkpoints"))
         return [make_logger(tmp, tag), saves]
 
-    for title, make in (
-        ("A fresh callback list of the same configuration", lambda tag: make_logger(tmp, tag)),
-        ("A sweep: fresh logger + SaveCheckpoints, own run name and directory", sweep_list),
-    ):
+    cases = (  # title, builder of a list from a run tag, prefix of the tags
+        ("A fresh callback list of the same configuration", lambda t: make_logger(tmp, t), ""),
+        ("A sweep: fresh logger + SaveCheckpoints, own run name and folder", sweep_list, "sweep-"),
+    )
+    for title, make, prefix in cases:
         print(f"\n{title} (median of 5, after warm-up):")
-        prefix = "sweep-" if make is sweep_list else ""
         reused = make(f"{prefix}reused")
         for _ in range(2):
             jax.block_until_ready(learn(reused)(jr.key(1)))
