@@ -82,9 +82,25 @@ def load(path: str | os.PathLike, *, like: Any = None) -> Any:
     return tree
 
 
-def read_tree(path: str | os.PathLike, *, guide: Any = MISSING, owner: str = "") -> Any:
+def read_tree(
+    path: str | os.PathLike,
+    *,
+    guide: Any = MISSING,
+    owner: str = "",
+    part: tuple[type, str] | None = None,
+) -> Any:
     """The object a checkpoint holds, its classes resolved through `guide` (a
     template, or `MISSING`) and the allow-list; no comparison with `guide`.
+
+    Args:
+        path: The checkpoint directory.
+        guide: A template of what is read, or `MISSING`.
+        owner: The start of error messages.
+        part: `(container, field)`: when the saved object is a `container` (by its
+            recorded `module:qualname`), read only its `field` (`guide` then stands
+            for that field). The rest of the object is not decoded, so it may hold
+            classes of another lerax version (e.g. a callback state with other
+            fields); the field's own leaves are still checked one by one.
 
     Raises:
         CheckpointError: if it cannot be read (messages start with `owner`).
@@ -96,14 +112,29 @@ def read_tree(path: str | os.PathLike, *, guide: Any = MISSING, owner: str = "")
             archive.check_all_leaves_used()
             return tree
         header = archive.json(STRUCTURE_KEY)
+        node = header.get("structure")
+        field = _field_node(node, part)
         try:
-            tree = decode_structure(header.get("structure"), archive.leaf, like=guide)
+            tree = decode_structure(node if field is None else field, archive.leaf, like=guide)
         except StructureError as error:
             raise archive.error(f"its structure is refused: {error}") from None
         except RecursionError:
             raise archive.error("its structure is refused: nested too deeply.") from None
-        archive.check_all_leaves_used()
+        if field is None:
+            archive.check_all_leaves_used()
     return tree
+
+
+def _field_node(node: Any, part: tuple[type, str] | None) -> Any:
+    """The structure node of `part`'s field when `node` is a module of `part`'s
+    container class, else None."""
+    if part is None or type(node) is not dict or node.get("type") != "module":
+        return None
+    container, name = part
+    if node.get("class") != f"{container.__module__}:{container.__qualname__}":
+        return None
+    fields = node.get("fields")
+    return fields.get(name) if type(fields) is dict else None
 
 
 def read_metadata(path: str | os.PathLike) -> dict[str, Any]:

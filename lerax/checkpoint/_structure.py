@@ -317,7 +317,8 @@ def _decode_fields(node: dict, kind: str, like: Any, path: str, restore) -> Any:
     if sorted(fields) != sorted(names):
         raise StructureError(
             f"{_at(path)}: the file's {cls.__qualname__} has fields {sorted(fields)}, this "
-            f"version's has {sorted(names)} (saved by another version?)."
+            f"version's has {sorted(names)} (saved by another version? "
+            "`lerax.load_policy` still reads the policy of a training checkpoint)."
         )
     same = type(like) is cls
     values = {

@@ -68,7 +68,8 @@ def load_policy(
     path: str | os.PathLike, *, like: AbstractPolicy | type[AbstractPolicy] | None = None
 ) -> AbstractPolicy:
     """Load a policy saved by `save_policy` (or the policy of a training checkpoint
-    saved by `lerax.checkpoint.save` / `SaveCheckpoints`).
+    saved by `lerax.checkpoint.save` / `SaveCheckpoints`; only the policy of such a
+    checkpoint is decoded, so the rest may come from another lerax version).
 
     No code from the file runs (see `lerax.checkpoint.load`). Every built-in lerax
     policy loads without a template; a policy class of your own loads with `like=`
@@ -91,11 +92,15 @@ def load_policy(
             a policy, or does not match `like`; the message names the path and what
             differs.
     """
+    from lerax.algorithm._train_state import TrainState  # lerax.algorithm imports this module
+
     guide = like if like is not None and not isinstance(like, type) else MISSING
-    tree = read_tree(path, guide=guide, owner=_OWNER)
+    # A training checkpoint: only its policy is read, so the rest of the state (the
+    # callbacks' states, say) may come from another lerax version.
+    tree = read_tree(path, guide=guide, owner=_OWNER, part=(TrainState, "policy"))
     policy = tree
     if not isinstance(policy, AbstractPolicy):
-        policy = getattr(tree, "policy", None)  # a training checkpoint
+        policy = getattr(tree, "policy", None)  # a training state saved otherwise
         if not isinstance(policy, AbstractPolicy):
             raise CheckpointError(
                 path, f"it holds a {type(tree).__name__}, not a policy.", owner=_OWNER
