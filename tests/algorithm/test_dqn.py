@@ -47,6 +47,7 @@ def _evaluate(env, policy, key, n=20):
     return np.asarray(returns)
 
 
+@pytest.mark.slow  # a 150k-step learning run (~25 s); the default run tests DQN's parts
 def test_dqn_solves_cartpole_on_a_fixed_seed():
     """Verified: greedy mean return 500.0 over 20 episodes after 150k env steps
     (before training: 63.9). DQN on CartPole is not monotone: with this configuration
