@@ -136,6 +136,22 @@ class EventBuffer(eqx.Module):
             schema=jnp.asarray(schema, jnp.int32),
         )
 
+    def restart(self, iteration: Int[ArrayLike, ""]) -> EventBuffer:
+        """This buffer emptied, with its next crossing due at once (at `iteration`):
+        for the start of a training call.
+
+        A state saved in the middle of a run (a checkpoint) can hold events that were
+        still waiting; the run that saved it crossed them afterwards, so a run resumed
+        from that state must not send them again. (A training call that ended left
+        its buffer empty: its end forced a crossing.)
+        """
+        return EventBuffer(
+            values=self.values,
+            count=jnp.zeros_like(self.count),
+            next_flush=jnp.asarray(iteration, jnp.int32),
+            schema=self.schema,
+        )
+
     def flush_due(
         self, iteration: Int[ArrayLike, ""], *, force: Bool[ArrayLike, ""] = False
     ) -> Bool[Array, ""]:

@@ -14,9 +14,11 @@ import numpy as np
 import pytest
 from _stopping_helpers import Recorder, first, member
 
+from lerax import host
 from lerax.algorithm import PPO
 from lerax.callback import CallbackList, EarlyStopping, EvalCallback, StopOnNoImprovement
 from lerax.callback._gating import run_if_due
+from lerax.callback.evaluation import _eval
 from lerax.callback.logging import ConsoleBackend, LoggingCallback
 from lerax.env import CartPole
 from lerax.policy import MLPActorCriticPolicy, evaluate_policy
@@ -154,6 +156,35 @@ def test_a_logging_child_logs_every_evaluation(runs):
         steps = [int(step.replace(",", "")) for step, _ in rows]
         assert steps == [32 * it for it in range(EVERY, int(batched.iteration[i]) + 1, EVERY)]
         np.testing.assert_allclose([float(v) for _, v in rows], _evaluations(batched, i), rtol=1e-3)
+
+
+def test_lines_cross_host_paced_and_every_line_arrives_in_order(monkeypatch, capsys):
+    """An evaluation at every iteration: with the host asking for a crossing at every
+    iteration, one crossing per evaluation; with the host asking for none, crossings
+    only at the first evaluation, when 16 lines wait, and at the end. The same lines
+    are printed either way, the last one holding the final state's evaluation."""
+    env, iterations, channel = CartPole(), 40, "0/lerax.EvalCallback"
+
+    def lines_and_calls(per_second):
+        monkeypatch.setattr(_eval, "EVAL_LINES_PER_SECOND", per_second)
+        callbacks = [EvalCallback(env, every=1, num_episodes=2)]
+        before = host.host_calls(channel)
+        state = ALGO.init(env, POLICY, 32 * iterations, key=jr.key(5), callback=callbacks)
+        state = ALGO.train(state, callback=callbacks)
+        lines = re.findall(r"^eval after iteration .*$", capsys.readouterr().out, re.M)
+        return lines, host.host_calls(channel) - before, state.callback_state.states[0]
+
+    every, calls_every, _ = lines_and_calls(1e9)
+    paced, calls_paced, final = lines_and_calls(1e-3)
+    assert calls_every == iterations
+    assert calls_paced == 1 + 2 + 1  # iteration 1, full at 17 and 33, the end
+    assert paced == every
+    assert [int(re.search(r"iteration (\d+) ", line)[1]) for line in paced] == list(
+        range(1, iterations + 1)
+    )
+    last = f"mean return {float(final.mean_return):.2f} +/- {float(final.std_return):.2f}"
+    assert last in paced[-1]
+    assert "(new best)" in paced[0]
 
 
 def test_the_gate_computes_only_when_some_member_is_due():

@@ -9,6 +9,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
+import sqlite3
 
 import jax
 import jax.numpy as jnp
@@ -18,6 +20,8 @@ import pytest
 from _callback_helpers import StopAtIteration
 
 from lerax.algorithm import PPO
+from lerax.callback import EvalCallback
+from lerax.callback.logging import LoggingCallback, SQLiteBackend
 from lerax.callback.saving._checkpoint_writer import _STRUCTURES, env_dirname
 from lerax.callback.saving._save_checkpoints import SaveCheckpoints
 from lerax.checkpoint import BufferNotSaved, load, read_metadata
@@ -163,6 +167,44 @@ def test_checkpoint_is_the_state_of_its_iteration_and_resume_is_bitwise(tmp_path
     assert listing(SAVES)[:3] == ["CartPole_4", "CartPole_5", "CartPole_final"]
     assert read_json(f"{SAVES}/completed.json")["stop_reason"] == "budget"
     assert leaves_equal(load(f"{SAVES}/CartPole_final").policy, straight.policy)
+
+
+def test_a_resumed_run_sends_only_its_own_events_and_evaluation_lines(
+    tmp_path, monkeypatch, capsys
+):
+    """A checkpoint taken while log events and evaluation lines were still waiting to
+    cross: the run that saved it crosses them; the run resumed from it logs and
+    prints only the iterations after the checkpoint (no duplicates, none missing)."""
+    monkeypatch.chdir(tmp_path)
+    iterations, saved_at = 20, 10
+
+    def callbacks(name):
+        return [
+            LoggingCallback(SQLiteBackend(f"{name}.db"), name=name),
+            EvalCallback(ENV, every=1, num_episodes=2),
+            SaveCheckpoints(name, frequency=5),
+        ]
+
+    def logged(name):
+        with sqlite3.connect(f"{name}.db") as db:
+            return [step // PER_ITERATION for (step,) in db.execute("SELECT step FROM events")]
+
+    def printed():
+        return [
+            int(i)
+            for i in re.findall(r"^eval after iteration (\d+) ", capsys.readouterr().out, re.M)
+        ]
+
+    ALGO.learn(ENV, POLICY, iterations * PER_ITERATION, key=jr.key(3), callback=callbacks("a"))
+    assert sorted(logged("a")) == list(range(1, iterations + 1))
+    assert printed() == list(range(1, iterations + 1))
+    saved = load(f"checkpoints/a/saves/{env_dirname(ENV.name)}_{saved_at}")
+    # It was saved with events still waiting in the device-side buffers.
+    assert int(saved.callback_state.states[0].events.count) > 0
+    assert int(saved.callback_state.states[1].lines.count) > 0
+    ALGO.train(saved, callback=callbacks("b"))
+    assert sorted(logged("b")) == list(range(saved_at + 1, iterations + 1))
+    assert printed() == list(range(saved_at + 1, iterations + 1))
 
 
 def test_a_session_sweeps_what_killed_writers_left(tmp_path, monkeypatch):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import sys
+import time
 from typing import Any
 
 import equinox as eqx
@@ -44,6 +45,8 @@ class EvalCallbackState(AbstractCallbackState):
         best_policy: The policy that achieved it (the initial policy before any).
         children: States of `callback_on_new_best` and `callback_after_eval`, in
             this order (empty states for a missing child).
+        lines: The evaluation lines waiting to cross (one row per evaluation:
+            iteration, timesteps, mean, std, new best), host-paced.
         ack: Host acknowledgements (keeps crossings in program order).
     """
 
@@ -58,7 +61,16 @@ class EvalCallbackState(AbstractCallbackState):
     best_eval: Int[Array, ""]
     best_policy: AbstractPolicy
     children: CallbackListState
+    lines: host.EventBuffer
     ack: Int[Array, ""]
+
+
+# The evaluation lines cross host-paced, about this many times a second (at most
+# ~0.5 s behind), and at training end: a run evaluating many times a second crosses a
+# few times instead of once per evaluation.
+EVAL_LINES_PER_SECOND = 2.0
+_LINES_CAPACITY = 16  # evaluations buffered before a crossing is forced
+_LINE_WIDTH = 5  # iteration, timesteps, mean, std, new_best
 
 
 class EvalCallback(AbstractCallback[EvalCallbackState, CallbackListStepState]):
@@ -67,7 +79,10 @@ class EvalCallback(AbstractCallback[EvalCallbackState, CallbackListStepState]):
     An evaluation runs `num_episodes` episodes in parallel (`evaluate_policy`,
     greedy when `deterministic`), records `eval/mean_return` and `eval/std_return` in
     the state, keeps the best policy and its mean return, and prints one line on
-    the host per evaluation (one crossing for all vmapped members).
+    the host per evaluation. The lines wait in a small buffer in the state and cross
+    host-paced (about twice a second, all vmapped members in one crossing), when 16
+    are waiting, and at training end: every line is printed, in order, at most
+    ~0.5 s after its evaluation.
 
     Cost: the evaluation sits behind a `lax.cond` on "due", so iterations without
     an evaluation do not pay for it. Under the user's `jax.vmap`, a plain `lax.cond`
@@ -182,6 +197,7 @@ class EvalCallback(AbstractCallback[EvalCallbackState, CallbackListStepState]):
             best_eval=zero - 1,
             best_policy=ctx.policy,
             children=self._children.reset(ctx, key=children_key),
+            lines=host.EventBuffer.empty(_LINES_CAPACITY, _LINE_WIDTH),
             ack=zero,
         )
 
@@ -230,15 +246,14 @@ class EvalCallback(AbstractCallback[EvalCallbackState, CallbackListStepState]):
             with sends_only_when(event), host.channel_scope(str(i)):
                 new = child.on_iteration(child_ctx, key=k)
             children.append(select_tree(event, new, child_ctx.state))
-        payload = {
+        line = {
             "iteration": ctx.iteration_count,
             "timesteps": ctx.num_timesteps,
             "mean": mean,
             "std": std,
             "new_best": new_best,
-            "episodes": jnp.int32(self.num_episodes),
         }
-        ack = host.send(self._channel, payload, due=due)
+        lines, ack = s.lines.append(line, when=due).flush(self._channel, ctx.iteration_count)
         return EvalCallbackState(
             key=s.key,
             num_evals=s.num_evals + due.astype(jnp.int32),
@@ -251,6 +266,7 @@ class EvalCallback(AbstractCallback[EvalCallbackState, CallbackListStepState]):
             best_eval=jnp.where(new_best, s.num_evals, s.best_eval),
             best_policy=select_tree(new_best, ctx.policy, s.best_policy),
             children=CallbackListState(tuple(children)),
+            lines=lines,
             ack=s.ack + ack,
         )
 
@@ -260,10 +276,16 @@ class EvalCallback(AbstractCallback[EvalCallbackState, CallbackListStepState]):
         return dataclasses.replace(ctx.state, children=children)
 
     def on_training_start(self, ctx: TrainingContext, *, key: Key[Array, ""]):
-        return self._start_end("on_training_start", ctx, key)
+        # Lines a resumed state still held were printed by the run that saved it.
+        lines = ctx.state.lines.restart(ctx.iteration_count)
+        state = dataclasses.replace(ctx.state, lines=lines)
+        return self._start_end("on_training_start", dataclasses.replace(ctx, state=state), key)
 
     def on_training_end(self, ctx: TrainingContext, *, key: Key[Array, ""]):
-        return self._start_end("on_training_end", ctx, key)
+        # Every evaluation line still waiting crosses now (early stop included).
+        lines, ack = ctx.state.lines.flush(self._channel, ctx.iteration_count, force=True)
+        state = dataclasses.replace(ctx.state, lines=lines, ack=ctx.state.ack + ack)
+        return self._start_end("on_training_end", dataclasses.replace(ctx, state=state), key)
 
     def continue_training(self, ctx: IterationContext, *, key: Key[Array, ""]) -> Bool[Array, ""]:
         go_on, events = jnp.asarray(True), (ctx.state.new_best, ctx.state.evaluated)
@@ -278,7 +300,7 @@ class EvalCallback(AbstractCallback[EvalCallbackState, CallbackListStepState]):
 
     def host_receivers(self, run: dict[str, Any]) -> dict[str, Any]:
         return {
-            self._channel: _print_evaluations,
+            self._channel: _EvaluationLines(self.num_episodes),
             **self._children.host_receivers(run),
         }
 
@@ -316,13 +338,34 @@ class _NoChild(AbstractStatelessCallback):
     """Stands for a missing child callback."""
 
 
-def _print_evaluations(rows: dict[str, np.ndarray], index: np.ndarray) -> None:
-    for r in range(index.shape[0]):
-        print(
-            f"{member_prefix(index, r)}eval after iteration {int(rows['iteration'][r])} "
-            f"({int(rows['timesteps'][r])} steps): mean return {float(rows['mean'][r]):.2f} "
-            f"+/- {float(rows['std'][r]):.2f} over {int(rows['episodes'][r])} episodes"
-            + (" (new best)" if bool(rows["new_best"][r]) else ""),
-            file=sys.stdout,
-            flush=True,
+class _EvaluationLines:
+    """The host side of the evaluation lines: print every crossed line in order, and
+    tell the program when to cross next (`EVAL_LINES_PER_SECOND`)."""
+
+    def __init__(self, num_episodes: int):
+        self.num_episodes = num_episodes
+        self.pace = host.Pace(EVAL_LINES_PER_SECOND)
+        self.pace(0, time.perf_counter(), restart=True)
+
+    def __call__(self, rows: dict[str, np.ndarray], index: np.ndarray) -> int:
+        columns = host.decode_columns(rows["values"], rows["schema"])
+        counts = np.asarray(rows["count"]).reshape(-1)
+        if not columns or not counts.any():
+            return 1
+        # All members' lines of this crossing, by iteration then member.
+        lines = sorted(
+            (int(columns["iteration"][r, c]), r, c)
+            for r in range(counts.size)
+            for c in range(int(counts[r]))
         )
+        for iteration, r, c in lines:
+            print(
+                f"{member_prefix(index, r)}eval after iteration {iteration} "
+                f"({int(columns['timesteps'][r, c])} steps): mean return "
+                f"{float(columns['mean'][r, c]):.2f} +/- {float(columns['std'][r, c]):.2f} "
+                f"over {self.num_episodes} episodes"
+                + (" (new best)" if bool(columns["new_best"][r, c]) else ""),
+                file=sys.stdout,
+                flush=True,
+            )
+        return self.pace(lines[-1][0], time.perf_counter())

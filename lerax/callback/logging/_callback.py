@@ -271,7 +271,12 @@ class LoggingCallback(
             "hparams": ctx.hyperparameters,
         }
         ack = host.send("logging/start", payload)
-        return eqx.tree_at(lambda s: s.ack, ctx.state, ctx.state.ack + ack)
+        # Events a resumed state still held were crossed by the run that saved it.
+        return dataclasses.replace(
+            ctx.state,
+            events=ctx.state.events.restart(ctx.iteration_count),
+            ack=ctx.state.ack + ack,
+        )
 
     def on_iteration(self, ctx: IterationContext, *, key: Key[Array, ""]):
         # Due every `log_interval` iterations and at the last planned one (an early
