@@ -14,6 +14,12 @@ side in one process, contenders interleaved run by run:
     python benchmarks/control_overhead.py --breakdown [--repeats 10]
     python benchmarks/control_overhead.py --device-cost [--repeats 6]
 
+The main figure is the median over rounds of (control learn / plain learn), the two
+run back to back, in reversed order every other round (a load drift or an ordering
+effect falls on both alike). Each learn saves its checkpoints under a directory of its
+own (a host-only setting: no recompilation); they are removed when the script ends,
+outside the timed calls.
+
 `--breakdown` times each of the four callbacks alone and all four together, one learn
 per case per round, cases interleaved (order reversed every other round).
 `--device-cost` measures the per-iteration cost of EarlyStopping and the progress bar
@@ -24,7 +30,9 @@ on small PPO iterations and estimates the standard run's ratio from it (see
 from __future__ import annotations
 
 import argparse
+import atexit
 import io
+import itertools
 import os
 import shutil
 import tempfile
@@ -42,22 +50,22 @@ from lerax.env import CartPole
 from lerax.policy import MLPActorCriticPolicy
 
 TIMESTEPS = 2**17
-EARLY_STOP_SEED = 0  # run key; PPO() reaches 475 three iterations in a row at iteration 136
+EARLY_STOP_SEED = 0  # run key; PPO() reaches 475 three iterations in a row at iteration 156
 
 
 def workload():
-    """The PPO CartPole workload in a fresh working directory, and `run(make)`: a
-    function of a key that trains with the callbacks `make()` builds (a fresh list per
-    call, after removing the previous call's checkpoints)."""
+    """The PPO CartPole workload in a fresh working directory (removed at exit), and
+    `run(make)`: a function of a key that trains with the callbacks `make()` builds (a
+    fresh list per call)."""
     env = CartPole()
     policy = MLPActorCriticPolicy(env=env, key=jr.key(0))
     algo = PPO()
     root = tempfile.mkdtemp(prefix="lerax-control-")
     os.chdir(root)
+    atexit.register(shutil.rmtree, root, ignore_errors=True)
 
     def run_with(make):
         def run(k):
-            shutil.rmtree(os.path.join(root, "checkpoints"), ignore_errors=True)
             return algo.learn(env, policy, TIMESTEPS, key=k, callback=make())
 
         return run
@@ -66,11 +74,13 @@ def workload():
 
 
 def control_makers(env, stream) -> dict:
-    """The four control callbacks of the target, each as a builder of a one-item list."""
+    """The four control callbacks of the target, each as a builder of a one-item list
+    (the checkpoints of every call go to a directory of their own)."""
+    calls = itertools.count()
     return {
         "EarlyStopping(never)": lambda: [EarlyStopping(1e9)],
         "ProgressBar": lambda: [ProgressBarCallback(stream=stream)],
-        "SaveCheckpoints(50)": lambda: [SaveCheckpoints("bench", frequency=50)],
+        "SaveCheckpoints(50)": lambda: [SaveCheckpoints(f"bench{next(calls)}", frequency=50)],
         "Eval(20, 8 eps)": lambda: [EvalCallback(env, every=20, num_episodes=8)],
     }
 
@@ -128,7 +138,7 @@ def main():
         jax.block_until_ready(fn(jr.key(0)))
     wall = {n: [] for n in cases}
     for r in range(args.repeats):
-        for name, fn in cases.items():
+        for name, fn in list(cases.items())[:: 1 if r % 2 == 0 else -1]:
             start = time.perf_counter()
             jax.block_until_ready(fn(jr.key(r + 1)))
             wall[name].append(time.perf_counter() - start)
