@@ -29,7 +29,7 @@ from ._format import (
     leaf_key,
 )
 from ._legacy import LEGACY_VERSION, read_legacy
-from ._structure import MISSING, StructureError, decode_structure
+from ._structure import MISSING, StructureError, decode_structure, importable_name
 
 # What reading a damaged archive can raise (zip layer, npy header, JSON).
 _UNREADABLE = (
@@ -131,7 +131,7 @@ def _field_node(node: Any, part: tuple[type, str] | None) -> Any:
     if part is None or type(node) is not dict or node.get("type") != "module":
         return None
     container, name = part
-    if node.get("class") != f"{container.__module__}:{container.__qualname__}":
+    if node.get("class") != importable_name(container):
         return None
     fields = node.get("fields")
     return fields.get(name) if type(fields) is dict else None
