@@ -1,9 +1,11 @@
 import gc
 import itertools
+import json
 import os
 
 import jax
 import jax.random as jr
+import numpy as np
 import pytest
 
 
@@ -13,6 +15,51 @@ def getkey():
     counter = itertools.count()
     base = jr.key(0)
     return lambda: jr.fold_in(base, next(counter))
+
+
+@pytest.fixture
+def as_saved_by_an_older_version():
+    """A function rewriting a checkpoint as a lerax version whose class ending in
+    `class_suffix` had no `field`: the field's node and its arrays leave the file.
+    It returns the indices of the arrays removed."""
+
+    # Imported here: conftest is imported before `pytest_configure` sets XLA_FLAGS.
+    from lerax.checkpoint._format import ARRAYS_FILE, STRUCTURE_KEY, leaf_key
+
+    def rewrite(path, class_suffix: str, field: str) -> list[int]:
+        arrays = os.path.join(path, ARRAYS_FILE)
+        with np.load(arrays, allow_pickle=False) as f:
+            entries = {name: f[name] for name in f.files}
+        header = json.loads(entries[STRUCTURE_KEY].tobytes())
+        removed: list[int] = []
+
+        def leaves(node):
+            if isinstance(node, dict):
+                own = [node["index"]] if node.get("type") == "leaf" else []
+                return own + [i for value in node.values() for i in leaves(value)]
+            if isinstance(node, list):
+                return [i for value in node for i in leaves(value)]
+            return []
+
+        def walk(node):
+            if isinstance(node, dict):
+                if str(node.get("class", "")).endswith(class_suffix):
+                    removed.extend(leaves(node["fields"].pop(field)))
+                for value in node.values():
+                    walk(value)
+            elif isinstance(node, list):
+                for value in node:
+                    walk(value)
+
+        walk(header)
+        assert removed, f"no {class_suffix} with arrays in `{field}`"
+        for index in removed:
+            del entries[leaf_key(index)]
+        entries[STRUCTURE_KEY] = np.frombuffer(json.dumps(header).encode(), np.uint8)
+        np.savez(arrays, **entries)
+        return removed
+
+    return rewrite
 
 
 # The default stage is bound by XLA:CPU's compile time (hundreds of small programs, most

@@ -116,6 +116,12 @@ def _check_buffers(owner: str, algorithm: Any, state: TrainState) -> None:
 def _check_callback_states(
     owner: str, algorithm: Any, state: TrainState, callback: AbstractCallback
 ) -> None:
+    if state.callback_state is None or state.callback_step_state is None:
+        raise ValueError(
+            f"{owner}: the state has no callback states (it was loaded with "
+            "`callback_states=False`): give it fresh ones for the callbacks it will train "
+            "with, `state = algo.with_callbacks(state, callbacks)`, then train it."
+        )
     total = state.total_iterations * algorithm.steps_per_iteration
     total = 1 if _traced(total) else int(np.max(total))
     abstract = jax.tree.map(

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import os
@@ -49,7 +50,7 @@ _LEAF = re.compile(r"leaf_(\d{5})\.npy\Z")
 _HEADER_SLACK = 1 << 16  # bytes of `.npy` header allowed beyond an array's data
 
 
-def load(path: str | os.PathLike, *, like: Any = None) -> Any:
+def load(path: str | os.PathLike, *, like: Any = None, callback_states: bool = True) -> Any:
     """Load a checkpoint written by `save` or `SaveCheckpoints`.
 
     Loading runs no code from the file: the structure is JSON naming classes and
@@ -66,6 +67,12 @@ def load(path: str | os.PathLike, *, like: Any = None) -> Any:
             have the same structure, static configuration, shapes and dtypes. If the
             checkpoint left a replay buffer out (`BufferNotSaved`), the template's
             buffer is put in its place.
+        callback_states: False to leave out the callbacks' states of a training
+            checkpoint (a `TrainState`): they are not decoded, so they may come from
+            another lerax version or callbacks you no longer have, and come back as
+            `None`. Everything that is trained (policy, optimizer, envs, keys,
+            counters) is read as usual; give the state fresh callback states with
+            `algo.with_callbacks(state, callbacks)` before `train`.
 
     Returns:
         The saved object, typically a `lerax.algorithm.TrainState`.
@@ -75,11 +82,38 @@ def load(path: str | os.PathLike, *, like: Any = None) -> Any:
             truncated or corrupted, of a format version this lerax does not read,
             names a class outside the allow-list, or does not match `like`; the
             message names the path and, for a mismatch, the first differing leaf.
+            Also if `callback_states=False` and the file holds no `TrainState`.
+        TypeError: if `callback_states` is not a bool.
     """
-    tree = read_tree(path, guide=MISSING if like is None else like)
+    if not isinstance(callback_states, bool):
+        raise TypeError(
+            f"lerax.checkpoint.load: `callback_states` must be True or False, got "
+            f"{callback_states!r}."
+        )
+    if callback_states:
+        tree = read_tree(path, guide=MISSING if like is None else like)
+        if like is not None:
+            check_like(tree, like, path=path)
+        return tree
+    from lerax.algorithm._train_state import TrainState  # lerax.algorithm imports this module
+
+    if like is not None and isinstance(like, TrainState):
+        like = dataclasses.replace(like, **dict.fromkeys(_CALLBACK_FIELDS))
+    tree = read_tree(
+        path, guide=MISSING if like is None else like, skip=(TrainState, _CALLBACK_FIELDS)
+    )
+    if not isinstance(tree, TrainState):
+        raise CheckpointError(
+            path,
+            f"`callback_states=False` reads a training checkpoint (a TrainState); this one "
+            f"holds a {type(tree).__name__}.",
+        )
     if like is not None:
         check_like(tree, like, path=path)
     return tree
+
+
+_CALLBACK_FIELDS = ("callback_state", "callback_step_state")
 
 
 def read_tree(
@@ -88,6 +122,7 @@ def read_tree(
     guide: Any = MISSING,
     owner: str = "",
     part: tuple[type, str] | None = None,
+    skip: tuple[type, tuple[str, ...]] | None = None,
 ) -> Any:
     """The object a checkpoint holds, its classes resolved through `guide` (a
     template, or `MISSING`) and the allow-list; no comparison with `guide`.
@@ -101,6 +136,9 @@ def read_tree(
             for that field). The rest of the object is not decoded, so it may hold
             classes of another lerax version (e.g. a callback state with other
             fields); the field's own leaves are still checked one by one.
+        skip: `(container, fields)`: when the saved object is a `container`, its
+            `fields` are not decoded and come back as `None` (their leaves are
+            accounted for, not read); the rest is read and checked as usual.
 
     Raises:
         CheckpointError: if it cannot be read (messages start with `owner`).
@@ -108,11 +146,17 @@ def read_tree(
     with _Archive(path, owner) as archive:
         metadata = archive.json(METADATA_KEY, legacy=guide is not MISSING)
         if metadata["format"] == LEGACY_VERSION:  # its pickled structure is never read
+            if skip is not None:
+                raise archive.error(
+                    "it was written by an older lerax (format 1), whose arrays are read "
+                    "by the paths of `like`: load it with a template whose callbacks are "
+                    "the ones it was saved with, then `algo.with_callbacks`."
+                )
             tree = read_legacy(archive, metadata, guide)
             archive.check_all_leaves_used()
             return tree
         header = archive.json(STRUCTURE_KEY)
-        node = header.get("structure")
+        node = _without_fields(header.get("structure"), skip, archive)
         field = _field_node(node, part)
         try:
             tree = decode_structure(node if field is None else field, archive.leaf, like=guide)
@@ -135,6 +179,37 @@ def _field_node(node: Any, part: tuple[type, str] | None) -> Any:
         return None
     fields = node.get("fields")
     return fields.get(name) if type(fields) is dict else None
+
+
+def _without_fields(node: Any, skip: tuple[type, tuple[str, ...]] | None, archive) -> Any:
+    """`node` with `skip`'s fields set to `None` when it is a module of `skip`'s
+    container class (their leaves marked as accounted for in `archive`)."""
+    if skip is None or type(node) is not dict or node.get("type") != "module":
+        return node
+    container, names = skip
+    fields = node.get("fields")
+    if node.get("class") != importable_name(container) or type(fields) is not dict:
+        return node
+    fields = dict(fields)
+    for name in names:
+        if name in fields:
+            archive.used.update(_leaf_indices(fields[name]))
+            fields[name] = None
+    return {**node, "fields": fields}
+
+
+def _leaf_indices(node: Any) -> set[int]:
+    """The archive entries the leaves of a structure node name (not decoded)."""
+    found, stack = set(), [node]
+    while stack:
+        item = stack.pop()
+        if type(item) is dict:
+            if item.get("type") == "leaf" and type(item.get("index")) is int:
+                found.add(item["index"])
+            stack.extend(item.values())
+        elif type(item) is list:
+            stack.extend(item)
+    return found
 
 
 def read_metadata(path: str | os.PathLike) -> dict[str, Any]:

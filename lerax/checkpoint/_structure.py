@@ -318,7 +318,9 @@ def _decode_fields(node: dict, kind: str, like: Any, path: str, restore) -> Any:
         raise StructureError(
             f"{_at(path)}: the file's {cls.__qualname__} has fields {sorted(fields)}, this "
             f"version's has {sorted(names)} (saved by another version? "
-            "`lerax.load_policy` still reads the policy of a training checkpoint)."
+            "`lerax.load_policy` still reads the policy of a training checkpoint, and "
+            "`lerax.checkpoint.load(path, callback_states=False)` all but its callbacks' "
+            "states, to resume with `algo.with_callbacks`)."
         )
     same = type(like) is cls
     values = {

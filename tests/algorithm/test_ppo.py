@@ -34,6 +34,7 @@ def test_ppo_solves_cartpole_within_2_17_steps():
     assert returns.mean() >= 475, returns
 
 
+@pytest.mark.slow  # a 200k-step run (~16 s); PPO's learning is also checked on CartPole
 def test_ppo_improves_pendulum_substantially():
     env = Pendulum()
     policy = MLPActorCriticPolicy(env=env, key=jr.key(0))

@@ -17,7 +17,9 @@ import numpy as np
 import pytest
 
 from lerax.algorithm import PPO
+from lerax.callback import EvalCallback
 from lerax.checkpoint import BufferNotSaved, CheckpointError, load, read_metadata, save
+from lerax.checkpoint._format import ARRAYS_FILE, leaf_key
 from lerax.env import CartPole
 from lerax.policy import MLPActorCriticPolicy
 
@@ -244,3 +246,59 @@ def test_sigkill_at_an_arbitrary_moment_of_repeated_saves(tmp_path):
     loaded = load(target)
     assert int(loaded["v"]) >= last
     assert np.all(np.asarray(loaded["big"]) == int(loaded["v"]))
+
+
+def test_a_run_saved_with_callback_states_of_another_version_resumes(
+    tmp_path, as_saved_by_an_older_version
+):
+    """`load(callback_states=False)` reads everything a run trains and leaves the
+    callbacks' states out, so a checkpoint whose callback state has other fields (an
+    EvalCallbackState of a version without `lines`) still resumes, through
+    `with_callbacks`, to the same policy as the run that never stopped."""
+    callbacks = [EvalCallback(ENV, every=2, num_episodes=2)]
+    policy = MLPActorCriticPolicy(env=ENV, key=jr.key(0), hidden=(8,))
+    start = ALGO.init(ENV, policy, 6 * 32, key=jr.key(1), callback=callbacks)
+    middle = ALGO.train(start, 3, callback=callbacks)
+    save(tmp_path / "run", middle)
+    as_saved_by_an_older_version(tmp_path / "run", ":EvalCallbackState", "lines")
+    with pytest.raises(CheckpointError, match=r"EvalCallbackState has fields .*another version"):
+        load(tmp_path / "run")
+
+    loaded = load(tmp_path / "run", callback_states=False)
+    assert loaded.callback_state is None and loaded.callback_step_state is None
+    assert_same_leaves(
+        dataclasses.replace(loaded, callback_state=None, callback_step_state=None),
+        dataclasses.replace(middle, callback_state=None, callback_step_state=None),
+    )
+    template = ALGO.init(ENV, policy, 6 * 32, key=jr.key(9), callback=callbacks)
+    assert_same_leaves(load(tmp_path / "run", like=template, callback_states=False), loaded)
+    with pytest.raises(ValueError, match=r"no callback states .*with_callbacks"):
+        ALGO.train(loaded, callback=callbacks)
+
+    resumed = ALGO.train(ALGO.with_callbacks(loaded, callbacks), callback=callbacks)
+    reference = ALGO.train(middle, callback=callbacks)
+    assert int(resumed.iteration) == int(reference.iteration) == 6
+    assert_same_leaves(resumed.policy, reference.policy)
+    assert_same_leaves(resumed.opt_state, reference.opt_state)
+    # The resumed run evaluated with its fresh callback state: evaluations 4 and 6.
+    assert int(resumed.callback_state.states[0].num_evals) == 2
+    assert int(reference.callback_state.states[0].num_evals) == 3
+
+
+def test_leaving_callback_states_out_needs_a_training_checkpoint_and_a_bool(tmp_path, state):
+    save(tmp_path / "policy", state.policy)
+    with pytest.raises(
+        CheckpointError, match=r"reads a training checkpoint .* MLPActorCriticPolicy"
+    ):
+        load(tmp_path / "policy", callback_states=False)
+    save(tmp_path / "run", state)
+    with pytest.raises(TypeError, match=r"`callback_states` must be True or False, got 'no'"):
+        load(tmp_path / "run", callback_states="no")
+    # A checkpoint with a leaf entry that its structure does not name is still refused.
+    arrays = tmp_path / "run" / ARRAYS_FILE
+    with np.load(arrays, allow_pickle=False) as f:
+        entries = {name: f[name] for name in f.files}
+    entries[leaf_key(len(entries) + 5)] = np.zeros(3)
+    np.savez(arrays, **entries)
+    with pytest.raises(CheckpointError, match="do not match its structure"):
+        load(tmp_path / "run", callback_states=False)

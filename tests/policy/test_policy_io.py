@@ -3,7 +3,6 @@ the export of a policy to a plain (and a serialised) inference function."""
 
 from __future__ import annotations
 
-import json
 import os
 
 import equinox as eqx
@@ -18,7 +17,6 @@ from lerax import checkpoint
 from lerax.algorithm import PPO
 from lerax.callback import EvalCallback
 from lerax.checkpoint import CheckpointError
-from lerax.checkpoint._format import ARRAYS_FILE, STRUCTURE_KEY
 from lerax.env import CartPole, Pendulum
 from lerax.policy import (
     MLPActorCriticPolicy,
@@ -117,32 +115,9 @@ def test_trained_policy_and_a_training_checkpoint(tmp_path):
     _assert_bitwise(load_policy(tmp_path / "run", like=policy), trained)
 
 
-def _drop_field(path, class_suffix, field):
-    """Rewrite a checkpoint's structure as if `field` of the class ending in
-    `class_suffix` did not exist (a checkpoint of a lerax version before it)."""
-    arrays = os.path.join(path, ARRAYS_FILE)
-    with np.load(arrays, allow_pickle=False) as f:
-        entries = {name: f[name] for name in f.files}
-    header = json.loads(entries[STRUCTURE_KEY].tobytes())
-    dropped = []
-
-    def walk(node):
-        if isinstance(node, dict):
-            if str(node.get("class", "")).endswith(class_suffix):
-                dropped.append(node["fields"].pop(field))
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
-            for value in node:
-                walk(value)
-
-    walk(header)
-    entries[STRUCTURE_KEY] = np.frombuffer(json.dumps(header).encode(), np.uint8)
-    np.savez(arrays, **entries)
-    return dropped
-
-
-def test_the_policy_of_a_training_checkpoint_whose_callback_states_changed(tmp_path):
+def test_the_policy_of_a_training_checkpoint_whose_callback_states_changed(
+    tmp_path, as_saved_by_an_older_version
+):
     """`load_policy` reads only the policy of a training checkpoint: a callback state
     saved by another lerax version (here: EvalCallbackState without `lines`) stops
     `checkpoint.load`, with the class and fields named, but not `load_policy`."""
@@ -153,7 +128,7 @@ def test_the_policy_of_a_training_checkpoint_whose_callback_states_changed(tmp_p
     state = algo.init(env, policy, 64, key=jr.key(1), callback=callbacks)
     state = algo.train(state, callback=callbacks)
     checkpoint.save(tmp_path / "run", state)
-    assert len(_drop_field(tmp_path / "run", ":EvalCallbackState", "lines")) == 1
+    as_saved_by_an_older_version(tmp_path / "run", ":EvalCallbackState", "lines")
     with pytest.raises(CheckpointError, match=r"EvalCallbackState has fields .*another version"):
         checkpoint.load(tmp_path / "run")
     _assert_bitwise(load_policy(tmp_path / "run"), state.policy)
