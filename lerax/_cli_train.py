@@ -195,7 +195,9 @@ def train(args: argparse.Namespace) -> int:
     if args.resume is not None:
         try:
             resume = latest_checkpoint(args.resume)
-            loaded = load(resume)
+            # The callbacks get fresh states below (`with_callbacks`), so the saved
+            # ones are not read: a checkpoint of another lerax version resumes too.
+            loaded = load(resume, callback_states=False)
         except CheckpointError as error:
             raise UserError(f"--resume: {error}") from None
     callbacks = build_callbacks(args, env, algorithm)

@@ -20,7 +20,9 @@ from lerax.cli import main
 from lerax.policy import MLPActorCriticPolicy, load_policy
 
 
-def test_train_logs_checkpoints_saves_and_resumes(tmp_path, monkeypatch, capsys):
+def test_train_logs_checkpoints_saves_and_resumes(
+    tmp_path, monkeypatch, capsys, as_saved_by_an_older_version
+):
     monkeypatch.chdir(tmp_path)
     args = [
         "train",
@@ -54,6 +56,14 @@ def test_train_logs_checkpoints_saves_and_resumes(tmp_path, monkeypatch, capsys)
     assert main([*args, "--resume", str(saves / "CartPole_4"), "--output", "q", "--no-db"]) == 0
     resumed = load_policy(tmp_path / "q")
     for a, b in zip(first.actor.layers, resumed.actor.layers, strict=True):
+        assert np.array_equal(np.asarray(a.kernel), np.asarray(b.kernel))
+
+    # A checkpoint whose callback states another lerax version wrote (here: event
+    # buffers without `next_flush`) resumes too: the callbacks start afresh anyway.
+    as_saved_by_an_older_version(saves / "CartPole_4", ":EventBuffer", "next_flush")
+    assert main([*args, "--resume", str(saves / "CartPole_4"), "--output", "r", "--no-db"]) == 0
+    again = load_policy(tmp_path / "r")
+    for a, b in zip(first.actor.layers, again.actor.layers, strict=True):
         assert np.array_equal(np.asarray(a.kernel), np.asarray(b.kernel))
 
 
