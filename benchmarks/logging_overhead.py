@@ -18,6 +18,7 @@ iterations), measured side by side in one process, interleaved rounds:
     python benchmarks/logging_overhead.py --device-cost [--rounds 6]
     python benchmarks/logging_overhead.py --device-cost --population-cost [--seeds 16]
     python benchmarks/logging_overhead.py --fresh
+    python benchmarks/logging_overhead.py --split --seeds 1 [--rounds 15]
 
 `--breakdown` splits the single-run overhead instead, one learn per case per round,
 cases interleaved (order reversed every other round): a bare crossing per iteration
@@ -29,6 +30,13 @@ every iteration (plus one crossing per iteration), and the three real backends.
 `--device-cost` measures the callback's per-iteration cost on small PPO iterations
 (where tens of microseconds stand out of this machine's +-3-5% noise) and estimates
 the standard run's ratio from it (see `device_cost`).
+
+`--split` separates what logging costs once per `learn` (opening and closing the run
+scope, its threads and backends) from what it costs per iteration: each case is timed
+at 4 and at 64 iterations (interleaved rounds, medians), the extra over plain at 4
+iterations is the fixed cost and the growth of the extra between the two lengths, per
+iteration, the running cost. It also gives the process's CPU seconds (all threads):
+the backends' writer threads run beside XLA's on the same cores.
 
 `--intervals` times the same three backends logging every 1, 4 and 16 iterations
 (`log_interval`), interleaved with plain training.
@@ -191,6 +199,64 @@ def intervals(rounds: int) -> None:
     _timing.print_ratio_table(times, rounds, iterations=TIMESTEPS // algo.steps_per_iteration)
 
 
+def split(rounds: int, seeds: int) -> None:
+    """Fixed (per learn) and running (per iteration) costs, wall and CPU: see the module
+    docstring."""
+    env = CartPole()
+    policy = MLPActorCriticPolicy(env=env, key=jr.key(0))
+    algo = PPO()
+    tmp = tempfile.mkdtemp(prefix="lerax-logbench-")
+    makers = {
+        "plain": lambda: None,
+        "bare crossing, every iteration": BareCrossing,
+        "null backend, never due": lambda: LoggingCallback(
+            NullBackend(), name="n", log_interval=10**9
+        ),
+        "TensorBoard + SQLite + Console, every iteration": lambda: make_logger(tmp, "split"),
+    }
+    short, long = 4, 64
+
+    def run(make, iterations):
+        steps = iterations * algo.steps_per_iteration
+        if seeds == 1:
+            return lambda k: algo.learn(env, policy, steps, key=k, callback=make())
+        return lambda k: jax.vmap(
+            lambda kk, cb: algo.learn(env, policy, steps, key=kk, callback=cb),
+            in_axes=(0, None),
+        )(jr.split(k, seeds), make())
+
+    fns = {(n, i): run(m, i) for n, m in makers.items() for i in (short, long)}
+    for fn in fns.values():
+        jax.block_until_ready(fn(jr.key(0)))
+    wall = {case: [] for case in fns}
+    cpu = {case: [] for case in fns}
+    for r in range(rounds):
+        for case, fn in list(fns.items())[:: 1 if r % 2 == 0 else -1]:
+            c0, t0 = _timing.cpu_seconds(), time.perf_counter()
+            jax.block_until_ready(fn(jr.key(r + 1)))
+            wall[case].append(time.perf_counter() - t0)
+            cpu[case].append(_timing.cpu_seconds() - c0)
+    med = {case: (np.median(wall[case]), np.median(cpu[case])) for case in fns}
+    print(
+        f"JAX {jax.__version__}, {os.cpu_count()} CPUs, {seeds} seed(s), median of {rounds} "
+        f"interleaved rounds; {short} and {long} iterations of {algo.steps_per_iteration} steps"
+    )
+    print(
+        f"\n| case | wall at {long} (ms) | fixed per learn (ms) | per iteration (us) "
+        f"| CPU at {long} (ms) | CPU fixed (ms) | CPU per iteration (us) |"
+    )
+    print("|---|---|---|---|---|---|---|")
+    for name in makers:
+        row = [f"{1e3 * med[(name, long)][0]:.1f}"]
+        cpu_row = [f"{1e3 * med[(name, long)][1]:.0f}"]
+        for k, out in ((0, row), (1, cpu_row)):
+            extra_short = med[(name, short)][k] - med[("plain", short)][k]
+            extra_long = med[(name, long)][k] - med[("plain", long)][k]
+            out.append(f"{1e3 * extra_short:+.1f}")
+            out.append(f"{1e6 * (extra_long - extra_short) / (long - short):+.0f}")
+        print(f"| {name} | {' | '.join(row + cpu_row)} |")
+
+
 def timed(fn, repeats: int, seed: int) -> float:
     times = []
     for i in range(repeats):
@@ -213,9 +279,13 @@ def main():
     )
     parser.add_argument("--only", help="--breakdown: plain and the cases whose name has this")
     parser.add_argument("--fresh", action="store_true", help="only the fresh-list comparisons")
+    parser.add_argument("--split", action="store_true", help="fixed vs per-iteration costs")
     args = parser.parse_args()
     if args.breakdown:
         breakdown(args.rounds, args.only)
+        return
+    if args.split:
+        split(args.rounds, args.seeds)
         return
     if args.intervals:
         intervals(args.rounds)
