@@ -136,6 +136,11 @@ def control_makers(env, stream) -> dict:
     }
 
 
+def bare_evaluations(env):
+    """A builder of `[BareEvaluations]` with EvalCallback(20, 8 eps)'s schedule."""
+    return lambda: [BareEvaluations(env, every=20, num_episodes=8)]
+
+
 def all_of(makers: dict):
     """A builder of the concatenation of every builder's list."""
     return lambda: [cb for make in makers.values() for cb in make()]
@@ -144,8 +149,12 @@ def all_of(makers: dict):
 def breakdown(repeats: int) -> None:
     env, _, _, run_with = workload()
     singles = control_makers(env, io.StringIO())
-    bare = {"bare evaluations": lambda: [BareEvaluations(env, every=20, num_episodes=8)]}
-    makers = {"plain": lambda: None, **bare, **singles, "all four": all_of(singles)}
+    makers = {
+        "plain": lambda: None,
+        "bare evaluations": bare_evaluations(env),
+        **singles,
+        "all four": all_of(singles),
+    }
     fns = {name: run_with(make) for name, make in makers.items()}
     _timing.print_ratio_table(_timing.interleaved_times(fns, repeats), repeats)
 
@@ -185,7 +194,7 @@ def main():
         state = algo.init(env, policy, TIMESTEPS, key=key, callback=callbacks)
         return algo.train(state, callback=callbacks)
 
-    bare = run_with(lambda: [BareEvaluations(env, every=20, num_episodes=8)])
+    bare = run_with(bare_evaluations(env))
     cases = {"plain": plain, "bare evaluations": bare, "4 control callbacks": control}
     for fn in cases.values():
         jax.block_until_ready(fn(jr.key(0)))

@@ -90,19 +90,15 @@ def load(path: str | os.PathLike, *, like: Any = None, callback_states: bool = T
             f"lerax.checkpoint.load: `callback_states` must be True or False, got "
             f"{callback_states!r}."
         )
-    if callback_states:
-        tree = read_tree(path, guide=MISSING if like is None else like)
-        if like is not None:
-            check_like(tree, like, path=path)
-        return tree
-    from lerax.algorithm._train_state import TrainState  # lerax.algorithm imports this module
+    skip = None
+    if not callback_states:
+        from lerax.algorithm._train_state import TrainState  # lerax.algorithm imports this
 
-    if like is not None and isinstance(like, TrainState):
-        like = dataclasses.replace(like, **dict.fromkeys(_CALLBACK_FIELDS))
-    tree = read_tree(
-        path, guide=MISSING if like is None else like, skip=(TrainState, _CALLBACK_FIELDS)
-    )
-    if not isinstance(tree, TrainState):
+        skip = (TrainState, _CALLBACK_FIELDS)
+        if isinstance(like, TrainState):
+            like = dataclasses.replace(like, **dict.fromkeys(_CALLBACK_FIELDS))
+    tree = read_tree(path, guide=MISSING if like is None else like, skip=skip)
+    if skip is not None and not isinstance(tree, skip[0]):
         raise CheckpointError(
             path,
             f"`callback_states=False` reads a training checkpoint (a TrainState); this one "
@@ -172,30 +168,32 @@ def read_tree(
 def _field_node(node: Any, part: tuple[type, str] | None) -> Any:
     """The structure node of `part`'s field when `node` is a module of `part`'s
     container class, else None."""
-    if part is None or type(node) is not dict or node.get("type") != "module":
-        return None
-    container, name = part
-    if node.get("class") != importable_name(container):
-        return None
-    fields = node.get("fields")
-    return fields.get(name) if type(fields) is dict else None
+    fields = None if part is None else _container_fields(node, part[0])
+    return None if fields is None else fields.get(part[1])
 
 
 def _without_fields(node: Any, skip: tuple[type, tuple[str, ...]] | None, archive) -> Any:
     """`node` with `skip`'s fields set to `None` when it is a module of `skip`'s
     container class (their leaves marked as accounted for in `archive`)."""
-    if skip is None or type(node) is not dict or node.get("type") != "module":
-        return node
-    container, names = skip
-    fields = node.get("fields")
-    if node.get("class") != importable_name(container) or type(fields) is not dict:
+    fields = None if skip is None else _container_fields(node, skip[0])
+    if fields is None:
         return node
     fields = dict(fields)
-    for name in names:
+    for name in skip[1]:
         if name in fields:
             archive.used.update(_leaf_indices(fields[name]))
             fields[name] = None
     return {**node, "fields": fields}
+
+
+def _container_fields(node: Any, container: type) -> dict | None:
+    """The field nodes of `node` when it is a module node of class `container`."""
+    if type(node) is not dict or node.get("type") != "module":
+        return None
+    if node.get("class") != importable_name(container):
+        return None
+    fields = node.get("fields")
+    return fields if type(fields) is dict else None
 
 
 def _leaf_indices(node: Any) -> set[int]:
