@@ -21,7 +21,8 @@ from _callback_helpers import StopAtIteration
 
 from lerax.algorithm import PPO
 from lerax.callback import EvalCallback
-from lerax.callback.logging import LoggingCallback, SQLiteBackend
+from lerax.callback.evaluation import _eval
+from lerax.callback.logging import LoggingCallback, SQLiteBackend, _session
 from lerax.callback.saving._checkpoint_writer import _STRUCTURES, env_dirname
 from lerax.callback.saving._save_checkpoints import SaveCheckpoints
 from lerax.checkpoint import BufferNotSaved, load, read_metadata
@@ -174,8 +175,14 @@ def test_a_resumed_run_sends_only_its_own_events_and_evaluation_lines(
 ):
     """A checkpoint taken while log events and evaluation lines were still waiting to
     cross: the run that saved it crosses them; the run resumed from it logs and
-    prints only the iterations after the checkpoint (no duplicates, none missing)."""
+    prints only the iterations after the checkpoint (no duplicates, none missing).
+
+    The host is made to ask for crossings rarely (after the first two, only when a
+    buffer is full or training ends), so events are waiting at the checkpoint however
+    fast this machine runs the program."""
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(_session, "LOG_CROSSINGS_PER_SECOND", 1e-3)
+    monkeypatch.setattr(_eval, "EVAL_LINES_PER_SECOND", 1e-3)
     iterations, saved_at = 20, 10
 
     def callbacks(name):
