@@ -43,6 +43,7 @@ def compiled_train(algorithm, state, until, callback, env_sharding, token, cross
     with (
         host.run_token(token),
         host.member_scope(host.member_witness(algorithm, state, until, callback)),
+        host.crossing_order(),
     ):
         state = run(
             algorithm, constrain_envs(state, env_sharding), until, callback, env_sharding, crossings
@@ -61,6 +62,7 @@ def compiled_learn(
     with (
         host.run_token(token),
         host.member_scope(host.member_witness(algorithm, env, policy, key, callback)),
+        host.crossing_order(),
     ):
         state = init_state(algorithm, env, policy, total_timesteps, key, callback)
         state = constrain_envs(state, env_sharding)

@@ -59,38 +59,45 @@ class CallbackList(AbstractCallback[CallbackListState, CallbackListStepState]):
     def _keys(self, key: Key[Array, ""]) -> Sequence[Key[Array, ""]]:
         return jr.split(key, max(len(self.callbacks), 1))
 
-    def _each(self, call, states=None, step_states=None):
-        """`call(i, child, state, step_state)` for every child, inside the child's
+    def _each(self, call, ctx=None, states=None, step_states=None):
+        """`call(i, child, ctx, state, step_state)` for every child, inside the child's
         channel scope (its channels are named by its position, see
-        `lerax.host.channel_scope`)."""
+        `lerax.host.channel_scope`).
+
+        In a program that spans several processes each child runs after the one
+        before it (`lerax.host.after_previous`), so their crossings' collectives
+        are issued in the same order on every process."""
         out = []
         for i, callback in enumerate(self.callbacks):
             with host.channel_scope(str(i)):
-                out.append(
-                    call(
-                        i,
-                        callback,
+                args = host.after_previous(
+                    (
+                        ctx,
                         None if states is None else states[i],
                         None if step_states is None else step_states[i],
                     )
                 )
+                result = call(i, callback, *args)
+                host.mark(result)
+                out.append(result)
         return tuple(out)
 
     def reset(self, ctx: ResetContext, *, key: Key[Array, ""]) -> CallbackListState:
         keys = self._keys(key)
-        return CallbackListState(self._each(lambda i, cb, s, ss: cb.reset(ctx, key=keys[i])))
+        return CallbackListState(self._each(lambda i, cb, c, s, ss: cb.reset(c, key=keys[i]), ctx))
 
     def step_reset(self, ctx: ResetContext, *, key: Key[Array, ""]) -> CallbackListStepState:
         keys = self._keys(key)
         return CallbackListStepState(
-            self._each(lambda i, cb, s, ss: cb.step_reset(ctx, key=keys[i]))
+            self._each(lambda i, cb, c, s, ss: cb.step_reset(c, key=keys[i]), ctx)
         )
 
     def on_step(self, ctx: StepContext, *, key: Key[Array, ""]) -> CallbackListStepState:
         keys = self._keys(key)
         return CallbackListStepState(
             self._each(
-                lambda i, cb, s, ss: cb.on_step(dataclasses.replace(ctx, state=s), key=keys[i]),
+                lambda i, cb, c, s, ss: cb.on_step(dataclasses.replace(c, state=s), key=keys[i]),
+                ctx,
                 ctx.state.step_states,
             )
         )
@@ -106,9 +113,10 @@ class CallbackList(AbstractCallback[CallbackListState, CallbackListStepState]):
                 "made with (or give it fresh states with `algorithm.with_callbacks`)."
             )
         return self._each(
-            lambda i, cb, s, ss: hook(cb)(
-                dataclasses.replace(ctx, state=s, step_state=ss), key=keys[i]
+            lambda i, cb, c, s, ss: hook(cb)(
+                dataclasses.replace(c, state=s, step_state=ss), key=keys[i]
             ),
+            ctx,
             states,
             step_states,
         )
@@ -136,7 +144,9 @@ class CallbackList(AbstractCallback[CallbackListState, CallbackListStepState]):
 
     def log_values(self, state: CallbackListState) -> dict[str, Array]:
         values: dict[str, Array] = {}
-        for child in self._each(lambda i, cb, s, ss: cb.log_values(s), state.states):
+        for i, (cb, s) in enumerate(zip(self.callbacks, state.states, strict=True)):
+            with host.channel_scope(str(i)):
+                child = cb.log_values(s)
             for name, value in child.items():
                 if name in values:
                     raise ValueError(

@@ -7,6 +7,9 @@ from ._crossing import member_scope as member_scope
 from ._crossing import member_witness as member_witness
 from ._crossing import send as send
 from ._naming import member_label as member_label
+from ._order import after_previous as after_previous
+from ._order import crossing_order as crossing_order
+from ._order import mark as mark
 from ._pace import Pace as Pace
 from ._query import QueryDepthError as QueryDepthError
 from ._query import query as query

@@ -37,6 +37,7 @@ import numpy as np
 from jax.custom_batching import custom_vmap
 from jaxtyping import Array, Bool, Int, PyTree
 
+from ._order import after_previous, mark
 from ._packing import Layout, pack, unpack
 from ._python_call import python_call
 from ._registry import deliver
@@ -130,7 +131,10 @@ def send(
     if _member_stack:
         due = due & ~_member_stack[-1]
     due_rows = due.reshape((1,))
-    return _send_rows(scoped_channel(channel), compute, rows, index, due_rows, current_token())
+    rows, index, due_rows, token = after_previous((rows, index, due_rows, current_token()))
+    ack = _send_rows(scoped_channel(channel), compute, rows, index, due_rows, token)
+    mark(ack)
+    return ack
 
 
 def _send_rows(channel, compute, rows, index, due_rows, token):

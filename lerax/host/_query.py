@@ -35,6 +35,7 @@ from jax.custom_batching import custom_vmap
 from jaxtyping import Array, PyTree
 
 from ._crossing import _member_stack
+from ._order import after_previous, mark
 from ._packing import _ALIGN, Layout, LeafLayout, pack, unpack
 from ._python_call import python_call
 
@@ -104,7 +105,9 @@ def query(
     witness = _member_stack[-1] if _member_stack else jnp.asarray(False)
     rows = jax.tree.map(lambda x: x[None], (payload, witness))
     index = jnp.zeros((1, 0), dtype=jnp.int32)
+    rows, index = after_previous((rows, index))
     reply = _query_rows(channel, result_shape, (max_depth, depth_message), rows, index)
+    mark(reply)
     return jax.tree.map(lambda x: x[0], reply)
 
 
