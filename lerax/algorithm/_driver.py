@@ -141,9 +141,8 @@ def wait_for(out: Any, poll: float = 0.05) -> None:
 
     def block() -> None:
         try:
-            jax.block_until_ready(pending)
-        except Exception:  # noqa: BLE001 - the main thread reads the error from `out`
-            pass
+            with contextlib.suppress(Exception):  # an error stays in `out`, for its reader
+                jax.block_until_ready(pending)
         finally:
             ready.set()
 

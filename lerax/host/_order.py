@@ -57,11 +57,15 @@ def _spans_processes() -> bool:
     return jax.process_count() > 1
 
 
-def _level() -> tuple[dict[int, tuple[Any, PyTree]], Any] | None:
+def _level() -> tuple[dict[int, tuple[Any, PyTree]], Any, PyTree | None] | None:
+    """`(chain, trace, recorded)` for the trace level being traced (`recorded`: what
+    its last `mark` recorded, or None), or None when crossings are not ordered."""
     chain = _chains[-1] if _chains else None
     if chain is None:
         return None
-    return chain, jax_core.trace_ctx.trace
+    trace = jax_core.trace_ctx.trace
+    entry = chain.get(id(trace))
+    return chain, trace, entry[1] if entry is not None and entry[0] is trace else None
 
 
 def after_previous(tree: PyTree) -> PyTree:
@@ -72,16 +76,12 @@ def after_previous(tree: PyTree) -> PyTree:
     ordered by its enclosing level), and for a tree with no arrays.
     """
     level = _level()
-    if level is None:
-        return tree
-    chain, trace = level
-    entry = chain.get(id(trace))
-    if entry is None or entry[0] is not trace:
+    if level is None or level[2] is None:
         return tree
     arrays, static = eqx.partition(tree, eqx.is_array)
     if not jax.tree.leaves(arrays):
         return tree
-    arrays, _ = jax.lax.optimization_barrier((arrays, entry[1]))
+    arrays, _ = jax.lax.optimization_barrier((arrays, level[2]))
     return eqx.combine(arrays, static)
 
 
@@ -89,16 +89,13 @@ def mark(tree: PyTree) -> None:
     """Record `tree` (its arrays) as what the next crossing at this trace level waits
     for. Nothing outside an ordering `crossing_order`."""
     level = _level()
-    if level is None:
-        return
-    chain, trace = level
     arrays = [x for x in jax.tree.leaves(tree) if eqx.is_array(x)]
-    if not arrays:
+    if level is None or not arrays:
         return
-    entry = chain.get(id(trace))
-    if entry is not None and entry[0] is trace:
+    chain, trace, recorded = level
+    if recorded is not None:
         # What is recorded need not depend on what was (a callback that answers a
         # constant, say): tie it to the previous record, so the chain never breaks.
-        arrays, _ = jax.lax.optimization_barrier((arrays, entry[1]))
+        arrays, _ = jax.lax.optimization_barrier((arrays, recorded))
     # The trace is kept with its entry, so its id is not reused while it lives.
     chain[id(trace)] = (trace, arrays)

@@ -179,7 +179,7 @@ def test_a_resumed_run_sends_only_its_own_events_and_evaluation_lines(
 
     The host is made to ask for crossings rarely (after the first two, only when a
     buffer is full or training ends), so events are waiting at the checkpoint however
-    fast this machine runs the program."""
+    fast or slow this machine runs the program."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(_session, "LOG_CROSSINGS_PER_SECOND", 1e-3)
     monkeypatch.setattr(_eval, "EVAL_LINES_PER_SECOND", 1e-3)
