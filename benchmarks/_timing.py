@@ -66,6 +66,24 @@ def interleaved_times(fns: dict[str, Callable], rounds: int) -> dict[str, list[f
     return times
 
 
+def ratio_interval(
+    numerator: list[float], denominator: list[float], *, level: float = 0.95, draws: int = 4000
+) -> tuple[float, float, float]:
+    """The median of the per-round ratios ``numerator[r] / denominator[r]`` and a
+    bootstrap interval of it (rounds resampled with replacement, fixed seed).
+
+    Returns:
+        ``(median, low, high)``: ``low``/``high`` bound the central ``level`` share of
+        the resampled medians.
+    """
+    ratios = np.asarray(numerator) / np.asarray(denominator)
+    rng = np.random.default_rng(0)
+    resampled = np.median(rng.choice(ratios, size=(draws, ratios.size)), axis=1)
+    tail = (1 - level) / 2
+    low, high = np.quantile(resampled, [tail, 1 - tail])
+    return float(np.median(ratios)), float(low), float(high)
+
+
 def print_ratio_table(
     times: dict[str, list[float]], rounds: int, *, iterations: int | None = None
 ) -> None:

@@ -11,6 +11,9 @@ side in one process, contenders interleaved run by run:
   evaluations, 8 episodes each, every 20 iterations, and nothing else: no line, no
   best policy, no crossing), so the four callbacks' cost can also be read beyond the
   evaluations' own episodes (the work any evaluation of that size costs);
+* `learn` with the three callbacks other than the evaluation (EarlyStopping,
+  ProgressBar, SaveCheckpoints(50)): with the bare evaluations, the two parts the
+  four callbacks' cost splits into;
 * `learn` with EarlyStopping(475) on the documented seed vs the full budget
   (target: at least 30% less wall time).
 
@@ -18,9 +21,10 @@ side in one process, contenders interleaved run by run:
     python benchmarks/control_overhead.py --breakdown [--repeats 10]
     python benchmarks/control_overhead.py --device-cost [--repeats 6]
 
-The main figure is the median over rounds of (control learn / plain learn), the two
+The main figure is the median over rounds of (control learn / plain learn), the cases
 run back to back, in reversed order every other round (a load drift or an ordering
-effect falls on both alike). Each learn saves its checkpoints under a directory of its
+effect falls on all alike), with a 95% bootstrap interval of that median (rounds
+resampled, `_timing.ratio_interval`). Each learn saves its checkpoints under a directory of its
 own (a host-only setting: no recompilation); they are removed when the script ends,
 outside the timed calls.
 
@@ -185,7 +189,9 @@ def main():
         breakdown(args.repeats)
         return
     env, policy, algo, run_with = workload()
-    control = run_with(all_of(control_makers(env, io.StringIO())))
+    singles = control_makers(env, io.StringIO())
+    control = run_with(all_of(singles))
+    without_eval = run_with(all_of({k: v for k, v in singles.items() if not k.startswith("Eval")}))
 
     def plain(k):
         return algo.learn(env, policy, TIMESTEPS, key=k)
@@ -195,7 +201,12 @@ def main():
         return algo.train(state, callback=callbacks)
 
     bare = run_with(bare_evaluations(env))
-    cases = {"plain": plain, "bare evaluations": bare, "4 control callbacks": control}
+    cases = {
+        "plain": plain,
+        "bare evaluations": bare,
+        "3 control callbacks without the evaluation": without_eval,
+        "4 control callbacks": control,
+    }
     for fn in cases.values():
         jax.block_until_ready(fn(jr.key(0)))
     wall = {n: [] for n in cases}
@@ -204,22 +215,31 @@ def main():
             start = time.perf_counter()
             jax.block_until_ready(fn(jr.key(r + 1)))
             wall[name].append(time.perf_counter() - start)
-    control_wall = np.asarray(wall["4 control callbacks"])
-    bare_wall = np.asarray(wall["bare evaluations"])
-    ratio = np.median(control_wall / np.asarray(wall["plain"]))
-    bare_ratio = np.median(bare_wall / np.asarray(wall["plain"]))
     print(f"JAX {jax.__version__} on {jax.default_backend()}, {os.cpu_count()} CPUs")
-    print("\n| case | median wall (s) | ratio to plain | ratio to bare evaluations |")
+    print(
+        "\n| case | median wall (s) | ratio to plain (95% interval) "
+        "| ratio to bare evaluations (95% interval) |"
+    )
     print("|---|---|---|---|")
-    print(f"| plain learn | {np.median(wall['plain']):.3f} | 1.000 | |")
-    print(
-        f"| + bare evaluations (20, 8 eps) | {np.median(bare_wall):.3f} | {bare_ratio:.3f} "
-        "| 1.000 |"
-    )
-    print(
-        f"| + EarlyStopping(never), ProgressBar, SaveCheckpoints(50), Eval(20, 8 eps) | "
-        f"{np.median(control_wall):.3f} | {ratio:.3f} | {np.median(control_wall / bare_wall):.3f} |"
-    )
+    labels = {
+        "plain": "plain learn",
+        "bare evaluations": "+ bare evaluations (20, 8 eps)",
+        "3 control callbacks without the evaluation": (
+            "+ EarlyStopping(never), ProgressBar, SaveCheckpoints(50)"
+        ),
+        "4 control callbacks": (
+            "+ EarlyStopping(never), ProgressBar, SaveCheckpoints(50), Eval(20, 8 eps)"
+        ),
+    }
+
+    def cell(name, base):
+        if name == base:
+            return "1.000"
+        return "{:.3f} ({:.3f}-{:.3f})".format(*_timing.ratio_interval(wall[name], wall[base]))
+
+    for name, label in labels.items():
+        to_bare = cell(name, "bare evaluations") if name == "4 control callbacks" else ""
+        print(f"| {label} | {np.median(wall[name]):.3f} | {cell(name, 'plain')} | {to_bare} |")
 
     # Early stopping: same compiled program shape as the full run (train after init).
     stop = [EarlyStopping(475.0)]
