@@ -20,6 +20,7 @@ side in one process, contenders interleaved run by run:
     python benchmarks/control_overhead.py [--repeats 5]
     python benchmarks/control_overhead.py --breakdown [--repeats 10]
     python benchmarks/control_overhead.py --device-cost [--repeats 6]
+    python benchmarks/control_overhead.py --async-evaluations [--repeats 21]
 
 The main figure is the median over rounds of (control learn / plain learn), the cases
 run back to back, in reversed order every other round (a load drift or an ordering
@@ -30,6 +31,9 @@ outside the timed calls.
 
 `--breakdown` times each of the four callbacks alone and all four together, one learn
 per case per round, cases interleaved (order reversed every other round).
+`--async-evaluations` measures a proposed design (a sketch in this script, not a
+lerax feature): the evaluations run as a separate program on a host worker thread,
+beside training, fed the policy by a crossing when due (`AsyncEvaluations`).
 `--device-cost` measures the per-iteration cost of EarlyStopping and the progress bar
 on small PPO iterations and estimates the standard run's ratio from it (see
 `_small_iterations.py`).
@@ -48,11 +52,13 @@ import time
 
 import _small_iterations
 import _timing  # benchmarks/ is on sys.path when this script runs
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import jax.random as jr
 import numpy as np
 
+from lerax import host
 from lerax.algorithm import PPO
 from lerax.callback import (
     AbstractCallbackState,
@@ -64,7 +70,8 @@ from lerax.callback import (
 )
 from lerax.callback._gating import evaluate_when_due
 from lerax.env import CartPole
-from lerax.policy import MLPActorCriticPolicy
+from lerax.host._worker import BackgroundWorker
+from lerax.policy import MLPActorCriticPolicy, evaluate_policy
 
 TIMESTEPS = 2**17
 EARLY_STOP_SEED = 0  # run key; PPO() reaches 475 three iterations in a row at iteration 156
@@ -106,6 +113,71 @@ class BareEvaluations(AbstractIterationCallback[BareEvaluationsState]):
             num_evals=s.num_evals + due.astype(jnp.int32),
             total=s.total + jnp.where(due, mean, 0.0),
         )
+
+
+class AsyncEvaluationsState(AbstractCallbackState):
+    num_evals: jax.Array
+    ack: jax.Array
+
+
+class AsyncEvaluations(AbstractIterationCallback[AsyncEvaluationsState]):
+    """A SKETCH of a proposed design, not a lerax feature: when an evaluation is due
+    (EvalCallback(20, 8 eps)'s schedule), the policy's arrays cross to the host, where
+    a worker thread runs the same evaluation (8 greedy episodes) as a separately
+    jitted program while training goes on; `learn` returns after the last one.
+    Nothing comes back into the program (the proposal would bring the results back a
+    fixed number of iterations later, so that runs stay deterministic)."""
+
+    env: object
+    every: int
+    num_episodes: int
+    policy: object  # the initial policy: the host rebuilds the crossed arrays on it
+
+    def reset(self, ctx, *, key):
+        zero = jnp.zeros((), jnp.int32)
+        return AsyncEvaluationsState(num_evals=zero, ack=zero)
+
+    def on_iteration(self, ctx, *, key):
+        s = ctx.state
+        due = ctx.iteration_count % self.every == 0
+        payload = {"policy": eqx.filter(ctx.policy, eqx.is_array), "index": s.num_evals}
+        ack = host.send("evaluate", payload, due=due)
+        return AsyncEvaluationsState(num_evals=s.num_evals + due.astype(jnp.int32), ack=s.ack + ack)
+
+    def host_receivers(self, run):
+        return {"evaluate": _HostEvaluations(self.env, self.policy, self.num_episodes)}
+
+
+_EVALUATORS: dict = {}  # one jitted evaluation per (env, episodes): compiled once
+
+
+class _HostEvaluations:
+    """The host side of `AsyncEvaluations`: queue each crossed policy to a worker that
+    evaluates it; the run's scope closes it after the worker's last evaluation."""
+
+    def __init__(self, env, policy, num_episodes: int):
+        self.static = eqx.partition(policy, eqx.is_array)[1]
+        key = (id(env), num_episodes)
+        if key not in _EVALUATORS:
+            _EVALUATORS[key] = eqx.filter_jit(
+                lambda p, k: evaluate_policy(env, p, num_episodes=num_episodes, key=k)
+            )
+        self.evaluate = _EVALUATORS[key]
+        self.worker = BackgroundWorker("async-evaluations")
+        self.means: list[float] = []
+
+    def __call__(self, rows, index) -> None:
+        for r in range(index.shape[0]):
+            arrays = jax.tree.map(lambda x, r=r: np.array(x[r]), rows["policy"])
+            self.worker.submit(self._evaluate, arrays, int(rows["index"][r]))
+
+    def _evaluate(self, arrays, i: int) -> None:
+        policy = eqx.combine(arrays, self.static)
+        returns, _ = self.evaluate(policy, jr.fold_in(jr.key(0), i))
+        self.means.append(float(np.mean(returns)))
+
+    def close_run(self, *, interrupted: bool) -> None:
+        self.worker.close()
 
 
 def workload():
@@ -163,6 +235,33 @@ def breakdown(repeats: int) -> None:
     _timing.print_ratio_table(_timing.interleaved_times(fns, repeats), repeats)
 
 
+def async_evaluations(repeats: int) -> None:
+    """The proposal's effect: the three other control callbacks with the evaluations
+    run beside training (`AsyncEvaluations`), against the four callbacks as they are."""
+    env, policy, _, run_with = workload()
+    singles = control_makers(env, io.StringIO())
+    three = {k: v for k, v in singles.items() if not k.startswith("Eval")}
+    sketch = lambda: [AsyncEvaluations(env, every=20, num_episodes=8, policy=policy)]  # noqa: E731
+    makers = {
+        "plain": lambda: None,
+        "bare evaluations": bare_evaluations(env),
+        "evaluations beside training (sketch)": sketch,
+        "3 callbacks + evaluations beside training (sketch)": lambda: all_of(three)() + sketch(),
+        "4 control callbacks": all_of(singles),
+    }
+    times = _timing.interleaved_times({n: run_with(m) for n, m in makers.items()}, repeats)
+    print(f"JAX {jax.__version__}, {os.cpu_count()} CPUs, {repeats} interleaved rounds")
+    print("\n| case | median (s) | ratio to plain (95% interval) |")
+    print("|---|---|---|")
+    for name, t in times.items():
+        ratio = (
+            "1.000"
+            if name == "plain"
+            else "{:.3f} ({:.3f}-{:.3f})".format(*_timing.ratio_interval(t, times["plain"]))
+        )
+        print(f"| {name} | {np.median(t):.3f} | {ratio} |")
+
+
 def device_cost(rounds: int) -> None:
     """Per-iteration costs of the two callbacks that work at every iteration, on small
     PPO iterations (see `_small_iterations`); the evaluation and the checkpoints are
@@ -181,7 +280,11 @@ def main():
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--breakdown", action="store_true")
     parser.add_argument("--device-cost", action="store_true")
+    parser.add_argument("--async-evaluations", action="store_true")
     args = parser.parse_args()
+    if args.async_evaluations:
+        async_evaluations(args.repeats)
+        return
     if args.device_cost:
         device_cost(args.repeats)
         return
