@@ -84,6 +84,11 @@ def ratio_interval(
     return float(np.median(ratios)), float(low), float(high)
 
 
+def ratio_cell(numerator: list[float], denominator: list[float]) -> str:
+    """`ratio_interval` as a table cell: ``"1.041 (1.034-1.065)"``."""
+    return "{:.3f} ({:.3f}-{:.3f})".format(*ratio_interval(numerator, denominator))
+
+
 def print_ratio_table(
     times: dict[str, list[float]], rounds: int, *, iterations: int | None = None
 ) -> None:

@@ -25,9 +25,9 @@ side in one process, contenders interleaved run by run:
 The main figure is the median over rounds of (control learn / plain learn), the cases
 run back to back, in reversed order every other round (a load drift or an ordering
 effect falls on all alike), with a 95% bootstrap interval of that median (rounds
-resampled, `_timing.ratio_interval`). Each learn saves its checkpoints under a directory of its
-own (a host-only setting: no recompilation); they are removed when the script ends,
-outside the timed calls.
+resampled, `_timing.ratio_interval`). Each learn saves its checkpoints under a
+directory of its own (a host-only setting: no recompilation); they are removed when
+the script ends, outside the timed calls.
 
 `--breakdown` times each of the four callbacks alone and all four together, one learn
 per case per round, cases interleaved (order reversed every other round).
@@ -217,6 +217,11 @@ def bare_evaluations(env):
     return lambda: [BareEvaluations(env, every=20, num_episodes=8)]
 
 
+def without_evaluation(makers: dict) -> dict:
+    """`control_makers`' builders less the evaluation's: the three other callbacks."""
+    return {name: make for name, make in makers.items() if not name.startswith("Eval")}
+
+
 def all_of(makers: dict):
     """A builder of the concatenation of every builder's list."""
     return lambda: [cb for make in makers.values() for cb in make()]
@@ -240,7 +245,7 @@ def async_evaluations(repeats: int) -> None:
     run beside training (`AsyncEvaluations`), against the four callbacks as they are."""
     env, policy, _, run_with = workload()
     singles = control_makers(env, io.StringIO())
-    three = {k: v for k, v in singles.items() if not k.startswith("Eval")}
+    three = without_evaluation(singles)
     sketch = lambda: [AsyncEvaluations(env, every=20, num_episodes=8, policy=policy)]  # noqa: E731
     makers = {
         "plain": lambda: None,
@@ -254,11 +259,7 @@ def async_evaluations(repeats: int) -> None:
     print("\n| case | median (s) | ratio to plain (95% interval) |")
     print("|---|---|---|")
     for name, t in times.items():
-        ratio = (
-            "1.000"
-            if name == "plain"
-            else "{:.3f} ({:.3f}-{:.3f})".format(*_timing.ratio_interval(t, times["plain"]))
-        )
+        ratio = "1.000" if name == "plain" else _timing.ratio_cell(t, times["plain"])
         print(f"| {name} | {np.median(t):.3f} | {ratio} |")
 
 
@@ -294,7 +295,7 @@ def main():
     env, policy, algo, run_with = workload()
     singles = control_makers(env, io.StringIO())
     control = run_with(all_of(singles))
-    without_eval = run_with(all_of({k: v for k, v in singles.items() if not k.startswith("Eval")}))
+    without_eval = run_with(all_of(without_evaluation(singles)))
 
     def plain(k):
         return algo.learn(env, policy, TIMESTEPS, key=k)
@@ -335,14 +336,12 @@ def main():
         ),
     }
 
-    def cell(name, base):
-        if name == base:
-            return "1.000"
-        return "{:.3f} ({:.3f}-{:.3f})".format(*_timing.ratio_interval(wall[name], wall[base]))
-
     for name, label in labels.items():
-        to_bare = cell(name, "bare evaluations") if name == "4 control callbacks" else ""
-        print(f"| {label} | {np.median(wall[name]):.3f} | {cell(name, 'plain')} | {to_bare} |")
+        to_plain = "1.000" if name == "plain" else _timing.ratio_cell(wall[name], wall["plain"])
+        to_bare = ""
+        if name == "4 control callbacks":
+            to_bare = _timing.ratio_cell(wall[name], wall["bare evaluations"])
+        print(f"| {label} | {np.median(wall[name]):.3f} | {to_plain} | {to_bare} |")
 
     # Early stopping: same compiled program shape as the full run (train after init).
     stop = [EarlyStopping(475.0)]

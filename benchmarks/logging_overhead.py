@@ -332,9 +332,8 @@ def main():
     pairs = [("plain", "logging"), (f"vmap {args.seeds} plain", f"vmap {args.seeds} logging")]
     for base, logged in pairs:
         b, lg = results[base], results[logged]
-        ratio = "{:.3f} ({:.3f}-{:.3f})".format(*_timing.ratio_interval(lg, b))
         print(f"| {base} | {np.median(b):.3f} | 1.000 |")
-        print(f"| {logged} | {np.median(lg):.3f} | {ratio} |")
+        print(f"| {logged} | {np.median(lg):.3f} | {_timing.ratio_cell(lg, b)} |")
 
     print("\nHost calls per second of training (256 iterations, every one logged):")
     for seeds in (1, 4, args.seeds):
